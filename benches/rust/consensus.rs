@@ -1,0 +1,42 @@
+//! `Weights::mix` with K = 10 rounds on one column, on a connected Erdős–Rényi graph of mean
+//! degree 6, in the generated node order and after reverse Cuthill–McKee relabelling.
+//!
+//! Throughput is `n` elements per call, so agent-rounds/s = elements/s x ROUNDS.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use samarl_core::consensus::Weights;
+use samarl_core::graph::Graph;
+
+const ROUNDS: usize = 10;
+const MEAN_DEGREE: f64 = 6.0;
+const SEED: u64 = 7;
+
+fn mix(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mix_k10");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for n in [1_000usize, 10_000, 100_000, 1_000_000] {
+        let given = Graph::erdos_renyi(n, MEAN_DEGREE, SEED, true).expect("valid parameters");
+        let rcm = given
+            .permuted(&given.rcm_order())
+            .expect("rcm_order is a permutation");
+        let x0: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 / 1000.0).collect();
+        group.throughput(Throughput::Elements(n as u64));
+        for (order, graph) in [("given", &given), ("rcm", &rcm)] {
+            let weights = Weights::metropolis(graph);
+            let mut x = x0.clone();
+            group.bench_with_input(BenchmarkId::new(order, n), &weights, |b, w| {
+                b.iter(|| w.mix(black_box(&mut x), 1, ROUNDS).expect("finite input"));
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, mix);
+criterion_main!(benches);

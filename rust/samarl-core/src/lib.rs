@@ -1,0 +1,18 @@
+//! samarl-core: the engine of samarl, in plain Rust (no Python types).
+//!
+//! - [`mod@env`]: batched demand-response dynamics for N agents (structure of arrays).
+//! - [`graph`]: undirected communication graphs in CSR form, generators, connectivity,
+//!   node reordering and spectral estimates.
+//! - [`consensus`]: Metropolis–Hastings weights and K rounds of `x <- W x`, plus dynamic average
+//!   tracking.
+//! - [`rng`]: counter-based random numbers keyed by `(seed, agent, step)`.
+//! - [`pool`]: the private thread pool.
+
+pub mod consensus;
+pub mod env;
+pub mod error;
+pub mod graph;
+pub mod pool;
+pub mod rng;
+
+pub use error::{CoreError, Result};

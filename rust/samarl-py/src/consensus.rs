@@ -1,0 +1,119 @@
+//! `ConsensusCore`: Metropolis–Hastings weights and K rounds of `x <- W x`.
+
+use numpy::{PyArray1, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use samarl_core::consensus::Weights;
+
+use crate::arrays::{columns, slice, slice_mut};
+use crate::errors::{ShapeError, to_py};
+use crate::graph::PyGraph;
+
+/// Doubly stochastic Metropolis–Hastings weights of a graph, and the consensus kernels on them.
+#[pyclass(module = "samarl._core", name = "ConsensusCore", frozen)]
+pub struct PyConsensus {
+    inner: Weights,
+}
+
+fn same_shape(name: &str, a: &[usize], b: &[usize]) -> PyResult<()> {
+    if a == b {
+        Ok(())
+    } else {
+        Err(ShapeError::new_err(format!(
+            "{name}: expected shape {a:?} (the shape of y), got {b:?}"
+        )))
+    }
+}
+
+#[pymethods]
+impl PyConsensus {
+    /// Metropolis–Hastings weights `W_ij = 1 / (1 + max(deg_i, deg_j))` of `graph`.
+    #[new]
+    fn new(py: Python<'_>, graph: &PyGraph) -> Self {
+        let g = &graph.inner;
+        Self {
+            inner: py.detach(|| Weights::metropolis(g)),
+        }
+    }
+
+    /// Number of nodes.
+    #[getter]
+    fn num_nodes(&self) -> usize {
+        self.inner.num_nodes()
+    }
+
+    /// `rounds` rounds of `x <- W x`, in place, on a float32 `[n]` or `[n, m]` array.
+    #[pyo3(signature = (x, *, rounds))]
+    fn mix(
+        &self,
+        py: Python<'_>,
+        mut x: PyReadwriteArrayDyn<'_, f32>,
+        rounds: usize,
+    ) -> PyResult<()> {
+        let cols = columns("x", x.shape())?;
+        let xs = slice_mut("x", &mut x)?;
+        to_py(py.detach(|| self.inner.mix(xs, cols, rounds)))
+    }
+
+    /// Like `mix`, but each link fails independently with probability `drop_prob` in every round
+    /// (its weight moves to the diagonal, so the mean is still preserved).
+    #[pyo3(signature = (x, *, rounds, drop_prob, seed, round_offset = 0))]
+    fn mix_lossy(
+        &self,
+        py: Python<'_>,
+        mut x: PyReadwriteArrayDyn<'_, f32>,
+        rounds: usize,
+        drop_prob: f32,
+        seed: u64,
+        round_offset: u64,
+    ) -> PyResult<()> {
+        let cols = columns("x", x.shape())?;
+        let xs = slice_mut("x", &mut x)?;
+        to_py(py.detach(|| {
+            self.inner
+                .mix_lossy(xs, cols, rounds, drop_prob, seed, round_offset)
+        }))
+    }
+
+    /// Dynamic average tracking, in place: `y <- W^rounds y + (g_new - g_old)`.
+    #[pyo3(signature = (y, g_new, g_old, *, rounds))]
+    fn track(
+        &self,
+        py: Python<'_>,
+        mut y: PyReadwriteArrayDyn<'_, f32>,
+        g_new: PyReadonlyArrayDyn<'_, f32>,
+        g_old: PyReadonlyArrayDyn<'_, f32>,
+        rounds: usize,
+    ) -> PyResult<()> {
+        let shape = y.shape().to_vec();
+        same_shape("g_new", &shape, g_new.shape())?;
+        same_shape("g_old", &shape, g_old.shape())?;
+        let cols = columns("y", &shape)?;
+        let (gn, go) = (slice("g_new", &g_new)?, slice("g_old", &g_old)?);
+        let ys = slice_mut("y", &mut y)?;
+        to_py(py.detach(|| self.inner.track(ys, gn, go, cols, rounds)))
+    }
+
+    /// Second largest singular value of W (power iteration on W minus the averaging projector).
+    #[pyo3(signature = (*, max_iter = 10_000, tol = 1e-9, seed = 0))]
+    fn sigma2(&self, py: Python<'_>, max_iter: usize, tol: f64, seed: u64) -> f64 {
+        py.detach(|| self.inner.sigma2(max_iter, tol, seed))
+    }
+
+    /// W as CSR arrays `(indptr, indices, data)` including the diagonal (int64, int64, float32).
+    #[allow(clippy::type_complexity)]
+    fn to_csr<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> (
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray1<f32>>,
+    ) {
+        let (indptr, indices, data) = py.detach(|| self.inner.to_csr());
+        (
+            PyArray1::from_vec(py, indptr.into_iter().map(|x| x as i64).collect()),
+            PyArray1::from_vec(py, indices.into_iter().map(i64::from).collect()),
+            PyArray1::from_vec(py, data),
+        )
+    }
+}
