@@ -1,0 +1,36 @@
+"""samarl: constrained multi-agent reinforcement learning at scale.
+
+Agents with separable dynamics share a global resource (a grid's capacity). Each learns one policy
+conditioned on its local state and a Lagrange multiplier, independently (training cost linear in the
+number of agents); at run time the agents run dual dynamics on their own copies of the multiplier and
+agree on a shared price by neighbour-to-neighbour consensus.
+
+The engine (batched environment dynamics, graphs, sparse consensus) is Rust (:mod:`samarl._core`);
+this package is the validated Python front end. Stable API:
+
+- :class:`Graph`, :func:`make_graph`: communication graphs;
+- :class:`Consensus`: K rounds of averaging in one call, dynamic average tracking;
+- :class:`samarl.envs.Dynamics`: the batched demand-response dynamics;
+- :mod:`samarl.reference`: NumPy/SciPy reference implementations of every kernel;
+- :func:`set_num_threads` / :func:`get_num_threads`: the engine's private thread pool.
+
+A forked child process runs the engine's kernels single-threaded (its parent's pool threads do not
+exist there); call :func:`set_num_threads` in the child to change that.
+"""
+
+from __future__ import annotations
+
+from samarl import errors
+from samarl._core import __version__, get_num_threads, set_num_threads
+from samarl.consensus import Consensus
+from samarl.graph import Graph, make_graph
+
+__all__ = [
+    "Consensus",
+    "Graph",
+    "__version__",
+    "errors",
+    "get_num_threads",
+    "make_graph",
+    "set_num_threads",
+]

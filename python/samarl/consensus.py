@@ -1,0 +1,218 @@
+"""Average consensus over a communication graph.
+
+:class:`Consensus` holds the Metropolis–Hastings weights of a graph,
+
+    W_ij = 1 / (1 + max(deg_i, deg_j))  on edges,   W_ii = 1 - sum_j W_ij,
+
+which are symmetric and doubly stochastic, so every round ``x <- W x`` keeps the network average of
+``x`` exactly and, on a connected graph, contracts the disagreement by ``sigma_2(W)``:
+
+    || W^K x - mean(x) ||_2  <=  sigma_2(W)^K  || x - mean(x) ||_2.
+
+All K rounds run inside the Rust engine (one call, no Python between rounds), multi-threaded for
+large graphs, on a vector ``[n]`` or a block ``[n, m]`` (one column per multiplier entry).
+
+On large random graphs each round is bound by cache misses when neighbours sit far apart in memory.
+By default :class:`Consensus` therefore works internally on the graph relabelled in reverse
+Cuthill–McKee order (:meth:`samarl.Graph.locality_order`): inputs and outputs stay in the caller's
+agent order, and the permutation costs one gather and one scatter per call, not per round.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from samarl import _core
+from samarl._validate import as_f32, positive_int
+from samarl.errors import DisconnectedGraphError, InvalidValueError, ShapeError
+from samarl.graph import Graph
+
+__all__ = ["Consensus"]
+
+F32 = npt.NDArray[np.float32]
+
+
+class Consensus:
+    """Consensus kernels on the Metropolis–Hastings weights of ``graph``.
+
+    Parameters
+    ----------
+    graph
+        The communication graph. Node ``i`` is agent ``i``.
+    require_connected
+        Raise :class:`~samarl.errors.DisconnectedGraphError` when the graph is disconnected
+        (consensus can then only agree within each component).
+    reorder
+        Work internally in locality (reverse Cuthill–McKee) order. Results are the same up to
+        floating-point summation order; only speed differs.
+    """
+
+    __slots__ = ("_core", "_scratch", "_sigma2", "graph", "order")
+
+    def __init__(
+        self, graph: Graph, *, require_connected: bool = True, reorder: bool = True
+    ) -> None:
+        if not isinstance(graph, Graph):
+            raise InvalidValueError(f"graph: expected a samarl.Graph, got {type(graph).__name__}")
+        if require_connected:
+            count, _ = graph.components()
+            if count > 1:
+                raise DisconnectedGraphError(
+                    f"graph is disconnected ({count} connected components); consensus needs a "
+                    "connected communication graph"
+                )
+        self.graph = graph
+        #: ``order[i]`` is the caller's agent at internal position ``i`` (``None``: no reordering).
+        self.order: npt.NDArray[np.int64] | None = graph.locality_order() if reorder else None
+        internal = graph.permute(self.order) if self.order is not None else graph
+        self._core = _core.ConsensusCore(internal._core)
+        self._scratch: F32 | None = None
+        self._sigma2: float | None = None
+
+    @property
+    def num_nodes(self) -> int:
+        """Number of agents."""
+        return self._core.num_nodes
+
+    def mix(self, x: npt.ArrayLike, rounds: int, *, inplace: bool = False) -> F32:
+        """``rounds`` rounds of ``x <- W x`` on ``x`` of shape ``[n]`` or ``[n, m]`` (float32).
+
+        Returns a new array unless ``inplace`` (then ``x`` must already be a contiguous float32
+        array, and is overwritten and returned).
+        """
+        arr = self._block("x", x, inplace)
+        k = _rounds(rounds)
+        return self._run(arr, lambda v: self._core.mix(v, rounds=k))
+
+    def mix_lossy(
+        self,
+        x: npt.ArrayLike,
+        rounds: int,
+        *,
+        drop_prob: float,
+        seed: int = 0,
+        round_offset: int = 0,
+        inplace: bool = False,
+    ) -> F32:
+        """Like :meth:`mix`, but every link fails with probability ``drop_prob`` in every round.
+
+        A failed link's weight moves to both endpoints' own weight, so each round's matrix is still
+        symmetric and doubly stochastic: the average is kept, agreement just comes slower. The
+        failures are a pure function of ``(seed, link, round_offset + round)``.
+        """
+        if not 0.0 <= drop_prob <= 1.0:
+            raise InvalidValueError(f"drop_prob: must be in [0, 1], got {drop_prob}")
+        arr = self._block("x", x, inplace)
+        k, offset = _rounds(rounds), positive_int("round_offset", round_offset, minimum=0)
+        return self._run(
+            arr,
+            lambda v: self._core.mix_lossy(
+                v, rounds=k, drop_prob=float(drop_prob), seed=int(seed), round_offset=offset
+            ),
+        )
+
+    def track(
+        self,
+        y: npt.ArrayLike,
+        g_new: npt.ArrayLike,
+        g_old: npt.ArrayLike,
+        rounds: int,
+        *,
+        inplace: bool = False,
+    ) -> F32:
+        """Dynamic average tracking: ``y <- W^rounds y + (g_new - g_old)``.
+
+        Started from ``y = g_0`` the network average of ``y`` equals that of the latest ``g`` at
+        every step, and each ``y^n`` tracks it (DESIGN.md section 3).
+        """
+        arr = self._block("y", y, inplace)
+        shape = tuple(arr.shape)
+        k = _rounds(rounds)
+        innovation = as_f32("g_new", g_new, shape=shape) - as_f32("g_old", g_old, shape=shape)
+        if self.order is not None:
+            innovation = np.ascontiguousarray(innovation[self.order])
+        zero = np.zeros_like(innovation)
+        return self._run(arr, lambda v: self._core.track(v, innovation, zero, rounds=k))
+
+    def sigma2(self) -> float:
+        """Second largest singular value of W (cached; power iteration in the engine)."""
+        if self._sigma2 is None:
+            self._sigma2 = self._core.sigma2()
+        return self._sigma2
+
+    def spectral_gap(self) -> float:
+        """``1 - sigma_2(W)``: larger means faster agreement."""
+        return 1.0 - self.sigma2()
+
+    def disagreement_bound(self, x0: npt.ArrayLike, rounds: int) -> float:
+        """Upper bound on ``max_n |x_n - mean(x)|`` after ``rounds`` rounds from ``x0``.
+
+        ``sigma_2^K ||x0 - mean(x0)||_2`` (the max-norm is at most the 2-norm).
+        """
+        x = np.asarray(x0, dtype=np.float64)
+        spread = float(np.linalg.norm(x - x.mean(axis=0)))
+        return self.sigma2() ** _rounds(rounds) * spread
+
+    def rounds_for(self, tolerance: float) -> int:
+        """Rounds needed to shrink the disagreement by a factor ``tolerance`` (in (0, 1))."""
+        if not 0.0 < tolerance < 1.0:
+            raise InvalidValueError(f"tolerance: must be in (0, 1), got {tolerance}")
+        s2 = self.sigma2()
+        if s2 <= 0.0:
+            return 1
+        if s2 >= 1.0:
+            raise DisconnectedGraphError("sigma_2(W) = 1: the graph does not reach agreement")
+        return math.ceil(math.log(tolerance) / math.log(s2))
+
+    def weights(self) -> sp.csr_array:
+        """W as a SciPy CSR array in the caller's agent order (float32, diagonal included)."""
+        indptr, indices, data = self._core.to_csr()
+        n = self.num_nodes
+        w = sp.csr_array((data, indices, indptr), shape=(n, n))
+        if self.order is None:
+            return w
+        inverse = np.empty_like(self.order)
+        inverse[self.order] = np.arange(n)
+        return sp.csr_array(w[inverse][:, inverse])
+
+    def _run(self, arr: F32, kernel: Callable[[F32], None]) -> F32:
+        """Runs ``kernel`` in place on ``arr`` in the internal order, then maps back."""
+        if self.order is None:
+            kernel(arr)
+            return arr
+        if self._scratch is None or self._scratch.shape != arr.shape:
+            self._scratch = np.empty_like(arr)
+        np.take(arr, self.order, axis=0, out=self._scratch)
+        kernel(self._scratch)
+        arr[self.order] = self._scratch
+        return arr
+
+    def _block(self, name: str, x: npt.ArrayLike, inplace: bool) -> F32:
+        if inplace:
+            if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous):
+                raise InvalidValueError(
+                    f"{name}: inplace=True needs a C-contiguous float32 numpy array"
+                )
+            arr = x
+            as_f32(name, arr, shape=(self.num_nodes, *arr.shape[1:2]))
+        else:
+            arr = np.array(x, dtype=np.float32, order="C", copy=True)
+            arr = as_f32(name, arr)
+        if arr.ndim not in (1, 2) or arr.shape[0] != self.num_nodes:
+            raise ShapeError(
+                f"{name}: expected shape [{self.num_nodes}] or [{self.num_nodes}, m], "
+                f"got {list(arr.shape)}"
+            )
+        return arr
+
+    def __repr__(self) -> str:
+        return f"Consensus(num_nodes={self.num_nodes}, num_edges={self.graph.num_edges})"
+
+
+def _rounds(rounds: int) -> int:
+    return positive_int("rounds", rounds, minimum=0)

@@ -1,0 +1,167 @@
+"""The batched demand-response dynamics: N agents stepped by the Rust engine in one call.
+
+This is the transition core only (DESIGN.md section 4; no episodes, no auto-reset, no multiplier).
+Outputs live in buffers allocated once and overwritten by every step, so a training loop allocates
+nothing per step and torch can view them with ``torch.from_numpy`` without a copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from samarl import _core
+from samarl._validate import as_f32, as_index, check_shape
+
+__all__ = ["OBS_FIELDS", "Dynamics", "StepResult"]
+
+F32 = npt.NDArray[np.float32]
+
+#: Names of the observation columns, in order.
+OBS_FIELDS = (
+    "backlog",  # kWh waiting to be served
+    "arrived",  # kWh that arrived in the step just taken
+    "tod_sin",  # sin(2 pi time-of-day) of the coming step
+    "tod_cos",  # cos(2 pi time-of-day) of the coming step
+    "expected_arrival",  # mean arrivals of the coming step (kWh)
+    "max_energy",  # largest energy servable in one step, max_power * dt (kWh)
+    "mean_arrival",  # the agent's mean arrivals per step at profile value 1 (kWh)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """Per-agent outputs of one step (views of the env's buffers: copy what you keep)."""
+
+    obs: F32
+    """``[N, obs_dim]`` observation for the coming step."""
+    reward: F32
+    """``[N]`` negative waiting cost of the backlog after the step."""
+    resource_use: F32
+    """``[N]`` power drawn from the grid (kW): the agent's use of the shared capacity."""
+    served: F32
+    """``[N]`` energy served this step (kWh)."""
+    arrived: F32
+    """``[N]`` energy that arrived this step (kWh)."""
+
+
+class Dynamics:
+    """Demand-response dynamics for N heterogeneous agents.
+
+    Parameters
+    ----------
+    mean_arrival, max_power, cost_linear, cost_quadratic
+        Per-agent parameters, shape ``[N]`` (scalars broadcast): mean arrivals per step at profile
+        value 1 (kWh), maximum power (kW), and the weights of the waiting cost
+        ``cost_linear * q + cost_quadratic * q**2`` of backlog ``q`` (kWh).
+    profile_id
+        ``[N]`` row of ``profiles`` that drives each agent's arrivals.
+    profiles
+        ``[P, S]`` daily arrival profiles (``S`` steps per day, values >= 0).
+    dt_hours
+        Step length in hours.
+    noise
+        Arrivals are uniform on ``mean * [1 - noise, 1 + noise]``; in ``[0, 1]``.
+    """
+
+    def __init__(
+        self,
+        *,
+        mean_arrival: npt.ArrayLike,
+        max_power: npt.ArrayLike,
+        cost_linear: npt.ArrayLike,
+        cost_quadratic: npt.ArrayLike = 0.0,
+        profile_id: npt.ArrayLike = 0,
+        profiles: npt.ArrayLike,
+        dt_hours: float = 0.25,
+        noise: float = 0.3,
+    ) -> None:
+        mu = as_f32("mean_arrival", mean_arrival, nonnegative=True)
+        n = int(mu.size) if mu.ndim else 1
+        per_agent = {
+            "mean_arrival": mu,
+            "max_power": as_f32("max_power", max_power, nonnegative=True),
+            "cost_linear": as_f32("cost_linear", cost_linear, nonnegative=True),
+            "cost_quadratic": as_f32("cost_quadratic", cost_quadratic, nonnegative=True),
+        }
+        arrays = {k: _per_agent(k, v, n) for k, v in per_agent.items()}
+        ids = _per_agent("profile_id", as_index("profile_id", profile_id), n)
+        prof = as_f32("profiles", profiles, nonnegative=True)
+        if prof.ndim == 1:
+            prof = prof[None, :]
+        check_shape("profiles", prof, (None, None))
+        self._core = _core.DemandResponseCore(
+            **arrays,
+            profile_id=ids,
+            profiles=np.ascontiguousarray(prof),
+            dt_hours=float(dt_hours),
+            noise=float(noise),
+        )
+        self.num_agents: int = self._core.num_agents
+        self.obs_dim: int = _core.DemandResponseCore.obs_dim
+        self.steps_per_day: int = self._core.steps_per_day
+        self.dt_hours: float = float(dt_hours)
+        self.params = arrays | {"profile_id": ids}
+        self.profiles = prof
+        self._obs = np.zeros((n, self.obs_dim), dtype=np.float32)
+        self._bufs = [np.zeros(n, dtype=np.float32) for _ in range(4)]
+        self._result = StepResult(self._obs, *self._bufs)
+
+    def reset(self, seed: int, initial_backlog: npt.ArrayLike | None = None) -> F32:
+        """Starts an episode at midnight with the arrivals of ``seed``; returns the obs view."""
+        backlog = None
+        if initial_backlog is not None:
+            backlog = as_f32(
+                "initial_backlog", initial_backlog, shape=(self.num_agents,), nonnegative=True
+            )
+        self._core.reset(int(seed), self._obs, backlog)
+        return self._obs
+
+    def step(self, actions: npt.ArrayLike) -> StepResult:
+        """Advances every agent one step.
+
+        ``actions`` (``[N]``, fraction of max power) is clipped to ``[0, 1]``; NaN or inf raise
+        :class:`~samarl.errors.InvalidValueError` and change nothing.
+        """
+        a = np.ascontiguousarray(actions, dtype=np.float32)
+        check_shape("actions", a, (self.num_agents,))
+        self._core.step(a, self._obs, *self._bufs)
+        return self._result
+
+    @property
+    def step_count(self) -> int:
+        """Steps since the last reset."""
+        return self._core.step_count
+
+    @property
+    def backlog(self) -> F32:
+        """Backlog of every agent (kWh), a copy."""
+        return self._core.backlog()
+
+    def get_state(self) -> dict[str, object]:
+        """Everything needed to continue the run exactly (for checkpoints)."""
+        seed, step, backlog, last = self._core.get_state()
+        return {"seed": seed, "step_count": step, "backlog": backlog, "last_arrival": last}
+
+    def set_state(self, state: dict[str, object]) -> F32:
+        """Restores :meth:`get_state`'s output; returns the observation view."""
+        self._core.set_state(
+            int(state["seed"]),  # type: ignore[call-overload]
+            int(state["step_count"]),  # type: ignore[call-overload]
+            as_f32("backlog", state["backlog"], shape=(self.num_agents,), nonnegative=True),  # type: ignore[arg-type]
+            as_f32(
+                "last_arrival", state["last_arrival"], shape=(self.num_agents,), nonnegative=True
+            ),  # type: ignore[arg-type]
+        )
+        self._core.observe(self._obs)
+        return self._obs
+
+
+def _per_agent(name: str, x: np.ndarray, n: int) -> np.ndarray:
+    """Broadcasts a scalar to ``[n]`` and checks a vector's length."""
+    if x.ndim == 0:
+        return np.full(n, x, dtype=x.dtype)
+    check_shape(name, x, (n,))
+    return np.ascontiguousarray(x)

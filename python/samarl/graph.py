@@ -1,0 +1,258 @@
+"""Communication graphs between agents.
+
+A :class:`Graph` is an undirected simple graph stored as compressed sparse rows by the Rust engine.
+Build one with a generator (:meth:`Graph.ring`, :meth:`Graph.grid`, :meth:`Graph.erdos_renyi`,
+:meth:`Graph.random_geometric`, :meth:`Graph.watts_strogatz`, :meth:`Graph.complete`), from an edge
+list, or from a SciPy sparse matrix; :func:`make_graph` builds one from a family name, as configs
+do.
+
+Consensus over large random graphs is limited by cache misses when neighbours sit far apart in
+memory; :meth:`Graph.locality_order` (reverse Cuthill–McKee) returns a node order that keeps them
+close, and :meth:`Graph.permute` applies it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from samarl import _core
+from samarl._validate import as_f32, as_index, positive_int
+from samarl.errors import GraphError, InvalidValueError
+
+__all__ = ["GRAPH_FAMILIES", "Graph", "make_graph"]
+
+#: Graph families :func:`make_graph` understands, with their parameters.
+GRAPH_FAMILIES = {
+    "ring": "k (neighbours on each side, default 1)",
+    "kring": "k (neighbours on each side, default 3)",
+    "grid": "rows x cols as close to square as divides N (N must factor)",
+    "erdos_renyi": "mean_degree (default 6), connected (default True)",
+    "random_geometric": "mean_degree (default 2 log N, above the connectivity threshold) or radius",
+    "small_world": "k (default 3), beta (rewiring probability, default 0.1)",
+    "complete": "(N <= 20000)",
+}
+
+
+class Graph:
+    """An undirected simple graph on ``num_nodes`` agents (immutable)."""
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: _core.GraphCore) -> None:
+        self._core = core
+
+    # -- constructors ---------------------------------------------------------------------------
+    @classmethod
+    def ring(cls, num_nodes: int, k: int = 1) -> Graph:
+        """Ring where node ``i`` links to its ``k`` nearest nodes on each side."""
+        return cls(_core.GraphCore.ring(positive_int("num_nodes", num_nodes), positive_int("k", k)))
+
+    @classmethod
+    def grid(cls, rows: int, cols: int) -> Graph:
+        """2-D lattice of ``rows * cols`` nodes, each linked to its 4 neighbours."""
+        return cls(_core.GraphCore.grid_2d(positive_int("rows", rows), positive_int("cols", cols)))
+
+    @classmethod
+    def complete(cls, num_nodes: int) -> Graph:
+        """Every pair linked (small ``num_nodes`` only)."""
+        return cls(_core.GraphCore.complete(positive_int("num_nodes", num_nodes)))
+
+    @classmethod
+    def erdos_renyi(
+        cls, num_nodes: int, mean_degree: float = 6.0, *, seed: int = 0, connected: bool = True
+    ) -> Graph:
+        """Erdős–Rényi G(n, p) with ``p = mean_degree / (n - 1)``.
+
+        With ``connected=True`` (default) two of the mean degree come from a Hamiltonian cycle
+        through a random permutation, so the graph is connected and has no locality at all.
+        """
+        _check_positive("mean_degree", mean_degree)
+        return cls(
+            _core.GraphCore.erdos_renyi(
+                positive_int("num_nodes", num_nodes), float(mean_degree), _seed(seed), connected
+            )
+        )
+
+    @classmethod
+    def random_geometric(
+        cls,
+        num_nodes: int,
+        *,
+        radius: float | None = None,
+        mean_degree: float | None = None,
+        seed: int = 0,
+    ) -> Graph:
+        """Agents at random points of the unit square, linked within ``radius``.
+
+        Give ``radius`` or ``mean_degree`` (then ``radius = sqrt(mean_degree / (pi n))``); by
+        default ``mean_degree = 2 ln n``, above the connectivity threshold ``ln n``.
+        """
+        n = positive_int("num_nodes", num_nodes)
+        if radius is None:
+            degree = mean_degree if mean_degree is not None else max(2.0 * math.log(n), 4.0)
+            _check_positive("mean_degree", degree)
+            radius = math.sqrt(degree / (math.pi * n))
+        _check_positive("radius", radius)
+        return cls(_core.GraphCore.random_geometric(n, float(radius), _seed(seed)))
+
+    @classmethod
+    def from_points(cls, points: npt.ArrayLike, radius: float) -> Graph:
+        """Links every pair of 2-D ``points`` (shape ``[n, 2]``) within euclidean ``radius``."""
+        _check_positive("radius", radius)
+        pts = as_f32("points", points, shape=(None, 2))
+        return cls(_core.GraphCore.geometric_from_points(pts, float(radius)))
+
+    @classmethod
+    def watts_strogatz(
+        cls, num_nodes: int, k: int = 3, beta: float = 0.1, *, seed: int = 0
+    ) -> Graph:
+        """Small world: ``ring(n, k)`` with each edge rewired with probability ``beta``."""
+        if not 0.0 <= beta <= 1.0:
+            raise InvalidValueError(f"beta: must be in [0, 1], got {beta}")
+        return cls(
+            _core.GraphCore.watts_strogatz(
+                positive_int("num_nodes", num_nodes), positive_int("k", k), float(beta), _seed(seed)
+            )
+        )
+
+    @classmethod
+    def from_edges(cls, num_nodes: int, edges: npt.ArrayLike) -> Graph:
+        """Graph from an ``[E, 2]`` edge list (undirected; self loops and duplicates dropped)."""
+        e = as_index(
+            "edges", np.asarray(edges).reshape(-1, 2) if np.size(edges) else np.zeros((0, 2))
+        )
+        return cls(_core.GraphCore.from_edges(positive_int("num_nodes", num_nodes), e))
+
+    @classmethod
+    def from_scipy(cls, matrix: Any) -> Graph:
+        """Graph from the sparsity pattern of a square, symmetric SciPy sparse matrix or array."""
+        if not sp.issparse(matrix):
+            raise InvalidValueError(
+                f"matrix: expected a scipy.sparse matrix, got {type(matrix).__name__}"
+            )
+        m = sp.csr_array(matrix)
+        if m.shape[0] != m.shape[1]:
+            raise GraphError(f"matrix: expected a square matrix, got shape {m.shape}")
+        m.sum_duplicates()
+        m.eliminate_zeros()
+        return cls(
+            _core.GraphCore.from_csr(
+                positive_int("num_nodes", m.shape[0]),
+                as_index("indptr", m.indptr),
+                as_index("indices", m.indices),
+            )
+        )
+
+    # -- structure ------------------------------------------------------------------------------
+    @property
+    def num_nodes(self) -> int:
+        """Number of nodes (agents)."""
+        return self._core.num_nodes
+
+    @property
+    def num_edges(self) -> int:
+        """Number of undirected edges."""
+        return self._core.num_edges
+
+    @property
+    def indptr(self) -> npt.NDArray[np.int64]:
+        """CSR row pointer (length ``num_nodes + 1``)."""
+        return self._core.indptr()
+
+    @property
+    def indices(self) -> npt.NDArray[np.int64]:
+        """CSR column indices: the neighbours of each node, sorted."""
+        return self._core.indices()
+
+    @property
+    def degrees(self) -> npt.NDArray[np.int64]:
+        """Degree of every node."""
+        return self._core.degrees()
+
+    @property
+    def mean_degree(self) -> float:
+        """Average degree ``2 E / N``."""
+        return 2.0 * self.num_edges / self.num_nodes
+
+    def components(self) -> tuple[int, npt.NDArray[np.int64]]:
+        """``(count, labels)`` of the connected components."""
+        return self._core.component_labels()
+
+    def is_connected(self) -> bool:
+        """Whether every node can reach every other."""
+        return self._core.is_connected()
+
+    def locality_order(self) -> npt.NDArray[np.int64]:
+        """Reverse Cuthill–McKee order (``order[new] = old``): neighbours end up close in memory."""
+        return self._core.rcm_order()
+
+    def permute(self, order: npt.ArrayLike) -> Graph:
+        """The same graph relabelled so that new node ``i`` is old node ``order[i]``."""
+        return Graph(self._core.permuted(as_index("order", order, shape=(self.num_nodes,))))
+
+    def bandwidth(self) -> int:
+        """Largest ``|i - j|`` over the edges (small after :meth:`locality_order`)."""
+        return self._core.bandwidth()
+
+    def to_scipy(self) -> sp.csr_array:
+        """The adjacency matrix as a SciPy CSR array (float32 ones)."""
+        indices = self.indices
+        data = np.ones(indices.shape[0], dtype=np.float32)
+        return sp.csr_array((data, indices, self.indptr), shape=(self.num_nodes, self.num_nodes))
+
+    def spectral_gap(self) -> float:
+        """``1 - sigma_2(W)`` of the Metropolis–Hastings weights (see :class:`samarl.Consensus`)."""
+        from samarl.consensus import Consensus
+
+        return Consensus(self, require_connected=False).spectral_gap()
+
+    def __repr__(self) -> str:
+        return f"Graph(num_nodes={self.num_nodes}, num_edges={self.num_edges})"
+
+
+def make_graph(family: str, num_nodes: int, *, seed: int = 0, **params: Any) -> Graph:
+    """Builds a graph of a named family (see :data:`GRAPH_FAMILIES`), as scenario configs do."""
+    n = positive_int("num_nodes", num_nodes)
+    if family == "ring":
+        return Graph.ring(n, params.pop("k", 1), **params)
+    if family == "kring":
+        return Graph.ring(n, params.pop("k", 3), **params)
+    if family == "grid":
+        rows = params.pop("rows", None) or _squarest_factor(n)
+        return Graph.grid(rows, n // rows, **params)
+    if family == "erdos_renyi":
+        return Graph.erdos_renyi(n, params.pop("mean_degree", 6.0), seed=seed, **params)
+    if family == "random_geometric":
+        return Graph.random_geometric(n, seed=seed, **params)
+    if family == "small_world":
+        return Graph.watts_strogatz(
+            n, params.pop("k", 3), params.pop("beta", 0.1), seed=seed, **params
+        )
+    if family == "complete":
+        return Graph.complete(n, **params)
+    raise InvalidValueError(
+        f"family: unknown graph family {family!r}; choose from {sorted(GRAPH_FAMILIES)}"
+    )
+
+
+def _squarest_factor(n: int) -> int:
+    for rows in range(math.isqrt(n), 0, -1):
+        if n % rows == 0:
+            return rows
+    return 1
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float, np.number)) and math.isfinite(value) and value > 0):
+        raise InvalidValueError(f"{name}: must be a finite number > 0, got {value!r}")
+
+
+def _seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+        raise InvalidValueError(f"seed: expected an integer in [0, 2^64), got {seed!r}")
+    return int(seed)

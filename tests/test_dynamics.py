@@ -1,0 +1,164 @@
+"""The Rust dynamics against the NumPy reference, and the env's invariants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import samarl
+from samarl import _core
+from samarl.benchmarks import heterogeneous_agents
+from samarl.envs import Dynamics
+from samarl.errors import InvalidValueError, ShapeError
+from samarl.reference.env import DemandResponseRef
+
+FIELDS = ("obs", "reward", "resource_use", "served", "arrived")
+
+
+def random_agents(n: int, seed: int, profiles: int = 3, steps: int = 24) -> dict:
+    rng = np.random.default_rng(seed)
+    return {
+        "mean_arrival": rng.uniform(0.0, 2.0, n).astype(np.float32),
+        "max_power": rng.uniform(0.0, 10.0, n).astype(np.float32),
+        "cost_linear": rng.uniform(0.0, 2.0, n).astype(np.float32),
+        "cost_quadratic": rng.uniform(0.0, 1.0, n).astype(np.float32),
+        "profile_id": rng.integers(0, profiles, n),
+        "profiles": rng.uniform(0.0, 2.0, (profiles, steps)).astype(np.float32),
+        "dt_hours": float(rng.choice([0.25, 0.5, 1.0])),
+        "noise": float(rng.uniform(0.0, 1.0)),
+    }
+
+
+@given(
+    n=st.integers(1, 300),
+    seed=st.integers(0, 2**32),
+    env_seed=st.integers(0, 2**64 - 1),
+    steps=st.integers(1, 30),
+)
+def test_rust_matches_reference(n: int, seed: int, env_seed: int, steps: int) -> None:
+    params = random_agents(n, seed)
+    rust, ref = Dynamics(**params), DemandResponseRef(**params)
+    backlog0 = np.random.default_rng(seed).uniform(0, 3, n).astype(np.float32)
+    np.testing.assert_array_equal(rust.reset(env_seed, backlog0), ref.reset(env_seed, backlog0))
+    actions_rng = np.random.default_rng(seed + 1)
+    for _ in range(steps):
+        a = actions_rng.uniform(-0.5, 1.5, n).astype(np.float32)  # out of range: clipped
+        got, want = rust.step(a), ref.step(a)
+        for f in FIELDS:
+            np.testing.assert_allclose(getattr(got, f), want[f], rtol=1e-6, atol=1e-6, err_msg=f)
+        np.testing.assert_allclose(rust.backlog, ref.backlog, rtol=1e-6, atol=1e-6)
+
+
+@given(seed=st.integers(0, 2**32), n=st.integers(1, 200))
+def test_energy_balances_and_backlog_stays_nonnegative(seed: int, n: int) -> None:
+    dyn = Dynamics(**random_agents(n, seed))
+    dyn.reset(seed)
+    rng = np.random.default_rng(seed)
+    q = dyn.backlog
+    for _ in range(48):
+        res = dyn.step(rng.random(n, dtype=np.float32))
+        q_new = dyn.backlog
+        assert (q_new >= 0).all()
+        np.testing.assert_allclose(res.arrived, res.served + (q_new - q), atol=1e-4, rtol=1e-5)
+        np.testing.assert_allclose(res.resource_use * dyn.dt_hours, res.served, rtol=1e-6)
+        q = q_new
+
+
+def test_same_seed_same_trajectory_for_one_and_two_threads() -> None:
+    chunk, threshold = _core.parallel_layout()
+    n = threshold + chunk + 123  # large enough to go parallel, with a ragged last chunk
+    params = heterogeneous_agents(n, seed=4)
+    runs = []
+    for threads in (1, 2):
+        samarl.set_num_threads(threads)
+        try:
+            dyn = Dynamics(**params)
+            dyn.reset(99)
+            traj = [
+                dyn.step(np.full(n, 0.3 + 0.1 * t, dtype=np.float32)).obs.copy() for t in range(5)
+            ]
+            runs.append(np.stack(traj))
+        finally:
+            samarl.set_num_threads(0)
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_seed_changes_arrivals_and_reset_restarts() -> None:
+    dyn = Dynamics(**heterogeneous_agents(500))
+    dyn.reset(1)
+    first = dyn.step(np.zeros(500, np.float32)).arrived.copy()
+    dyn.reset(2)
+    assert not np.array_equal(first, dyn.step(np.zeros(500, np.float32)).arrived)
+    dyn.reset(1)
+    np.testing.assert_array_equal(first, dyn.step(np.zeros(500, np.float32)).arrived)
+
+
+def test_state_round_trip_continues_exactly() -> None:
+    params = heterogeneous_agents(64)
+    dyn = Dynamics(**params)
+    dyn.reset(5)
+    for _ in range(10):
+        dyn.step(np.full(64, 0.2, np.float32))
+    state = dyn.get_state()
+    cont = [dyn.step(np.full(64, 0.7, np.float32)).obs.copy() for _ in range(3)]
+    other = Dynamics(**params)
+    other.set_state(state)
+    again = [other.step(np.full(64, 0.7, np.float32)).obs.copy() for _ in range(3)]
+    np.testing.assert_array_equal(np.stack(cont), np.stack(again))
+
+
+def test_nan_action_is_rejected_and_changes_nothing() -> None:
+    dyn = Dynamics(**heterogeneous_agents(10))
+    dyn.reset(0)
+    before = dyn.get_state()
+    a = np.full(10, 0.5, np.float32)
+    a[7] = np.nan
+    with pytest.raises(InvalidValueError, match=r"actions: must be finite.*index 7"):
+        dyn.step(a)
+    after = dyn.get_state()
+    assert before["step_count"] == after["step_count"]
+    np.testing.assert_array_equal(before["backlog"], after["backlog"])
+
+
+def test_bad_inputs_raise_clear_errors() -> None:
+    params = heterogeneous_agents(10)
+    dyn = Dynamics(**params)
+    dyn.reset(0)
+    with pytest.raises(ShapeError, match=r"actions: expected shape \[10\], got \[9\]"):
+        dyn.step(np.zeros(9, np.float32))
+    with pytest.raises(InvalidValueError, match="max_power"):
+        Dynamics(**(params | {"max_power": -params["max_power"]}))
+    with pytest.raises(InvalidValueError, match="mean_arrival"):
+        Dynamics(**(params | {"mean_arrival": np.full(10, np.inf, np.float32)}))
+    with pytest.raises(InvalidValueError, match="profile_id"):
+        Dynamics(**(params | {"profile_id": np.full(10, 5)}))
+    with pytest.raises(InvalidValueError, match=r"num_agents|mean_arrival"):
+        Dynamics(
+            **(
+                params
+                | {
+                    k: np.zeros(0, np.float32)
+                    for k in ("mean_arrival", "max_power", "cost_linear", "cost_quadratic")
+                }
+                | {"profile_id": np.zeros(0, np.int64)}
+            )
+        )
+    with pytest.raises(InvalidValueError, match="dt_hours"):
+        Dynamics(**(params | {"dt_hours": 0.0}))
+    with pytest.raises(InvalidValueError, match="noise"):
+        Dynamics(**(params | {"noise": 1.5}))
+    with pytest.raises(InvalidValueError, match="initial_backlog"):
+        dyn.reset(0, initial_backlog=np.full(10, -1.0))
+
+
+def test_outputs_are_zero_copy_views_reused_every_step() -> None:
+    dyn = Dynamics(**heterogeneous_agents(8))
+    dyn.reset(0)
+    a = dyn.step(np.ones(8, np.float32))
+    b = dyn.step(np.ones(8, np.float32))
+    assert a.obs is b.obs
+    assert a.reward is b.reward
+    assert a.obs.dtype == np.float32
+    assert a.obs.flags.c_contiguous
