@@ -1,5 +1,6 @@
-//! `Weights::mix` with K = 10 rounds on one column, on a connected Erdős–Rényi graph of mean
-//! degree 6, in the generated node order and after reverse Cuthill–McKee relabelling.
+//! `Weights::mix` with K = 10 rounds on one column, on graphs of mean degree 6 (a random geometric
+//! graph, the headline, and a connected Erdős–Rényi graph), in the generated node order and after
+//! reverse Cuthill–McKee relabelling (which takes the banded fast path on the geometric graph).
 //!
 //! Throughput is `n` elements per call, so agent-rounds/s = elements/s x ROUNDS.
 
@@ -21,18 +22,23 @@ fn mix(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     for n in [1_000usize, 10_000, 100_000, 1_000_000] {
-        let given = Graph::erdos_renyi(n, MEAN_DEGREE, SEED, true).expect("valid parameters");
-        let rcm = given
-            .permuted(&given.rcm_order())
-            .expect("rcm_order is a permutation");
+        let radius = (MEAN_DEGREE / (std::f64::consts::PI * n as f64)).sqrt();
+        let geometric = Graph::random_geometric(n, radius, SEED).expect("valid parameters");
+        let er = Graph::erdos_renyi(n, MEAN_DEGREE, SEED, true).expect("valid parameters");
         let x0: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 / 1000.0).collect();
         group.throughput(Throughput::Elements(n as u64));
-        for (order, graph) in [("given", &given), ("rcm", &rcm)] {
-            let weights = Weights::metropolis(graph);
-            let mut x = x0.clone();
-            group.bench_with_input(BenchmarkId::new(order, n), &weights, |b, w| {
-                b.iter(|| w.mix(black_box(&mut x), 1, ROUNDS).expect("finite input"));
-            });
+        for (name, given) in [("geometric", &geometric), ("erdos_renyi", &er)] {
+            let rcm = given
+                .permuted(&given.rcm_order())
+                .expect("rcm_order is a permutation");
+            for (order, graph) in [("given", given), ("rcm", &rcm)] {
+                let weights = Weights::metropolis(graph);
+                let mut x = x0.clone();
+                let id = BenchmarkId::new(format!("{name}/{order}"), n);
+                group.bench_with_input(id, &weights, |b, w| {
+                    b.iter(|| w.mix(black_box(&mut x), 1, ROUNDS).expect("finite input"));
+                });
+            }
         }
     }
     group.finish();

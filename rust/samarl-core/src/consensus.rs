@@ -8,9 +8,18 @@
 //! [`CHUNK`]-row tasks and each row is summed in one fixed order, so the result is bit-identical
 //! for any number of threads. Relabelling the graph with [`Graph::rcm_order`] first keeps the
 //! gathers close in memory.
+//!
+//! Lossless rounds on one column of a *banded* graph (bandwidth below 2^15, as after
+//! [`Graph::rcm_order`]) take a specialised path, [`Banded`]: the same sums in the same order, but
+//! from a compact copy of `W` and over all rounds at once (temporal blocking), so the graph is
+//! streamed from memory once per call instead of once per round.
 
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::SeedableRng;
+
+use std::ops::Range;
+
+use rayon::prelude::*;
 
 use crate::error::{CoreError, Result, check_finite};
 use crate::graph::{Graph, unit_f64};
@@ -32,6 +41,8 @@ pub struct Weights {
     indices: Vec<u32>,
     data: Vec<f32>,
     diag: Vec<f32>,
+    /// The compact copy behind the lossless single-column fast path, for banded graphs.
+    banded: Option<Banded>,
 }
 
 impl Weights {
@@ -60,6 +71,7 @@ impl Weights {
             indices: indices.to_vec(),
             data,
             diag,
+            banded: Banded::new(g, &degree),
         }
     }
 
@@ -124,7 +136,7 @@ impl Weights {
     /// [`CoreError::Shape`] named `x`; `x` is untouched on error.
     pub fn mix(&self, x: &mut [f32], cols: usize, rounds: usize) -> Result<()> {
         self.check_block("x", x, cols)?;
-        self.iterate(x, cols, rounds, |_| all_links_up);
+        self.lossless(x, cols, rounds);
         Ok(())
     }
 
@@ -144,7 +156,7 @@ impl Weights {
         self.check_block("y", y, cols)?;
         self.check_block("g_new", g_new, cols)?;
         self.check_block("g_old", g_old, cols)?;
-        self.iterate(y, cols, rounds, |_| all_links_up);
+        self.lossless(y, cols, rounds);
         for ((y, &new), &old) in y.iter_mut().zip(g_new).zip(g_old) {
             *y += new - old;
         }
@@ -179,7 +191,7 @@ impl Weights {
         }
         self.check_block("x", x, cols)?;
         if drop_prob == 0.0 {
-            self.iterate(x, cols, rounds, |_| all_links_up);
+            self.lossless(x, cols, rounds);
         } else if drop_prob < 1.0 {
             let n = self.n as u64;
             self.iterate(x, cols, rounds, |r| {
@@ -248,6 +260,20 @@ impl Weights {
             ));
         }
         check_finite(name, values)
+    }
+
+    /// Runs `rounds` lossless rounds: [`Weights::iterate`] with every link up, or, for one column
+    /// of a banded graph, the bit-identical [`Banded`] fast path.
+    fn lossless(&self, x: &mut [f32], cols: usize, rounds: usize) {
+        if cols == 1
+            && rounds > 0
+            && let Some(band) = &self.banded
+            && let Some(plan) = band.plan(self.n)
+        {
+            band.iterate(&self.diag, x, rounds, plan);
+        } else {
+            self.iterate(x, cols, rounds, |_| all_links_up);
+        }
     }
 
     /// Runs `rounds` rounds, ping-ponging between `x` and one scratch buffer. `links(r)` says
@@ -364,6 +390,286 @@ impl Weights {
             }
         });
     }
+}
+
+/// Rows per wavefront block at least (blocks are at least the bandwidth wide).
+const MIN_BLOCK: usize = 1024;
+/// A parallel part recomputes up to `1 / HALO_FRACTION` of its rows as halo for its neighbours.
+const HALO_FRACTION: usize = 8;
+/// Rows summed side by side by [`Banded`]'s kernel.
+const LANES: usize = 8;
+/// The offset of a padding entry (never a real one: offsets are within `+-i16::MAX`).
+const PAD: i16 = i16::MIN;
+
+/// The fast path of lossless single-column rounds on a banded graph: the same arithmetic as
+/// [`Weights::gather_fixed`] (`W_ii x_i + sum_j W_ij x_j` in `f32`, neighbours in CSR order),
+/// from a compact copy of `W`, on [`LANES`] rows at a time, with temporal blocking over rounds.
+///
+/// **Fewer bytes per nonzero.** Neighbour `j` of row `i` is stored as the `i16` offset `j - i`
+/// (hence bandwidth `< 2^15`). No per-edge weight is stored: with `r_i = f32(1 / (1 + deg_i))`,
+/// `W_ij = f32(1 / (1 + max(deg_i, deg_j))) = min(r_i, r_j)` exactly (rounding is monotonic),
+/// and `r_j` is gathered next to `x_j` as one `[x_j, r_j]` pair.
+///
+/// **Rows side by side.** A row's sum is a chain of dependent adds whose length (the degree)
+/// varies from row to row. Within each block, rows are sorted by degree and taken in groups of
+/// [`LANES`], stored in sliced ELLPACK layout: column `c` of a group holds the `c`-th neighbour
+/// of each of its rows, padded to the group's largest degree with [`PAD`] entries that add
+/// `-0.0` (which leaves every `f32` unchanged; sorting keeps the padding small). The lanes' chains then run interleaved, with a fixed trip count per group. Buffer
+/// indices are masked with a power of two at least the buffer length (a no-op) so the compiler
+/// drops the bounds checks.
+///
+/// **Temporal blocking.** Rows are cut into blocks of `block >= bandwidth` rows, so round `r` on
+/// block `b` needs round `r - 1` only on blocks `b - 1 ..= b + 1`. A wavefront visits `(r, b)` in
+/// order of `s = r + b`, lower rounds first within `s`; then two ping-pong buffers suffice (round
+/// `r` overwrites round `r - 2` on block `b` after its last reader, round `r - 1` on `b + 1`), and
+/// the blocks in flight (about `rounds + 2`) stay in cache: each block's row structure is read
+/// from memory once per call, not once per round.
+///
+/// **Parallelism.** Each thread owns a contiguous part of the blocks and also computes, in private
+/// buffers, the halo its owned rows depend on (one block fewer per side each round). Every value
+/// is computed by the same arithmetic whichever task computes it, so results do not depend on the
+/// thread count; the halo is capped at `1 / HALO_FRACTION` of a part by splitting the rounds into
+/// sweeps.
+#[derive(Debug, Clone, PartialEq)]
+struct Banded {
+    /// Rows per wavefront block: a multiple of [`LANES`], at least the bandwidth.
+    block: usize,
+    /// The rows of group `g` are `lane_row[LANES * g..][..LANES]`, a permutation of the rows of
+    /// its block sorted by degree (the rows `n..` of a partial last group pad it).
+    lane_row: Vec<u32>,
+    /// Group `g` has its columns in `offsets[group_start[g]..group_start[g + 1]]`.
+    group_start: Vec<u32>,
+    /// Per group, column-major `[width][LANES]` neighbour offsets `j - i`, or [`PAD`].
+    offsets: Vec<i16>,
+    /// `r_i = f32(1 / (1 + deg_i))`.
+    rate: Vec<f32>,
+}
+
+/// How [`Banded::iterate`] splits a call: parallel parts of `part_blocks` blocks (or one serial
+/// part), and sweeps of at most `sweep` rounds.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    part_blocks: usize,
+    sweep: usize,
+    parallel: bool,
+}
+
+impl Banded {
+    /// The compact copy of the Metropolis–Hastings weights of `g`, or `None` when the bandwidth is
+    /// `2^15` or more, or the offsets overflow `u32`.
+    fn new(g: &Graph, degree: &[u32]) -> Option<Self> {
+        let bandwidth = g.bandwidth();
+        if bandwidth > i16::MAX as usize {
+            return None;
+        }
+        let (n, indptr, indices) = (g.num_nodes(), g.indptr(), g.indices());
+        let block = bandwidth.max(MIN_BLOCK).next_multiple_of(LANES);
+        let padded = n.next_multiple_of(LANES);
+        let mut lane_row: Vec<u32> = (0..u32::try_from(padded).ok()?).collect();
+        for rows in lane_row[..n].chunks_mut(block) {
+            rows.sort_by_key(|&i| degree[i as usize]);
+        }
+        let mut group_start = vec![0u32];
+        let mut offsets = Vec::with_capacity(indices.len() + indices.len() / 8);
+        for rows in lane_row.chunks_exact(LANES) {
+            let degree_of = |i: usize| degree.get(i).map_or(0, |&d| d as usize);
+            let width = rows
+                .iter()
+                .map(|&i| degree_of(i as usize))
+                .max()
+                .unwrap_or(0);
+            for c in 0..width {
+                for &i in rows {
+                    let i = i as usize;
+                    // |j - i| <= bandwidth < 2^15, so the offset fits.
+                    offsets.push(if c < degree_of(i) {
+                        (indices[indptr[i] + c] as isize - i as isize) as i16
+                    } else {
+                        PAD
+                    });
+                }
+            }
+            group_start.push(u32::try_from(offsets.len()).ok()?);
+        }
+        let rate = degree
+            .iter()
+            .map(|&d| (1.0 / (1.0 + f64::from(d))) as f32)
+            .collect();
+        Some(Self {
+            block,
+            lane_row,
+            group_start,
+            offsets,
+            rate,
+        })
+    }
+
+    /// The split of a call on `n` rows, or `None` when parallel parts would be too small for
+    /// their halo (the plain kernel is then faster).
+    fn plan(&self, n: usize) -> Option<Plan> {
+        let blocks = n.div_ceil(self.block);
+        if !pool::use_parallel(n) {
+            return Some(Plan {
+                part_blocks: blocks,
+                sweep: usize::MAX,
+                parallel: false,
+            });
+        }
+        let part_blocks = blocks.div_ceil(pool::num_threads());
+        (part_blocks >= HALO_FRACTION).then_some(Plan {
+            part_blocks,
+            sweep: part_blocks / HALO_FRACTION,
+            parallel: true,
+        })
+    }
+
+    /// `rounds` lossless rounds on one column `x`, in sweeps of at most `plan.sweep` rounds.
+    fn iterate(&self, diag: &[f32], x: &mut [f32], rounds: usize, plan: Plan) {
+        let n = x.len();
+        let part_rows = plan.part_blocks * self.block;
+        let mut out = vec![0.0f32; n];
+        let mut done = 0;
+        while done < rounds {
+            let k = plan.sweep.min(rounds - done);
+            let src: &[f32] = x;
+            let task =
+                |(p, owned): (usize, &mut [f32])| self.sweep(diag, src, owned, p * part_rows, k);
+            pool::run(n, |_| {
+                if plan.parallel {
+                    out.par_chunks_mut(part_rows).enumerate().for_each(task);
+                } else {
+                    out.chunks_mut(part_rows).enumerate().for_each(task);
+                }
+            });
+            x.copy_from_slice(&out);
+            done += k;
+        }
+    }
+
+    /// `rounds` rounds from `x` (all rows), written to the rows `lo..lo + owned.len()` (`owned`).
+    fn sweep(&self, diag: &[f32], x: &[f32], owned: &mut [f32], lo: usize, rounds: usize) {
+        let (n, block) = (x.len(), self.block);
+        let blocks = n.div_ceil(block);
+        let (owned_lo, owned_hi) = (lo / block, (lo + owned.len()).div_ceil(block));
+        // Round `r` computes the blocks `span(r)`: the owned ones and `rounds - r` more per side.
+        let span =
+            |r: usize| owned_lo.saturating_sub(rounds - r)..(owned_hi + rounds - r).min(blocks);
+        let input = span(0);
+        let base = input.start * block;
+        let end = (input.end * block).min(n);
+        // `[x_i, r_i]` pairs of the input rows (from `base`, padded to whole groups and then to a
+        // power of two); rounds alternate between the two buffers.
+        let len = (end - base).next_multiple_of(LANES).next_power_of_two();
+        let mut even = vec![[0.0f32; 2]; len];
+        for ((pair, &v), &r) in even
+            .iter_mut()
+            .zip(&x[base..end])
+            .zip(&self.rate[base..end])
+        {
+            *pair = [v, r];
+        }
+        let mut odd = even.clone();
+        let groups = |b: usize| {
+            let first = b * block / LANES;
+            first..(first + block / LANES).min(n.div_ceil(LANES))
+        };
+        for s in input.start + 1..input.end + rounds {
+            for r in 1..=rounds.min(s) {
+                let b = s - r;
+                if !span(r).contains(&b) {
+                    continue;
+                }
+                if r % 2 == 1 {
+                    self.groups(diag, &even, &mut odd, base, groups(b));
+                } else {
+                    self.groups(diag, &odd, &mut even, base, groups(b));
+                }
+            }
+        }
+        let last = if rounds % 2 == 1 { &odd } else { &even };
+        for (y, pair) in owned.iter_mut().zip(&last[lo - base..]) {
+            *y = pair[0];
+        }
+    }
+
+    /// One round on the row groups `groups`: `x_i <- W_ii x_i + sum_j min(r_i, r_j) x_j` from
+    /// `src` to `dst`, both holding rows from `base` on.
+    fn groups(
+        &self,
+        diag: &[f32],
+        src: &[[f32; 2]],
+        dst: &mut [[f32; 2]],
+        base: usize,
+        groups: Range<usize>,
+    ) {
+        // `len` is a power of two and every index is below it: `& mask` only drops bounds checks.
+        let mask = src.len() - 1;
+        let (src, dst) = (&src[..=mask], &mut dst[..=mask]);
+        for g in groups {
+            let mut local = [0usize; LANES];
+            let mut rate = [0.0f32; LANES];
+            let mut acc = [0.0f32; LANES];
+            for (lane, &i) in self.lane_row[g * LANES..][..LANES].iter().enumerate() {
+                let i = i as usize;
+                local[lane] = i - base;
+                let [x, r] = src[local[lane] & mask];
+                rate[lane] = r;
+                acc[lane] = diag.get(i).map_or(0.0, |&d| d * x);
+            }
+            let columns =
+                &self.offsets[self.group_start[g] as usize..self.group_start[g + 1] as usize];
+            for column in columns.chunks_exact(LANES) {
+                for lane in 0..LANES {
+                    let offset = column[lane];
+                    let step = if offset == PAD { 0 } else { offset };
+                    let [xj, rj] = src[local[lane].wrapping_add_signed(isize::from(step)) & mask];
+                    let w = if rj < rate[lane] { rj } else { rate[lane] };
+                    let term = w * xj;
+                    acc[lane] += if offset == PAD { -0.0 } else { term };
+                }
+            }
+            for lane in 0..LANES {
+                dst[local[lane] & mask][0] = acc[lane];
+            }
+        }
+    }
+}
+
+/// Row gather `out[i] = src[index[i]]` for row-major `[n, cols]` blocks, in parallel over fixed
+/// chunks: moves a block into and out of a relabelled graph's order (`index = order`, then its
+/// inverse).
+///
+/// `src` and `out` must both hold `index.len() * cols` values ([`CoreError::Shape`] named `src`
+/// or `out`, `cols == 0` is [`CoreError::InvalidValue`] named `cols`); every index must be in
+/// `0..index.len()` ([`CoreError::InvalidValue`] named `index`). `out` is untouched on error.
+pub fn gather_rows(src: &[f32], index: &[i64], out: &mut [f32], cols: usize) -> Result<()> {
+    let n = index.len();
+    if cols == 0 {
+        return Err(CoreError::invalid("cols", "must be >= 1"));
+    }
+    for (name, len) in [("src", src.len()), ("out", out.len())] {
+        if n.checked_mul(cols) != Some(len) {
+            return Err(CoreError::shape(
+                name,
+                format!("[{n}, {cols}] (len(index) x cols values)"),
+                format!("{len} values"),
+            ));
+        }
+    }
+    if let Some(&bad) = index.iter().find(|&&k| !(0..n as i64).contains(&k)) {
+        return Err(CoreError::invalid(
+            "index",
+            format!("entries must be in 0..{n}, found {bad}"),
+        ));
+    }
+    pool::for_each_chunk(out, cols, |chunk, rows| {
+        let picks = &index[chunk * CHUNK..];
+        for (row, &k) in rows.chunks_exact_mut(cols).zip(picks) {
+            let k = k as usize;
+            row.copy_from_slice(&src[k * cols..(k + 1) * cols]);
+        }
+    });
+    Ok(())
 }
 
 /// The link filter of lossless rounds.
@@ -682,6 +988,30 @@ mod tests {
     }
 
     #[test]
+    fn gather_rows_permutes_and_checks_its_inputs() {
+        let src: Vec<f32> = (0..8).map(|v| v as f32).collect();
+        let mut out = vec![0.0; 8];
+        gather_rows(&src, &[3, 0, 2, 1], &mut out, 2).unwrap();
+        assert_eq!(out, [6.0, 7.0, 0.0, 1.0, 4.0, 5.0, 2.0, 3.0]);
+        let name = |r: Result<()>| match r {
+            Err(CoreError::InvalidValue { name, .. } | CoreError::Shape { name, .. }) => name,
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(name(gather_rows(&src, &[0, 4, 1, 2], &mut out, 2)), "index");
+        assert_eq!(
+            name(gather_rows(&src, &[0, -1, 1, 2], &mut out, 2)),
+            "index"
+        );
+        assert_eq!(
+            name(gather_rows(&src[..6], &[0, 1, 2, 3], &mut out, 2)),
+            "src"
+        );
+        assert_eq!(name(gather_rows(&src, &[0, 1, 2], &mut out, 2)), "src");
+        assert_eq!(name(gather_rows(&src, &[0, 1, 2, 3], &mut out, 0)), "cols");
+        assert_eq!(out, [6.0, 7.0, 0.0, 1.0, 4.0, 5.0, 2.0, 3.0]);
+    }
+
+    #[test]
     fn sigma2_of_rings_matches_the_closed_form() {
         for n in [5usize, 8, 10, 17, 30] {
             let w = Weights::metropolis(&Graph::ring(n, 1).unwrap());
@@ -718,10 +1048,42 @@ mod tests {
         assert!((w.sigma2(1000, 1e-12, 0) - 1.0).abs() < 1e-6);
     }
 
+    /// Banded graphs of several blocks: a grid and a random geometric graph in RCM order.
+    fn banded_graphs() -> [Graph; 2] {
+        let n = 3 * CHUNK;
+        let rgg = Graph::random_geometric(n, (6.0 / (std::f64::consts::PI * n as f64)).sqrt(), 5);
+        let rgg = rgg.unwrap();
+        [
+            Graph::grid_2d(200, 300).unwrap(),
+            rgg.permuted(&rgg.rcm_order()).unwrap(),
+        ]
+    }
+
+    #[test]
+    fn the_banded_path_matches_the_plain_kernel_bitwise() {
+        for g in banded_graphs() {
+            let w = Weights::metropolis(&g);
+            let band = w.banded.as_ref().expect("banded");
+            assert!(g.num_nodes() > 8 * band.block, "several blocks");
+            let x0 = random_values(g.num_nodes(), 12);
+            for rounds in [1, 2, 7, 30] {
+                let (mut fast, mut plain) = (x0.clone(), x0.clone());
+                w.mix(&mut fast, 1, rounds).unwrap();
+                w.iterate(&mut plain, 1, rounds, |_| all_links_up);
+                assert!(
+                    fast.iter()
+                        .zip(&plain)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "rounds={rounds}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
         // set_num_threads is process-wide: every thread-count comparison lives in this one test.
-        let n = 2 * CHUNK + 7_000;
+        let n = 3 * CHUNK + 7_000;
         let g = Graph::erdos_renyi(n, 6.0, 21, true).unwrap();
         let w = Weights::metropolis(&g);
         let x0 = random_values(2 * n, 22);
@@ -735,12 +1097,25 @@ mod tests {
             w.mix_lossy(&mut lossy, 1, 4, 0.3, 5, 0).unwrap();
             let mut tracked = x0[..n].to_vec();
             w.track(&mut tracked, &x0[n..], &x0[..n], 1, 2).unwrap();
+            // Banded fast path: one sweep, and several (30 rounds exceed the halo cap).
+            let banded: Vec<Vec<u32>> = banded_graphs()
+                .iter()
+                .flat_map(|g| {
+                    let w = Weights::metropolis(g);
+                    [3, 30].map(|rounds| {
+                        let mut x = x0[..g.num_nodes()].to_vec();
+                        w.mix(&mut x, 1, rounds).unwrap();
+                        x.iter().map(|v| v.to_bits()).collect()
+                    })
+                })
+                .collect();
             (
                 single,
                 block,
                 lossy,
                 tracked,
                 w.sigma2(30, 0.0, 3).to_bits(),
+                banded,
             )
         };
         let serial = run(1);

@@ -1,8 +1,10 @@
 //! `ConsensusCore`: Metropolis–Hastings weights and K rounds of `x <- W x`.
 
-use numpy::{PyArray1, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods};
+use numpy::{
+    PyArray1, PyReadonlyArray1, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
-use samarl_core::consensus::Weights;
+use samarl_core::consensus::{Weights, gather_rows};
 
 use crate::arrays::{columns, slice, slice_mut};
 use crate::errors::{ShapeError, to_py};
@@ -91,6 +93,24 @@ impl PyConsensus {
         let (gn, go) = (slice("g_new", &g_new)?, slice("g_old", &g_old)?);
         let ys = slice_mut("y", &mut y)?;
         to_py(py.detach(|| self.inner.track(ys, gn, go, cols, rounds)))
+    }
+
+    /// Row gather `out[i] = src[index[i]]` (float32 `[n]` or `[n, m]`, same shapes; int64
+    /// `index` of length `n` with entries in `[0, n)`): moves blocks in and out of the internal
+    /// order.
+    #[staticmethod]
+    fn gather_rows(
+        py: Python<'_>,
+        src: PyReadonlyArrayDyn<'_, f32>,
+        index: PyReadonlyArray1<'_, i64>,
+        mut out: PyReadwriteArrayDyn<'_, f32>,
+    ) -> PyResult<()> {
+        let shape = out.shape().to_vec();
+        same_shape("src", &shape, src.shape())?;
+        let cols = columns("out", &shape)?;
+        let (s, idx) = (slice("src", &src)?, slice("index", &index)?);
+        let o = slice_mut("out", &mut out)?;
+        to_py(py.detach(|| gather_rows(s, idx, o, cols)))
     }
 
     /// Second largest singular value of W (power iteration on W minus the averaging projector).
