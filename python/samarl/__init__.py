@@ -20,6 +20,7 @@ exist there); call :func:`set_num_threads` in the child to change that.
 
 from __future__ import annotations
 
+from samarl import envs as envs  # registers gymnasium's "samarl/DemandResponse-v0"
 from samarl import errors
 from samarl._core import __version__, get_num_threads, set_num_threads
 from samarl.consensus import Consensus

@@ -1,0 +1,332 @@
+"""The demand-response environment: N households sharing a grid's capacity (native batched API).
+
+:class:`DemandResponseEnv` turns a :class:`~samarl.config.ScenarioConfig` into an environment
+with episodes. Every array is ``[N, ...]`` float32, C-contiguous, and written in place by the Rust
+engine: ``step`` returns views of buffers allocated once (copy what you keep), so a training loop
+allocates nothing per step and torch can wrap them with ``torch.from_numpy`` without a copy.
+
+The shared resource is first-class: every step returns each agent's ``resource_use`` (kW), and
+:attr:`DemandResponseEnv.constraints` declares what it must satisfy (total use <= capacity, per
+block of the day). The Lagrange multiplier is *not* part of the env: augmented policies append it
+(DESIGN.md section 2), and the executor runs the dual dynamics (section 3).
+
+Episodes start at midnight and are truncated after ``scenario.episode_steps`` steps (households
+never terminate). The env does not auto-reset: stepping a finished episode is an error, and
+auto-reset belongs to a wrapper (as in JaxMARL).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from samarl._validate import as_f32
+from samarl.config import ScenarioConfig, ScenarioData, load_scenario
+from samarl.envs.dynamics import OBS_FIELDS, Dynamics
+from samarl.errors import InvalidValueError
+
+__all__ = [
+    "CapacityConstraint",
+    "DemandResponseEnv",
+    "EnvStep",
+    "lagrangian_reward",
+    "observation_bounds",
+]
+
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
+
+_MAX_SEED = 2**64 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class EnvStep:
+    """What one :meth:`DemandResponseEnv.step` returns. Arrays are views of the env's buffers."""
+
+    obs: F32
+    """``[N, obs_dim]`` observation for the coming step (columns: :data:`OBS_FIELDS`)."""
+    reward: F32
+    """``[N]`` reward: minus the waiting cost of each agent's backlog after the step."""
+    resource_use: F32
+    """``[N]`` power each agent drew (kW): its use of the shared capacity."""
+    served: F32
+    """``[N]`` energy served this step (kWh)."""
+    arrived: F32
+    """``[N]`` energy that arrived this step (kWh)."""
+    terminated: bool
+    """Always ``False``: households never stop."""
+    truncated: bool
+    """``True`` on the episode's last step."""
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityConstraint:
+    """The global constraint: ``sum_n resource_use[n, t] <= capacity[t % S]``, on average per block.
+
+    Formally (DESIGN.md section 1) for every block ``h``: the long-run average over days of
+    ``sum_{t in block h} (sum_n resource_use[n, t] - capacity[t % S])`` is ``<= 0``.
+    """
+
+    capacity: F32
+    """``[S]`` total capacity ``C_t`` (kW) for every step of the day."""
+    block_of_step: I64
+    """``[S]`` block ``h(t)`` of every step of the day."""
+    num_blocks: int
+    """Number of blocks (constraints) per day ``m``."""
+    name: str = "capacity"
+    """Name of the resource."""
+    units: str = "kW"
+    """Units of ``capacity`` and of the agents' ``resource_use``."""
+
+    def excess(self, total_use: float, step_of_day: int) -> float:
+        """``total_use - C_t`` at one step (positive = over capacity)."""
+        return float(total_use) - float(self.capacity[step_of_day])
+
+
+class DemandResponseEnv:
+    """N heterogeneous households with deferrable demand (DESIGN.md section 4), batched.
+
+    Parameters
+    ----------
+    scenario
+        A :class:`~samarl.config.ScenarioConfig`, a preset name (``"small"``, ``"default"``, ...)
+        or a scenario file path.
+    **overrides
+        Scenario fields to change, e.g. ``num_agents=64``.
+
+    Example::
+
+        env = DemandResponseEnv("small")
+        obs = env.reset(seed=0)                                   # float32 [N, 7]
+        out = env.step(np.full(env.num_agents, 0.5, np.float32))
+        over = out.resource_use.sum() - env.capacity[0]           # kW above capacity at t = 0
+    """
+
+    #: Names of the observation columns, in order.
+    obs_fields: tuple[str, ...] = OBS_FIELDS
+
+    def __init__(self, scenario: ScenarioConfig | str = "default", **overrides: Any) -> None:
+        if isinstance(scenario, ScenarioConfig):
+            scenario = scenario.replace(**overrides) if overrides else scenario
+        else:
+            scenario = load_scenario(scenario, **overrides)
+        self.scenario: ScenarioConfig = scenario
+        """The (validated) scenario."""
+        self.data: ScenarioData = scenario.build()
+        """The scenario's arrays: per-agent parameters, profiles, capacity, expected demand."""
+        d = self.data
+        self.dynamics = Dynamics(
+            mean_arrival=d.mean_arrival,
+            max_power=d.max_power,
+            cost_linear=d.cost_linear,
+            cost_quadratic=d.cost_quadratic,
+            profile_id=d.profile_id,
+            profiles=d.profiles,
+            dt_hours=scenario.dt_hours,
+            noise=scenario.noise,
+        )
+        """The Rust transition core."""
+        self.num_agents: int = d.num_agents
+        self.obs_dim: int = self.dynamics.obs_dim
+        self.steps_per_day: int = scenario.steps_per_day
+        self.episode_steps: int = scenario.episode_steps
+        self.num_blocks: int = scenario.num_blocks
+        self.dt_hours: float = scenario.dt_hours
+        self.constraints: tuple[CapacityConstraint, ...] = (
+            CapacityConstraint(d.capacity, d.block_of_step, self.num_blocks),
+        )
+        """The global constraints (one: the grid's capacity)."""
+        cap_share = d.capacity / np.float32(self.num_agents)
+        cap_share.flags.writeable = False
+        self._capacity_per_agent: F32 = cap_share
+        self._base_seed = scenario.seed
+        self._episode = -1
+        self._arrival_seed: int | None = None
+
+    @classmethod
+    def from_preset(cls, name: str, /, **overrides: Any) -> DemandResponseEnv:
+        """An env on a shipped preset (see :func:`samarl.config.preset_names`)."""
+        return cls(ScenarioConfig.preset(name, **overrides))
+
+    # -- the API -----------------------------------------------------------------------------------
+    def reset(self, seed: int | None = None, initial_backlog: npt.ArrayLike | None = None) -> F32:
+        """Starts an episode at midnight; returns the observation view ``[N, obs_dim]``.
+
+        ``reset(seed=s)`` draws the episode's arrivals from seed ``s`` (bit-identical every time);
+        ``reset()`` continues the sequence ``s + 1, s + 2, ...`` (the first is ``scenario.seed``).
+        ``initial_backlog`` (``[N]`` kWh, default zeros) starts agents with waiting demand.
+        """
+        if seed is None:
+            base, episode = self._base_seed, self._episode + 1
+        else:
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+                raise InvalidValueError(f"seed: expected an integer, got {seed!r}")
+            if not 0 <= seed <= _MAX_SEED:
+                raise InvalidValueError(f"seed: must be in [0, 2**64), got {seed}")
+            base, episode = int(seed), 0
+        arrival_seed = (base + episode) & _MAX_SEED
+        obs = self.dynamics.reset(arrival_seed, initial_backlog)  # validates initial_backlog
+        self._base_seed, self._episode, self._arrival_seed = base, episode, arrival_seed
+        return obs
+
+    def step(self, actions: npt.ArrayLike) -> EnvStep:
+        """Advances every agent one step.
+
+        ``actions`` is ``[N]`` float32 (other dtypes are converted), the fraction of each agent's
+        maximum power to draw, clipped to ``[0, 1]``. A wrong shape raises
+        :class:`~samarl.errors.ShapeError`, NaN or inf :class:`~samarl.errors.InvalidValueError`,
+        and the state is then unchanged.
+        """
+        t = self.t
+        if self._arrival_seed is None:
+            raise RuntimeError("DemandResponseEnv.step: call reset() first")
+        if t >= self.episode_steps:
+            raise RuntimeError(
+                f"DemandResponseEnv.step: the episode ended after {self.episode_steps} steps; "
+                "call reset()"
+            )
+        out = self.dynamics.step(actions)
+        return EnvStep(
+            out.obs,
+            out.reward,
+            out.resource_use,
+            out.served,
+            out.arrived,
+            terminated=False,
+            truncated=t + 1 == self.episode_steps,
+        )
+
+    # -- where the episode is ----------------------------------------------------------------------
+    @property
+    def t(self) -> int:
+        """Steps since the last reset."""
+        return self.dynamics.step_count
+
+    @property
+    def step_of_day(self) -> int:
+        """Step of the day of the coming step, ``t % S``."""
+        return self.t % self.steps_per_day
+
+    @property
+    def block(self) -> int:
+        """Constraint block of the coming step, ``h(t % S)``."""
+        return int(self.data.block_of_step[self.step_of_day])
+
+    @property
+    def episode(self) -> int:
+        """Episodes since the last seeded reset (0 for the seeded one)."""
+        return self._episode
+
+    @property
+    def arrival_seed(self) -> int | None:
+        """Seed of the current episode's arrivals (``None`` before the first reset)."""
+        return self._arrival_seed
+
+    @property
+    def backlog(self) -> F32:
+        """``[N]`` kWh waiting to be served, a copy."""
+        return self.dynamics.backlog
+
+    # -- the constraint ----------------------------------------------------------------------------
+    @property
+    def block_of_step(self) -> I64:
+        """``int64 [S]`` block ``h(t)`` of every step of the day (read-only)."""
+        return self.data.block_of_step
+
+    @property
+    def capacity(self) -> F32:
+        """``float32 [S]`` total capacity ``C_t`` (kW) for every step of the day (read-only)."""
+        return self.data.capacity
+
+    @property
+    def capacity_per_agent(self) -> F32:
+        """``float32 [S]`` each agent's share ``C_t / N`` (kW): the Lagrangian reward's offset."""
+        return self._capacity_per_agent
+
+    @property
+    def expected_total_demand(self) -> F32:
+        """``float32 [S]`` expected total arrivals as power (kW) for every step of the day."""
+        return self.data.expected_total_demand
+
+    def observation_bounds(self, initial_backlog: float = 0.0) -> tuple[F32, F32]:
+        """``(low, high)`` bounds of every agent's observation; see :func:`observation_bounds`."""
+        return observation_bounds(self.scenario, self.data, initial_backlog=initial_backlog)
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """Everything needed to continue this env exactly (with the same scenario)."""
+        return {
+            "dynamics": self.dynamics.get_state(),
+            "base_seed": self._base_seed,
+            "episode": self._episode,
+            "arrival_seed": self._arrival_seed,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> F32:
+        """Restores :meth:`get_state`'s output; returns the observation view."""
+        obs = self.dynamics.set_state(state["dynamics"])
+        self._base_seed = int(state["base_seed"])
+        self._episode = int(state["episode"])
+        seed = state["arrival_seed"]
+        self._arrival_seed = None if seed is None else int(seed)
+        return obs
+
+    def __repr__(self) -> str:
+        s = self.scenario
+        return (
+            f"DemandResponseEnv(scenario={s.name!r}, num_agents={self.num_agents}, "
+            f"episode_steps={self.episode_steps}, num_blocks={self.num_blocks})"
+        )
+
+
+def observation_bounds(
+    scenario: ScenarioConfig, data: ScenarioData, *, initial_backlog: float = 0.0
+) -> tuple[F32, F32]:
+    """``(low, high)``, each ``float32 [7]``: bounds every agent's observation satisfies.
+
+    Backlog and arrivals are bounded by the largest possible arrivals (``mean * peak of profile *
+    (1 + noise)``) over an episode, so the bounds are finite; they hold for episodes that start
+    with at most ``initial_backlog`` kWh waiting. A 1% margin absorbs float32 rounding.
+    """
+    peak_phi = data.profiles.max(axis=1)[data.profile_id]
+    max_expected = float((data.mean_arrival * peak_phi).max())
+    max_arrival = max_expected * (1.0 + scenario.noise)
+    margin = 1.01
+    low = np.array([0.0, 0.0, -1.0, -1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+    high = np.array(
+        [
+            (float(initial_backlog) + scenario.episode_steps * max_arrival) * margin,
+            max_arrival * margin,
+            1.0,
+            1.0,
+            max_expected * margin,
+            float((data.max_power * np.float32(scenario.dt_hours)).max()) * margin,
+            float(data.mean_arrival.max()) * margin,
+        ],
+        dtype=np.float32,
+    )
+    return low, high
+
+
+def lagrangian_reward(
+    reward: F32,
+    resource_use: F32,
+    mult: npt.ArrayLike,
+    capacity_per_agent: float,
+    out: F32 | None = None,
+) -> F32:
+    """``reward - mult * (resource_use - capacity_per_agent)``, the reward at a price (float32).
+
+    ``mult`` is a scalar or ``[N]`` (each agent's multiplier for the current block);
+    ``capacity_per_agent`` is ``C_t / N`` of the step taken.
+    """
+    m = as_f32("mult", mult)
+    if out is None:
+        out = np.empty_like(reward)
+    np.subtract(resource_use, np.float32(capacity_per_agent), out=out)
+    np.multiply(out, m, out=out)
+    np.subtract(reward, out, out=out)
+    return out

@@ -1,0 +1,368 @@
+"""The metrics every run reports (DESIGN.md section 4), computed incrementally: O(N) per step.
+
+:class:`Metrics` is fed one env step at a time (:meth:`Metrics.record`) and, by the executor, the
+agents' multiplier copies at each dual epoch (:meth:`Metrics.record_consensus`). It keeps running
+sums only, never the agents' history: per-block sums of total use and capacity, per-agent reward
+sums, and the least-squares sums of each agent's daily-mean backlog over the run's second half.
+Scalar per-step traces (total use, optionally the mean backlog of a few agent groups) are kept for
+plots.
+
+With ``G_t = sum_n g^n_t`` the total use and ``C_t`` the capacity, over the evaluation window (the
+steps after a warm-up, by default the first simulated day):
+
+- ``constraint/violation_max``, ``constraint/violation_mean``: for each block ``h``,
+  ``max(0, sum_{t in h} (G_t - C_t)) / sum_{t in h} C_t``; the max and mean over blocks (blocks with
+  no step in the window are left out). ``constraint/violation_per_block`` lists them.
+- ``constraint/overshoot``: ``sum_t max(0, G_t - C_t) / sum_t C_t``.
+- ``constraint/slack``: ``sum_t (C_t - G_t) / sum_t C_t`` (negative when over).
+- ``demand/served``: energy served / (backlog at the window's start + energy arrived in it), so
+  what still waits at the end counts as unserved (by energy balance, ``1 - final backlog / that``).
+- ``demand/postponing``: agents whose backlog keeps growing: the least-squares slope of their
+  backlog over the second half of the run above ``postpone_slope`` x their mean arrivals per step,
+  or a final backlog above ``postpone_days`` days of their mean demand (``demand/postponing_frac``:
+  the share). The slope is fitted to *daily means* of the backlog over the later ``ceil(D / 2)`` of
+  the run's ``D`` complete days (and divided by ``S`` to be per step): backlogs rise every evening
+  and fall every night, and a fit to the raw steps of a window that is not a whole number of days
+  (or even one that is) reads that cycle as a trend, flagging households that keep up. Daily means
+  remove the cycle exactly. With fewer than two such days only the final-backlog test applies.
+- ``consensus/error_max``, ``consensus/error_mean``: ``max_n |mult^n - mean(mult)|`` and the mean of
+  ``|mult^n - mean(mult)|`` (over agents and blocks) per dual epoch in the window, averaged over
+  epochs; per-epoch values and the multiplier trajectory (mean, min, max per block) are listed too.
+- ``reward/total`` (sum over agents and window steps), ``reward/mean`` (per agent-step),
+  ``reward/per_agent`` (window sum per agent; with ``summary(per_agent=True)``).
+- ``time/wall_s`` (from construction or :meth:`Metrics.start` to the last record) and
+  ``time/agent_steps_per_s`` (all recorded steps, warm-up included).
+
+:meth:`Metrics.summary` returns a plain, JSON-serialisable dict (floats, ints, lists, ``None`` for a
+quantity with nothing to measure yet).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from samarl._validate import as_f32, as_index, check_shape, positive_int
+from samarl.errors import InvalidValueError
+
+__all__ = ["Metrics"]
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+
+
+class Metrics:
+    """Incremental run metrics (see the module docstring for the definitions).
+
+    Parameters
+    ----------
+    capacity
+        ``[S]`` total capacity ``C_t`` (kW) for every step of the day.
+    block_of_step
+        ``[S]`` block ``h(t)`` of every step of the day, in ``[0, num_blocks)``.
+    mean_arrival
+        ``[N]`` each agent's mean arrivals per step (kWh), the scale of the postponing tests.
+    total_steps
+        Planned length of the run in steps (backlog slopes are fitted over its second half).
+    warmup_steps
+        Steps excluded from the evaluation window; default one day (``S``).
+    initial_backlog
+        ``[N]`` backlog at the start of the run (kWh), default zeros (counts when ``warmup_steps``
+        is 0).
+    postpone_slope
+        Backlog slope threshold, as a fraction of the agent's mean arrivals per step.
+    postpone_days
+        Final-backlog threshold, in days of the agent's mean demand.
+    groups
+        Optional ``[N]`` group label per agent (``0 .. G-1``): the mean backlog of each group is
+        traced every step (for :func:`samarl.plots.plot_backlog_by_group`).
+
+    Call :meth:`record` once per env step, starting right after a reset at midnight.
+    """
+
+    def __init__(
+        self,
+        *,
+        capacity: npt.ArrayLike,
+        block_of_step: npt.ArrayLike,
+        mean_arrival: npt.ArrayLike,
+        total_steps: int,
+        warmup_steps: int | None = None,
+        initial_backlog: npt.ArrayLike | None = None,
+        postpone_slope: float = 0.05,
+        postpone_days: float = 1.0,
+        groups: npt.ArrayLike | None = None,
+    ) -> None:
+        self.capacity = as_f32("capacity", capacity, shape=(None,)).astype(np.float64)
+        s = self.capacity.size
+        if s == 0 or (self.capacity <= 0).any():
+            raise InvalidValueError("capacity: must be a non-empty [S] array, all > 0")
+        self.block_of_step = as_index("block_of_step", block_of_step, shape=(s,))
+        self.num_blocks = int(self.block_of_step.max()) + 1
+        self.mean_arrival = as_f32("mean_arrival", mean_arrival, shape=(None,), nonnegative=True)
+        self.num_agents = n = self.mean_arrival.size
+        if n == 0:
+            raise InvalidValueError("mean_arrival: needs one entry per agent (N > 0)")
+        self.steps_per_day = s
+        self.total_steps = positive_int("total_steps", total_steps)
+        self.warmup_steps = (
+            s if warmup_steps is None else positive_int("warmup_steps", warmup_steps, minimum=0)
+        )
+        if self.warmup_steps >= self.total_steps:
+            raise InvalidValueError(
+                f"warmup_steps: a warm-up of {self.warmup_steps} steps leaves no evaluation window "
+                f"in a run of {self.total_steps} steps (pass a smaller warmup_steps, e.g. 0)"
+            )
+        for name, value in (("postpone_slope", postpone_slope), ("postpone_days", postpone_days)):
+            if not (np.isfinite(value) and value >= 0):
+                raise InvalidValueError(f"{name}: must be a finite number >= 0, got {value!r}")
+        self.postpone_slope = float(postpone_slope)
+        self.postpone_days = float(postpone_days)
+        q0 = (
+            np.zeros(n, np.float32)
+            if initial_backlog is None
+            else as_f32("initial_backlog", initial_backlog, shape=(n,), nonnegative=True)
+        )
+
+        if groups is None:
+            self._groups: npt.NDArray[np.int64] | None = None
+            self._group_count: F64 | None = None
+        else:
+            self._groups = as_index("groups", groups, shape=(n,))
+            self._group_count = np.bincount(self._groups).astype(np.float64)
+        self._group_trace: list[F64] = []
+
+        # Running sums over the evaluation window.
+        m = self.num_blocks
+        self._t = 0
+        self._block_excess = np.zeros(m)  # sum (G_t - C_t) per block
+        self._block_capacity = np.zeros(m)  # sum C_t per block
+        self._overshoot = 0.0  # sum max(0, G_t - C_t)
+        self._excess = 0.0  # sum (G_t - C_t)
+        self._capacity_sum = 0.0  # sum C_t
+        self._served = 0.0
+        self._arrived = 0.0
+        self._window_start_backlog = float(q0.sum(dtype=np.float64))
+        self._reward = np.zeros(n)  # per agent, window
+        self._total_use: list[float] = []
+        # Least-squares sums of the daily-mean backlog against the day index, over the days
+        # d >= D // 2 of the D complete days of the run (the later half, rounded up).
+        self._slope_first_day = (self.total_steps // s) // 2
+        self._day_backlog = np.zeros(n)  # sum of the current day's backlog
+        self._ls_n = 0
+        self._ls_sx = 0.0
+        self._ls_sxx = 0.0
+        self._ls_sy = np.zeros(n)
+        self._ls_sxy = np.zeros(n)
+        self._backlog = q0.copy()
+        # Consensus, per dual epoch.
+        self._epochs: list[dict[str, Any]] = []
+        self._clock_start = time.perf_counter()
+        self._clock_last = self._clock_start
+
+    @classmethod
+    def for_env(
+        cls,
+        env: Any,
+        *,
+        total_steps: int | None = None,
+        warmup_steps: int | None = None,
+        **kwargs: Any,
+    ) -> Metrics:
+        """Metrics for a :class:`~samarl.envs.DemandResponseEnv` run (default: one episode)."""
+        return cls(
+            capacity=env.capacity,
+            block_of_step=env.block_of_step,
+            mean_arrival=env.data.mean_arrival,
+            total_steps=env.episode_steps if total_steps is None else total_steps,
+            warmup_steps=warmup_steps,
+            **kwargs,
+        )
+
+    def start(self) -> None:
+        """Restarts the wall clock (e.g. after compiling or warming up the policy)."""
+        self._clock_start = self._clock_last = time.perf_counter()
+
+    # -- per step ----------------------------------------------------------------------------------
+    def record(
+        self,
+        resource_use: F32,
+        served: F32,
+        arrived: F32,
+        reward: F32,
+        backlog: F32,
+    ) -> None:
+        """Adds one step: each ``[N]``, the agents' power drawn (kW), energy served and arrived
+        (kWh), reward, and backlog after the step (kWh). O(N); keeps nothing per agent per step."""
+        n = self.num_agents
+        for name, arr in (
+            ("resource_use", resource_use),
+            ("served", served),
+            ("arrived", arrived),
+            ("reward", reward),
+            ("backlog", backlog),
+        ):
+            check_shape(name, np.asarray(arr), (n,))
+        t = self._t
+        tod = t % self.steps_per_day
+        total_use = float(np.sum(resource_use, dtype=np.float64))
+        self._total_use.append(total_use)
+        if self._groups is not None and self._group_count is not None:
+            sums = np.bincount(self._groups, weights=backlog, minlength=self._group_count.size)
+            self._group_trace.append(sums / np.maximum(self._group_count, 1.0))
+
+        if t >= self.warmup_steps:
+            cap = float(self.capacity[tod])
+            excess = total_use - cap
+            self._block_excess[self.block_of_step[tod]] += excess
+            self._block_capacity[self.block_of_step[tod]] += cap
+            self._excess += excess
+            self._overshoot += max(excess, 0.0)
+            self._capacity_sum += cap
+            self._served += float(np.sum(served, dtype=np.float64))
+            self._arrived += float(np.sum(arrived, dtype=np.float64))
+            self._reward += reward
+        day = t // self.steps_per_day
+        if day >= self._slope_first_day and (day + 1) * self.steps_per_day <= self.total_steps:
+            self._day_backlog += backlog
+            if tod == self.steps_per_day - 1:
+                x = float(day - self._slope_first_day)
+                self._day_backlog /= self.steps_per_day
+                self._ls_n += 1
+                self._ls_sx += x
+                self._ls_sxx += x * x
+                self._ls_sy += self._day_backlog
+                self._ls_sxy += x * self._day_backlog
+                self._day_backlog[:] = 0.0
+        np.copyto(self._backlog, backlog)
+        if t + 1 == self.warmup_steps:
+            self._window_start_backlog = float(np.sum(backlog, dtype=np.float64))
+        self._t = t + 1
+        self._clock_last = time.perf_counter()
+
+    def record_step(self, out: Any) -> None:
+        """:meth:`record` from a :class:`~samarl.envs.EnvStep` (backlog from ``out.obs[:, 0]``)."""
+        self.record(out.resource_use, out.served, out.arrived, out.reward, out.obs[:, 0])
+
+    def record_consensus(self, mult: npt.ArrayLike) -> None:
+        """Adds one dual epoch: every agent's multiplier copy, ``[N, m]`` (or ``[N]`` for m = 1)."""
+        x = np.asarray(mult, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[:, None]
+        check_shape("mult", x, (self.num_agents, None))
+        if not np.isfinite(x).all():
+            raise InvalidValueError("mult: must be finite")
+        mean = x.mean(axis=0)
+        dev = np.abs(x - mean)
+        self._epochs.append(
+            {
+                "step": self._t,
+                "error_max": float(dev.max()),
+                "error_mean": float(dev.mean()),
+                "mean": mean.tolist(),
+                "min": x.min(axis=0).tolist(),
+                "max": x.max(axis=0).tolist(),
+            }
+        )
+
+    # -- results -----------------------------------------------------------------------------------
+    @property
+    def steps(self) -> int:
+        """Steps recorded so far."""
+        return self._t
+
+    @property
+    def total_use(self) -> F64:
+        """``[steps]`` total use ``G_t`` (kW) of every recorded step."""
+        return np.asarray(self._total_use, dtype=np.float64)
+
+    @property
+    def backlog_by_group(self) -> F64:
+        """``[steps, G]`` mean backlog (kWh) of each agent group per step (needs ``groups``)."""
+        if self._group_count is None:
+            raise InvalidValueError("backlog_by_group: pass groups= to Metrics to trace them")
+        return np.asarray(self._group_trace, dtype=np.float64).reshape(-1, self._group_count.size)
+
+    @property
+    def per_agent_reward(self) -> F64:
+        """``[N]`` each agent's reward summed over the evaluation window (a copy)."""
+        return self._reward.copy()
+
+    def postponing_agents(self) -> npt.NDArray[np.bool_]:
+        """``[N]`` whether each agent is postponing (see the module docstring)."""
+        mu = self.mean_arrival.astype(np.float64)
+        too_much = self._backlog > self.postpone_days * self.steps_per_day * mu
+        k = self._ls_n
+        denom = k * self._ls_sxx - self._ls_sx**2
+        if k < 2 or denom <= 0:
+            return too_much
+        slope_per_day = (k * self._ls_sxy - self._ls_sx * self._ls_sy) / denom
+        slope = slope_per_day / self.steps_per_day
+        return too_much | (slope > self.postpone_slope * mu)
+
+    def summary(self, *, per_agent: bool = False) -> dict[str, Any]:
+        """All metrics so far as a JSON-serialisable dict (``None`` where nothing was measured)."""
+        n = self.num_agents
+        window = max(self._t - self.warmup_steps, 0)
+        out: dict[str, Any] = {"time/steps": self._t, "window/start": self.warmup_steps}
+        out["window/steps"] = window
+        has = self._block_capacity > 0
+        if window:
+            per_block = np.maximum(self._block_excess, 0.0) / np.where(
+                has, self._block_capacity, 1.0
+            )
+            out["constraint/violation_max"] = float(per_block[has].max())
+            out["constraint/violation_mean"] = float(per_block[has].mean())
+            out["constraint/violation_per_block"] = [
+                float(v) if h else None for v, h in zip(per_block, has, strict=True)
+            ]
+            out["constraint/overshoot"] = self._overshoot / self._capacity_sum
+            out["constraint/slack"] = -self._excess / self._capacity_sum
+            due = self._window_start_backlog + self._arrived
+            out["demand/served"] = self._served / due if due > 0 else 1.0
+            out["reward/total"] = float(self._reward.sum())
+            out["reward/mean"] = float(self._reward.sum()) / (n * window)
+        else:
+            for key in (
+                "constraint/violation_max",
+                "constraint/violation_mean",
+                "constraint/violation_per_block",
+                "constraint/overshoot",
+                "constraint/slack",
+                "demand/served",
+                "reward/total",
+                "reward/mean",
+            ):
+                out[key] = None
+        postponing = self.postponing_agents() if self._t else np.zeros(n, bool)
+        out["demand/postponing"] = int(postponing.sum())
+        out["demand/postponing_frac"] = float(postponing.mean())
+        out["demand/final_backlog"] = float(self._backlog.sum(dtype=np.float64))
+        if per_agent:
+            out["reward/per_agent"] = self._reward.tolist()
+
+        epochs = [e for e in self._epochs if e["step"] >= self.warmup_steps]
+        out["consensus/epochs"] = len(self._epochs)
+        out["consensus/error_max"] = (
+            float(np.mean([e["error_max"] for e in epochs])) if epochs else None
+        )
+        out["consensus/error_mean"] = (
+            float(np.mean([e["error_mean"] for e in epochs])) if epochs else None
+        )
+        out["consensus/error_max_worst"] = (
+            float(max(e["error_max"] for e in epochs)) if epochs else None
+        )
+        out["consensus/step_per_epoch"] = [e["step"] for e in self._epochs]
+        out["consensus/error_max_per_epoch"] = [e["error_max"] for e in self._epochs]
+        out["consensus/error_mean_per_epoch"] = [e["error_mean"] for e in self._epochs]
+        out["mult/mean_per_epoch"] = [e["mean"] for e in self._epochs]
+        out["mult/min_per_epoch"] = [e["min"] for e in self._epochs]
+        out["mult/max_per_epoch"] = [e["max"] for e in self._epochs]
+
+        wall = self._clock_last - self._clock_start
+        out["time/wall_s"] = wall
+        out["time/agent_steps_per_s"] = n * self._t / wall if wall > 0 and self._t else None
+        return out

@@ -1,0 +1,219 @@
+"""Figures of a run, drawn with matplotlib's object API (no pyplot state, no display) to PNG.
+
+Each figure has a ``draw_*`` function that draws on a given ``Axes`` (to compose panels) and a
+``plot_*`` function that makes a figure, saves it and returns the path:
+
+- :func:`plot_load_vs_capacity`: total load over the hours of a day (mean over days, with the
+  range across days as a band) against the capacity and, optionally, the expected demand;
+- :func:`plot_backlog_by_group`: the mean backlog of agent groups over the run (groups e.g. by
+  demand quantile, :func:`demand_groups`).
+
+:func:`draw_band` (a line with a shaded range) and :func:`new_figure` / :func:`save_figure` are the
+building blocks for further figures (e.g. the spread of the agents' multipliers over time).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from samarl.errors import InvalidValueError, ShapeError
+
+__all__ = [
+    "demand_groups",
+    "draw_backlog_by_group",
+    "draw_band",
+    "draw_load_vs_capacity",
+    "fold_days",
+    "new_figure",
+    "plot_backlog_by_group",
+    "plot_load_vs_capacity",
+    "save_figure",
+]
+
+F64 = npt.NDArray[np.float64]
+
+
+def new_figure(rows: int = 1, cols: int = 1, *, size: tuple[float, float] = (8.0, 4.5)) -> Figure:
+    """A figure not attached to pyplot (safe in scripts, threads and headless runs)."""
+    fig = Figure(figsize=size, layout="constrained")
+    fig.subplots(rows, cols, squeeze=False)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 120) -> Path:
+    """Writes ``fig`` as PNG (Agg), creating the folder; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, format="png")
+    return path
+
+
+def draw_band(
+    ax: Axes,
+    x: npt.ArrayLike,
+    mid: npt.ArrayLike,
+    low: npt.ArrayLike,
+    high: npt.ArrayLike,
+    *,
+    label: str | None = None,
+    color: str | None = None,
+    alpha: float = 0.25,
+) -> None:
+    """A line ``mid`` with the range ``[low, high]`` shaded around it."""
+    (line,) = ax.plot(x, mid, label=label, color=color)
+    ax.fill_between(x, low, high, color=line.get_color(), alpha=alpha, linewidth=0)
+
+
+def fold_days(series: npt.ArrayLike, steps_per_day: int) -> F64:
+    """``[T]`` per-step values from midnight -> ``[days, S]`` (complete days only; at least one).
+
+    A run shorter than a day gives one row padded with NaN.
+    """
+    x = np.asarray(series, dtype=np.float64)
+    if x.ndim != 1 or x.size == 0:
+        raise ShapeError(f"series: expected a non-empty [T] array, got shape {list(x.shape)}")
+    days = x.size // steps_per_day
+    if days == 0:
+        return np.concatenate([x, np.full(steps_per_day - x.size, np.nan)])[None, :]
+    return x[: days * steps_per_day].reshape(days, steps_per_day)
+
+
+def draw_load_vs_capacity(
+    ax: Axes,
+    total_use: npt.ArrayLike,
+    capacity: npt.ArrayLike,
+    dt_hours: float,
+    *,
+    expected_demand: npt.ArrayLike | None = None,
+    skip_days: int = 0,
+) -> None:
+    """Draws total load over a day against capacity (see :func:`plot_load_vs_capacity`)."""
+    cap = np.asarray(capacity, dtype=np.float64)
+    s = cap.size
+    if s == 0:
+        raise ShapeError("capacity: expected [S] values for the steps of a day")
+    days = fold_days(total_use, s)
+    if skip_days and days.shape[0] > skip_days:
+        days = days[skip_days:]
+    hours = np.arange(s) * dt_hours
+    if days.shape[0] > 1:
+        draw_band(
+            ax,
+            hours,
+            days.mean(axis=0),
+            days.min(axis=0),
+            days.max(axis=0),
+            label=f"total load (mean and range over {days.shape[0]} days)",
+        )
+    else:
+        ax.plot(hours, days[0], label="total load")
+    ax.step(hours, cap, where="post", color="black", label="capacity")
+    if expected_demand is not None:
+        demand = np.asarray(expected_demand, dtype=np.float64)
+        if demand.shape != (s,):
+            raise ShapeError(f"expected_demand: expected shape [{s}], got {list(demand.shape)}")
+        ax.plot(hours, demand, linestyle="--", color="grey", label="expected demand (unshifted)")
+    ax.set_xlim(0, 24)
+    ax.set_xticks(range(0, 25, 3))
+    ax.set_xlabel("hour of day")
+    ax.set_ylabel("power (kW)")
+    ax.legend(loc="upper left", fontsize="small")
+
+
+def plot_load_vs_capacity(
+    total_use: npt.ArrayLike,
+    capacity: npt.ArrayLike,
+    dt_hours: float,
+    path: str | os.PathLike[str],
+    *,
+    expected_demand: npt.ArrayLike | None = None,
+    skip_days: int = 0,
+    title: str | None = None,
+) -> Path:
+    """Total load over the hours of a day vs capacity, saved as PNG; returns the path.
+
+    Parameters
+    ----------
+    total_use
+        ``[T]`` total power drawn per step from midnight (kW), e.g. :attr:`Metrics.total_use`.
+    capacity
+        ``[S]`` capacity per step of the day (kW).
+    dt_hours
+        Step length.
+    expected_demand
+        Optional ``[S]`` expected arrivals as power: the load if nothing were shifted.
+    skip_days
+        Leading days left out (e.g. 1 for a warm-up day), if the run is longer.
+    """
+    fig = new_figure()
+    ax = fig.axes[0]
+    draw_load_vs_capacity(
+        ax, total_use, capacity, dt_hours, expected_demand=expected_demand, skip_days=skip_days
+    )
+    ax.set_title(title or "Total load vs capacity")
+    return save_figure(fig, path)
+
+
+def demand_groups(
+    daily_demand: npt.ArrayLike, num_groups: int = 4
+) -> tuple[npt.NDArray[np.int64], list[str]]:
+    """Agents grouped by quantile of daily demand: ``(group [N] in 0..G-1, labels [G])``."""
+    d = np.asarray(daily_demand, dtype=np.float64)
+    if d.ndim != 1 or d.size == 0:
+        raise ShapeError(f"daily_demand: expected a non-empty [N] array, got {list(d.shape)}")
+    if not 1 <= num_groups <= d.size:
+        raise InvalidValueError(f"num_groups: must be in [1, {d.size}], got {num_groups}")
+    edges = np.quantile(d, np.linspace(0, 1, num_groups + 1))
+    groups = np.clip(np.searchsorted(edges, d, side="right") - 1, 0, num_groups - 1)
+    labels = [f"{edges[g]:.3g}-{edges[g + 1]:.3g} kWh/day" for g in range(num_groups)]
+    return groups.astype(np.int64), labels
+
+
+def draw_backlog_by_group(
+    ax: Axes,
+    backlog_by_group: npt.ArrayLike,
+    dt_hours: float,
+    *,
+    labels: Sequence[str] | None = None,
+) -> None:
+    """Draws each group's mean backlog over the run (see :func:`plot_backlog_by_group`)."""
+    b = np.asarray(backlog_by_group, dtype=np.float64)
+    if b.ndim != 2:
+        raise ShapeError(f"backlog_by_group: expected [T, G], got shape {list(b.shape)}")
+    if labels is not None and len(labels) != b.shape[1]:
+        raise ShapeError(f"labels: expected {b.shape[1]} labels, got {len(labels)}")
+    hours = (np.arange(b.shape[0]) + 1) * dt_hours
+    for g in range(b.shape[1]):
+        ax.plot(hours, b[:, g], label=labels[g] if labels is not None else f"group {g}")
+    for day in range(1, int(hours[-1] // 24) + 1 if hours.size else 0):
+        ax.axvline(24 * day, color="grey", linewidth=0.5)
+    ax.set_xlabel("hours since start")
+    ax.set_ylabel("mean backlog (kWh)")
+    ax.legend(loc="upper left", fontsize="small")
+
+
+def plot_backlog_by_group(
+    backlog_by_group: npt.ArrayLike,
+    dt_hours: float,
+    path: str | os.PathLike[str],
+    *,
+    labels: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Mean backlog per agent group over the run, saved as PNG; returns the path.
+
+    ``backlog_by_group`` is ``[T, G]`` (e.g. :attr:`Metrics.backlog_by_group` with groups from
+    :func:`demand_groups`). A group whose backlog keeps climbing is postponing its demand.
+    """
+    fig = new_figure()
+    ax = fig.axes[0]
+    draw_backlog_by_group(ax, backlog_by_group, dt_hours, labels=labels)
+    ax.set_title(title or "Backlog per agent group")
+    return save_figure(fig, path)

@@ -1,0 +1,364 @@
+"""Scenarios: validation, shipped files, round trips, and the arrays a scenario builds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from samarl.config import (
+    BUILTIN_PROFILES,
+    Constant,
+    LogNormal,
+    ScenarioConfig,
+    Uniform,
+    builtin_profile,
+    dump_scenario,
+    load_scenario,
+    preset_names,
+    read_profile_csv,
+)
+from samarl.errors import ConfigError
+
+SCENARIO_DIR = Path(__file__).parents[1] / "python" / "samarl" / "scenarios"
+
+
+# -- shipped scenarios -----------------------------------------------------------------------------
+def test_presets_are_the_shipped_files() -> None:
+    assert set(preset_names()) == {p.stem for p in SCENARIO_DIR.glob("*.toml")}
+    assert {"small", "default", "large"} <= set(preset_names())
+
+
+@pytest.mark.parametrize("name", preset_names())
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_each_shipped_scenario_loads_and_round_trips(
+    name: str, suffix: str, tmp_path: Path
+) -> None:
+    scenario = ScenarioConfig.preset(name)
+    assert scenario.name == name
+    assert load_scenario(name) == scenario
+    assert load_scenario(SCENARIO_DIR / f"{name}.toml") == scenario
+    path = dump_scenario(scenario, tmp_path / f"{name}{suffix}")
+    assert load_scenario(path) == scenario
+    assert ScenarioConfig.from_dict(scenario.to_dict()) == scenario
+
+
+def test_presets_take_overrides_of_any_field() -> None:
+    assert ScenarioConfig.preset("small", name="mine", num_agents=3).name == "mine"
+    assert load_scenario("small", name="mine").num_agents == 16
+
+
+def test_preset_sizes() -> None:
+    assert ScenarioConfig.preset("small").num_agents == 16
+    assert ScenarioConfig.preset("default").num_agents == 1000
+    assert ScenarioConfig.preset("large").num_agents == 100_000
+
+
+def test_dataclass_defaults_are_the_default_preset() -> None:
+    assert ScenarioConfig() == ScenarioConfig.preset("default")
+
+
+def test_measured_preset_uses_the_shipped_csv() -> None:
+    scenario = ScenarioConfig.preset("measured")
+    assert scenario.profile_csv is not None
+    assert Path(scenario.profile_csv) == SCENARIO_DIR / "measured_example.csv"
+    data = scenario.build()
+    assert data.profiles.shape == (8, 96)
+
+
+def test_default_capacity_needs_shifting_but_is_feasible() -> None:
+    data = ScenarioConfig.preset("default").build()
+    demand, cap = data.expected_total_demand, data.capacity
+    assert demand.mean() < cap.min()
+    assert cap.max() < demand.max()
+    assert cap.sum() > demand.sum()  # a day's capacity exceeds a day's demand: shifting suffices
+    # The numbers quoted in default.toml.
+    np.testing.assert_allclose([demand.mean(), demand.max(), cap[0]], [417, 993, 705], rtol=2e-3)
+    ratio = data.max_power / (data.daily_demand / 24.0)
+    assert ratio.min() >= 3.0 - 1e-4
+    assert ratio.max() <= 6.0 + 1e-4
+
+
+def test_overrides_and_yaml(tmp_path: Path) -> None:
+    yaml = pytest.importorskip("yaml")
+    scenario = ScenarioConfig.preset("small", num_agents=5, capacity_kw=(1.0, 2.0))
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"scenario": scenario.to_dict()}))
+    assert load_scenario(path) == scenario
+    assert load_scenario(path, noise=0.0) == scenario.replace(noise=0.0)
+
+
+# -- validation ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("num_agents", 0),
+        ("num_agents", 2.5),
+        ("num_agents", True),
+        ("dt_hours", 0.0),
+        ("dt_hours", 0.7),  # 24 / 0.7 is not whole
+        ("dt_hours", float("nan")),
+        ("episode_days", 0.0),
+        ("episode_days", 1.0 / 200),  # half a step
+        ("num_blocks", 0),
+        ("num_blocks", 97),
+        ("daily_demand", LogNormal(mean=-1.0, sigma=0.5)),
+        ("daily_demand", Uniform(low=0.0, high=1.0)),
+        ("power_ratio", Constant(0.0)),
+        ("waiting_cost", Uniform(low=2.0, high=1.0)),
+        ("waiting_cost_quadratic", Constant(-0.1)),
+        ("daily_demand", 10.0),
+        ("profiles", ("residential", "nope")),
+        ("profiles", ()),
+        ("profile_csv", "/does/not/exist.csv"),
+        ("profile_data", ((1.0, -1.0),)),
+        ("profile_data", ((0.0, 0.0),)),
+        ("profile_data", (1.0, 2.0)),
+        ("profile_assignment", "round_robin"),
+        ("noise", 1.5),
+        ("capacity_kw", 0.0),
+        ("capacity_kw", (1.0, float("inf"))),
+        ("capacity_factor", -0.1),
+        ("seed", -1),
+        ("population_seed", 2**63),
+        ("name", ""),
+    ],
+)
+def test_invalid_field_is_named(field: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"^{field}: "):
+        ScenarioConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_config_error_is_a_value_error() -> None:
+    assert issubclass(ConfigError, ValueError)
+
+
+def test_any_whole_number_of_steps_a_day_is_valid() -> None:
+    assert ScenarioConfig(dt_hours=0.3).steps_per_day == 80
+    assert ScenarioConfig(dt_hours=1.0, episode_days=0.5).episode_steps == 12
+
+
+def test_unknown_field_in_a_file_suggests_the_right_one(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text("num_agent = 3\n")
+    with pytest.raises(ConfigError, match=r"num_agent: unknown scenario field.*'num_agents'"):
+        load_scenario(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("num_agents = [", "cannot parse"),
+        ('daily_demand = { dist = "gamma", k = 1 }', "daily_demand: 'dist' must be one of"),
+        ('daily_demand = { dist = "uniform", low = 1 }', "daily_demand: a uniform distribution"),
+        ('daily_demand = "ten"', "daily_demand: expected a number or a table"),
+    ],
+)
+def test_malformed_files(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError, match=match):
+        load_scenario(path)
+
+
+def test_unknown_preset_and_file_type(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="neither a preset"):
+        load_scenario("tiny")
+    with pytest.raises(ConfigError, match="unknown preset"):
+        ScenarioConfig.preset("tiny")
+    with pytest.raises(ConfigError, match="cannot write"):
+        dump_scenario(ScenarioConfig(), tmp_path / "s.yaml")
+    (tmp_path / "s.ini").write_text("x")
+    with pytest.raises(ConfigError, match="unknown file type"):
+        load_scenario(tmp_path / "s.ini")
+
+
+# -- round trips of arbitrary valid scenarios ------------------------------------------------------
+distributions = st.one_of(
+    st.builds(Constant, st.floats(0.1, 50.0)),
+    st.builds(Uniform, st.floats(0.1, 5.0), st.floats(5.0, 10.0)),
+    st.builds(LogNormal, st.floats(0.1, 50.0), st.floats(0.0, 2.0)),
+)
+scenarios = st.builds(
+    ScenarioConfig,
+    name=st.text('abcdefgh_-"\\ é', min_size=1, max_size=12),
+    num_agents=st.integers(1, 10**6),
+    dt_hours=st.sampled_from([0.25, 0.5, 1.0, 1.0 / 6.0]),
+    episode_days=st.integers(1, 30).map(float),
+    num_blocks=st.sampled_from([1, 2, 3, 24]),
+    daily_demand=distributions,
+    power_ratio=distributions,
+    waiting_cost=distributions,
+    waiting_cost_quadratic=distributions,
+    profiles=st.lists(st.sampled_from(sorted(BUILTIN_PROFILES)), min_size=1, max_size=4).map(tuple),
+    profile_data=st.one_of(
+        st.none(),
+        st.lists(
+            st.lists(st.floats(0.1, 10.0), min_size=3, max_size=3).map(tuple),
+            min_size=1,
+            max_size=3,
+        ).map(tuple),
+    ),
+    profile_assignment=st.sampled_from(["random", "cycle"]),
+    noise=st.floats(0.0, 1.0),
+    capacity_kw=st.one_of(
+        st.none(),
+        st.floats(1e-3, 1e9),
+        st.lists(st.floats(1e-3, 1e6), min_size=1, max_size=4).map(tuple),
+    ),
+    capacity_factor=st.floats(0.0, 3.0),
+    seed=st.integers(0, 2**63 - 1),
+    population_seed=st.integers(0, 2**63 - 1),
+)
+
+
+@given(scenario=scenarios)
+def test_any_valid_scenario_round_trips(
+    scenario: ScenarioConfig, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("rt")
+    for suffix in (".toml", ".json"):
+        assert load_scenario(dump_scenario(scenario, folder / f"s{suffix}")) == scenario
+    assert json.loads(json.dumps(scenario.to_dict())) == scenario.to_dict()
+
+
+# -- what a scenario builds ------------------------------------------------------------------------
+def test_build_is_deterministic_and_prefix_stable() -> None:
+    small = ScenarioConfig(num_agents=10, population_seed=3).build()
+    again = ScenarioConfig(num_agents=10, population_seed=3).build()
+    bigger = ScenarioConfig(num_agents=50, population_seed=3).build()
+    other = ScenarioConfig(num_agents=10, population_seed=4).build()
+    for name in ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id"):
+        np.testing.assert_array_equal(getattr(small, name), getattr(again, name))
+        np.testing.assert_array_equal(getattr(small, name), getattr(bigger, name)[:10])
+    assert not np.array_equal(small.mean_arrival, other.mean_arrival)
+
+
+def test_built_arrays_follow_the_definitions() -> None:
+    scenario = ScenarioConfig(num_agents=20_000, dt_hours=0.5, capacity_factor=0.3)
+    d = scenario.build()
+    s = scenario.steps_per_day
+    assert s == 48
+    assert d.profiles.shape == (4, s)
+    for arr in (d.mean_arrival, d.capacity, d.profile_id):
+        assert not arr.flags.writeable
+    np.testing.assert_allclose(d.profiles.mean(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(d.mean_arrival * s, d.daily_demand, rtol=1e-6)
+    ratio = d.max_power * 24 / d.daily_demand
+    assert 3 - 1e-4 <= ratio.min()
+    assert ratio.max() <= 6 + 1e-4
+    assert abs(ratio.mean() - 4.5) < 0.05
+    # Waiting costs are per hour in the config, per step in the arrays.
+    assert 0.5 * 0.5 - 1e-6 <= d.cost_linear.min()
+    assert d.cost_linear.max() <= 1.5 * 0.5 + 1e-6
+    np.testing.assert_allclose(d.cost_quadratic, 0.05 * 0.5, rtol=1e-6)
+    # Population statistics (20k draws).
+    assert abs(d.daily_demand.mean() - 10.0) < 0.15
+    assert abs(np.log(d.daily_demand).std() - 0.5) < 0.02
+    assert np.bincount(d.profile_id, minlength=4).min() > 4500
+    # Expected demand = the direct sum over agents; capacity halfway-ish between mean and peak.
+    direct = (d.mean_arrival[:, None].astype(np.float64) * d.profiles[d.profile_id]).sum(0) / 0.5
+    np.testing.assert_allclose(d.expected_total_demand, direct, rtol=1e-5)
+    mean, peak = direct.mean(), direct.max()
+    np.testing.assert_allclose(d.capacity, mean + 0.3 * (peak - mean), rtol=1e-5)
+    np.testing.assert_array_equal(d.block_of_step, np.arange(s) * 24 // s)
+
+
+@pytest.mark.parametrize("num_blocks", [1, 5, 24, 96])
+def test_block_of_step(num_blocks: int) -> None:
+    blocks = ScenarioConfig(num_blocks=num_blocks).block_of_step()
+    assert blocks.dtype == np.int64
+    assert blocks.shape == (96,)
+    assert (np.diff(blocks) >= 0).all()
+    assert blocks[0] == 0
+    assert blocks[-1] == num_blocks - 1
+    assert len(np.unique(blocks)) == num_blocks
+
+
+def test_capacity_settings() -> None:
+    constant = ScenarioConfig(num_agents=4, capacity_kw=7.0).build()
+    np.testing.assert_array_equal(constant.capacity, np.full(96, 7.0, np.float32))
+    hourly = tuple(float(h + 1) for h in range(24))
+    profile = ScenarioConfig(num_agents=4, capacity_kw=hourly).build()
+    np.testing.assert_array_equal(
+        profile.capacity, np.repeat(np.arange(1, 25), 4).astype(np.float32)
+    )
+
+
+def test_profile_assignment_cycle() -> None:
+    d = ScenarioConfig(num_agents=10, profile_assignment="cycle").build()
+    np.testing.assert_array_equal(d.profile_id, np.arange(10) % 4)
+
+
+@given(steps_per_day=st.integers(1, 400), name=st.sampled_from(sorted(BUILTIN_PROFILES)))
+def test_builtin_profiles_have_mean_one(steps_per_day: int, name: str) -> None:
+    phi = builtin_profile(name, steps_per_day)
+    assert phi.shape == (steps_per_day,)
+    assert (phi > 0).all()
+    np.testing.assert_allclose(phi.mean(), 1.0)
+
+
+def test_builtin_profiles_peak_in_the_evening() -> None:
+    for name in ("residential", "early", "late", "evening"):
+        hour = np.argmax(builtin_profile(name, 96)) / 4
+        assert 17 <= hour <= 22, name
+
+
+# -- measured profiles -----------------------------------------------------------------------------
+def test_csv_formats(tmp_path: Path) -> None:
+    hourly = np.arange(1.0, 25.0)
+    path = tmp_path / "p.csv"
+    rows = "\n".join(f"{h:02d}:00,{v},{2 * v}" for h, v in enumerate(hourly))
+    path.write_text(f"# a comment\ntime,a,b\n{rows}\n")
+    profiles = read_profile_csv(path, 96)
+    expected = np.repeat(hourly / hourly.mean(), 4)
+    np.testing.assert_allclose(profiles, np.stack([expected, expected]))
+    # Finer data than the steps is averaged; data of no simple ratio is interpolated, mean 1.
+    fine = tmp_path / "fine.csv"
+    fine.write_text("\n".join(str(v) for v in np.repeat(hourly, 2)) + "\n")
+    np.testing.assert_allclose(read_profile_csv(fine, 24)[0], hourly / hourly.mean())
+    odd = read_profile_csv(fine, 10)
+    assert odd.shape == (1, 10)
+    np.testing.assert_allclose(odd.mean(), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("1,2\n3\n", "line 2 has 1 values, expected 2"),
+        ("1,2\n3,x\n", "line 2 is not numeric"),
+        ("1,-2\n3,4\n", "must be >= 0"),
+        ("1,0\n3,0\n", "profile 1 is all zeros"),
+        ("# only a comment\n", "no data rows"),
+    ],
+)
+def test_bad_csv(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f"profile_csv: .*{match}"):
+        read_profile_csv(path, 96)
+
+
+def test_profile_csv_and_inline_data_agree(tmp_path: Path) -> None:
+    data = np.array([[1.0, 2.0, 3.0, 4.0], [4.0, 1.0, 1.0, 1.0]])
+    path = tmp_path / "p.csv"
+    path.write_text("\n".join(",".join(map(str, row)) for row in data.T) + "\n")
+    from_csv = ScenarioConfig(num_agents=6, profile_csv=str(path)).build()
+    inline = ScenarioConfig(num_agents=6, profile_data=data).build()  # type: ignore[arg-type]
+    np.testing.assert_array_equal(from_csv.profiles, inline.profiles)
+    np.testing.assert_array_equal(from_csv.expected_total_demand, inline.expected_total_demand)
+    with pytest.raises(ConfigError, match=r"profile_csv: .* not both"):
+        ScenarioConfig(profile_csv=str(path), profile_data=data)  # type: ignore[arg-type]
+
+
+def test_relative_csv_is_resolved_against_the_scenario_file(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "p.csv").write_text("1\n2\n")
+    (tmp_path / "sub" / "s.toml").write_text('num_agents = 3\nprofile_csv = "p.csv"\n')
+    scenario = load_scenario(tmp_path / "sub" / "s.toml")
+    assert scenario.profile_csv == str(tmp_path / "sub" / "p.csv")
+    assert scenario.uses_measured_profiles
