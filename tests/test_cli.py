@@ -39,5 +39,5 @@ def test_bench_rejects_bad_agent_counts() -> None:
 
 def test_help_lists_the_commands() -> None:
     res = samarl("--help")
-    for cmd in ("bench", "demo", "train"):
+    for cmd in ("bench", "demo", "train", "run"):
         assert cmd in res.stdout

@@ -52,7 +52,7 @@ class Consensus:
         floating-point summation order; only speed differs.
     """
 
-    __slots__ = ("_core", "_scratch", "_sigma2", "graph", "order")
+    __slots__ = ("_core", "_inverse", "_scratch", "_sigma2", "graph", "order")
 
     def __init__(
         self, graph: Graph, *, require_connected: bool = True, reorder: bool = True
@@ -69,6 +69,11 @@ class Consensus:
         self.graph = graph
         #: ``order[i]`` is the caller's agent at internal position ``i`` (``None``: no reordering).
         self.order: npt.NDArray[np.int64] | None = graph.locality_order() if reorder else None
+        self._inverse: npt.NDArray[np.int64] | None = None
+        if self.order is not None:
+            self.order = np.ascontiguousarray(self.order, dtype=np.int64)
+            self._inverse = np.empty_like(self.order)
+            self._inverse[self.order] = np.arange(graph.num_nodes, dtype=np.int64)
         internal = graph.permute(self.order) if self.order is not None else graph
         self._core = _core.ConsensusCore(internal._core)
         self._scratch: F32 | None = None
@@ -182,14 +187,15 @@ class Consensus:
 
     def _run(self, arr: F32, kernel: Callable[[F32], None]) -> F32:
         """Runs ``kernel`` in place on ``arr`` in the internal order, then maps back."""
-        if self.order is None:
+        if self.order is None or self._inverse is None:
             kernel(arr)
             return arr
         if self._scratch is None or self._scratch.shape != arr.shape:
             self._scratch = np.empty_like(arr)
-        np.take(arr, self.order, axis=0, out=self._scratch)
+        # Parallel row gathers in the engine: in by ``order``, back by its inverse.
+        _core.ConsensusCore.gather_rows(arr, self.order, self._scratch)
         kernel(self._scratch)
-        arr[self.order] = self._scratch
+        _core.ConsensusCore.gather_rows(self._scratch, self._inverse, arr)
         return arr
 
     def _block(self, name: str, x: npt.ArrayLike, inplace: bool) -> F32:

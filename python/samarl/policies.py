@@ -1,0 +1,561 @@
+"""State-augmented actor-critic policies ``pi^n(a | s^n, mult^n)`` for all N agents at once.
+
+DESIGN.md section 2: every agent learns one policy conditioned on its local observation and on the
+Lagrange multiplier vector ``mult`` (one entry per capacity block of the day). The N policies are one
+:class:`torch.nn.Module` evaluated as one batch, in one of two parameterisations:
+
+- ``"shared"`` (default): one network for every agent, fed the agent's own (static) features, so
+  heterogeneous agents are told apart by what they are, not by an index;
+- ``"per_agent"``: every agent has its own weights, stored as stacked tensors ``[N, in, out]`` and
+  evaluated with one :func:`torch.baddbmm` (never a Python loop over agents). Gradient clipping,
+  advantage normalisation and every normaliser are then per agent too, so agent ``n``'s weights are
+  trained on agent ``n``'s data only.
+
+Input of the networks (built by :meth:`StateAugmentedPolicy.features`), for agent ``n`` at the coming
+step of day ``t`` (block ``h = block_of_step[t]``):
+
+- scale-free local features: backlog and arrivals in units of the agent's mean arrivals per step, the
+  backlog in units of one step at full power, the action that would clear the expected backlog, time
+  of day (sin, cos), the position inside the current block;
+- static agent features: ``cost_linear``, ``cost_quadratic * mean_arrival``,
+  ``log(max_energy / mean_arrival)``, ``log(mean_arrival)``;
+- the agent's own arrival profile averaged per block, rolled so the current block comes first (what
+  it expects to arrive in the coming blocks: local information);
+
+all of which go through a running mean/variance normaliser (its statistics are buffers, so they are
+saved and restored with the policy), and finally
+
+- ``mult`` rolled so the current block comes first, scaled by ``1 / mult_max`` (no normaliser: it is
+  already in ``[0, 1]`` when ``mult`` is in the training range).
+
+Action distribution: a Gaussian whose samples are clipped to ``[0, 1]`` (the fraction of maximum
+power drawn), as in CleanRL's ``ppo_continuous_action``: the log-probability is that of the unclipped
+sample, and the deterministic action is ``clip(mean, 0, 1)``. Clipping (rather than a Beta or a
+sigmoid squash) lets the deterministic policy reach exactly 0 (defer everything) and exactly 1 (serve
+as fast as possible), the two ends of the bang-bang optimum of this problem. The standard deviation
+is a learnt parameter independent of the state (one per agent in the per-agent parameterisation).
+
+The critic predicts values normalised by a running mean/std of the value targets (MAPPO's value
+normalisation); :meth:`StateAugmentedPolicy.value` returns them in reward units.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "AgentLinear",
+    "Parameterisation",
+    "RunningMeanStd",
+    "StateAugmentedPolicy",
+    "agent_tables",
+]
+
+Parameterisation = Literal["shared", "per_agent"]
+
+#: Columns of the env observation (see :data:`samarl.envs.OBS_FIELDS`).
+_BACKLOG, _ARRIVED, _SIN, _COS, _EXPECTED, _MAX_ENERGY, _MEAN_ARRIVAL = range(7)
+#: Number of scale-free dynamic features built from one observation row.
+_NUM_DYNAMIC = 8
+#: Number of static features per agent (see :func:`agent_tables`).
+_NUM_STATIC = 4
+_EPS = 1e-6
+
+
+class RunningMeanStd(nn.Module):
+    """Running mean and variance (parallel Welford / Chan et al.) of a stream of batches.
+
+    ``shape`` is the shape of one sample; :meth:`update` takes ``[B, *shape]``. Statistics are float64
+    buffers, so they are part of ``state_dict`` and move with ``.to(device)``.
+    """
+
+    mean: Tensor
+    var: Tensor
+    count: Tensor
+
+    def __init__(self, shape: tuple[int, ...] = (), epsilon: float = 1e-4) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
+        self.register_buffer("count", torch.tensor(epsilon, dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, x: Tensor) -> None:
+        """Adds the batch ``x`` (``[B, *shape]``) to the statistics."""
+        x = x.detach().to(torch.float64)
+        batch_mean = x.mean(0)
+        batch_var = x.var(0, unbiased=False)
+        batch_count = x.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        self.mean.add_(delta * (batch_count / total))
+        m2 = (
+            self.var * self.count
+            + batch_var * batch_count
+            + delta.square() * (self.count * batch_count / total)
+        )
+        self.var.copy_(m2 / total)
+        self.count.copy_(total)
+
+    def normalize(self, x: Tensor, clip: float = 10.0) -> Tensor:
+        """``(x - mean) / std``, clipped to ``[-clip, clip]``, in ``x``'s dtype."""
+        mean = self.mean.to(x.dtype)
+        std = torch.sqrt(self.var + 1e-8).to(x.dtype)
+        return ((x - mean) / std).clamp_(-clip, clip)
+
+    def denormalize(self, x: Tensor) -> Tensor:
+        """Inverse of :meth:`normalize` (without the clipping)."""
+        return x * torch.sqrt(self.var + 1e-8).to(x.dtype) + self.mean.to(x.dtype)
+
+
+def _orthogonal(num: int, in_f: int, out_f: int, gain: float, generator: torch.Generator) -> Tensor:
+    """``num`` independent (semi-)orthogonal ``[in_f, out_f]`` matrices times ``gain``, by one batched
+    QR decomposition (the initialisation CleanRL's ``layer_init`` uses, for a stack of layers)."""
+    big, small = max(in_f, out_f), min(in_f, out_f)
+    a = torch.randn(num, big, small, generator=generator, dtype=torch.float64)
+    q, r = torch.linalg.qr(a)
+    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
+    w = q if in_f >= out_f else q.transpose(-1, -2)
+    return (gain * w).to(torch.float32).contiguous()
+
+
+class AgentLinear(nn.Module):
+    """N independent linear layers applied as one batched matrix product.
+
+    ``y[n] = x[n] @ weight[n] + bias[n]`` for ``x`` of shape ``[N, B, in]``; ``weight`` is
+    ``[N, in, out]``. With ``num_agents=None`` it is an ordinary shared layer on ``[..., in]``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        num_agents: int | None,
+        gain: float,
+        generator: torch.Generator,
+        bias: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.num_agents = num_agents
+        stack = 1 if num_agents is None else num_agents
+        w = _orthogonal(stack, in_features, out_features, gain, generator)
+        if num_agents is None:
+            self.weight = nn.Parameter(w[0])
+            self.bias = nn.Parameter(torch.full((out_features,), bias))
+        else:
+            self.weight = nn.Parameter(w)
+            self.bias = nn.Parameter(torch.full((num_agents, 1, out_features), bias))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.num_agents is None:
+            return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).reshape(
+                *x.shape[:-1], -1
+            )
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class _MLP(nn.Module):
+    """tanh MLP with CleanRL's initialisation (orthogonal, gain sqrt 2; the head's gain is given)."""
+
+    def __init__(
+        self,
+        sizes: list[int],
+        *,
+        num_agents: int | None,
+        head_gain: float,
+        head_bias: float,
+        generator: torch.Generator,
+    ) -> None:
+        super().__init__()
+        layers = []
+        for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+            last = i == len(sizes) - 2
+            layers.append(
+                AgentLinear(
+                    a,
+                    b,
+                    num_agents=num_agents,
+                    gain=head_gain if last else math.sqrt(2.0),
+                    bias=head_bias if last else 0.0,
+                    generator=generator,
+                )
+            )
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for layer in self.layers[:-1]:
+            x = torch.tanh(layer(x))
+        return self.layers[-1](x)
+
+
+def agent_tables(
+    params: dict[str, npt.ArrayLike],
+    profiles: npt.ArrayLike,
+    block_of_step: npt.ArrayLike,
+    dt_hours: float,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Static per-agent inputs of the policy, from the env's built agent arrays.
+
+    Parameters
+    ----------
+    params
+        ``mean_arrival``, ``max_power``, ``cost_linear``, ``cost_quadratic``, ``profile_id``, each
+        ``[N]`` (the scenario's built agent arrays).
+    profiles
+        ``[P, S]`` daily arrival profiles.
+    block_of_step
+        ``[S]`` block of every step of the day.
+    dt_hours
+        Step length (hours).
+
+    Returns
+    -------
+    static : float32 ``[N, 4]``
+        ``cost_linear``, ``cost_quadratic * mean_arrival`` (the quadratic weight in the agent's own
+        units of backlog), ``log(max_power * dt / mean_arrival)`` (how many steps of mean arrivals
+        one step at full power serves), ``log(mean_arrival)``.
+    profile_blocks : float32 ``[N, m]``
+        The agent's arrival profile averaged over each block (its expected arrivals per step in block
+        ``h``, in units of its mean arrivals).
+    """
+    mu = np.asarray(params["mean_arrival"], dtype=np.float64)
+    pmax = np.asarray(params["max_power"], dtype=np.float64)
+    cl = np.asarray(params["cost_linear"], dtype=np.float64)
+    cq = np.asarray(params["cost_quadratic"], dtype=np.float64)
+    pid = np.asarray(params["profile_id"], dtype=np.int64)
+    prof = np.atleast_2d(np.asarray(profiles, dtype=np.float64))
+    blocks = np.asarray(block_of_step, dtype=np.int64)
+    m = int(blocks.max()) + 1
+    mu_safe = np.maximum(mu, _EPS)
+    static = np.stack(
+        [cl, cq * mu_safe, np.log(np.maximum(pmax * dt_hours, _EPS) / mu_safe), np.log(mu_safe)],
+        axis=1,
+    )
+    counts = np.bincount(blocks, minlength=m).astype(np.float64)
+    sums = np.zeros((prof.shape[0], m))
+    np.add.at(sums.T, blocks, prof.T)
+    per_block = sums / np.maximum(counts, 1.0)
+    return static.astype(np.float32), per_block[pid].astype(np.float32)
+
+
+class StateAugmentedPolicy(nn.Module):
+    """Actor-critic ``pi^n(a | obs^n, mult^n)`` and ``V^n(obs^n, mult^n)`` for N agents.
+
+    Parameters
+    ----------
+    static_features
+        ``[N, 4]`` from :func:`agent_tables`.
+    profile_blocks
+        ``[N, m]`` from :func:`agent_tables`.
+    block_of_step
+        ``[S]`` block of every step of the day (``m = max + 1`` blocks).
+    mult_max
+        Top of the multiplier range seen in training; ``mult`` is fed as ``mult / mult_max``.
+    parameterisation
+        ``"shared"`` or ``"per_agent"`` (see the module docstring).
+    hidden_sizes
+        Widths of the hidden layers of the actor and of the critic (separate networks).
+    init_log_std
+        Initial log standard deviation of the Gaussian (before clipping to ``[0, 1]``).
+    init_mean_action
+        Initial mean action (the bias of the actor's output layer).
+    seed
+        Seeds the weight initialisation.
+    """
+
+    static: Tensor
+    profile_blocks: Tensor
+    block_of_step: Tensor
+    _roll: Tensor
+
+    def __init__(
+        self,
+        static_features: npt.ArrayLike,
+        profile_blocks: npt.ArrayLike,
+        block_of_step: npt.ArrayLike,
+        *,
+        mult_max: float,
+        parameterisation: Parameterisation = "shared",
+        hidden_sizes: tuple[int, ...] = (64, 64),
+        init_log_std: float = -0.7,
+        init_mean_action: float = 0.5,
+        mult_log_ref: float = 0.01,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        static = torch.as_tensor(np.array(static_features, dtype=np.float32))
+        prof = torch.as_tensor(np.array(profile_blocks, dtype=np.float32))
+        blocks = torch.as_tensor(np.array(block_of_step, dtype=np.int64))
+        if parameterisation not in ("shared", "per_agent"):
+            raise ValueError(
+                f"parameterisation: expected 'shared' or 'per_agent', got {parameterisation!r}"
+            )
+        if not (mult_max > 0 and math.isfinite(mult_max)):
+            raise ValueError(f"mult_max: must be finite and > 0, got {mult_max}")
+        self.num_agents = int(static.shape[0])
+        self.num_blocks = int(blocks.max()) + 1
+        self.steps_per_day = int(blocks.shape[0])
+        self.mult_max = float(mult_max)
+        self.mult_log_ref = float(mult_log_ref)
+        self.parameterisation: Parameterisation = parameterisation
+        self.hparams: dict[str, Any] = {
+            "mult_max": float(mult_max),
+            "parameterisation": parameterisation,
+            "hidden_sizes": [int(h) for h in hidden_sizes],
+            "init_log_std": float(init_log_std),
+            "init_mean_action": float(init_mean_action),
+            "mult_log_ref": float(mult_log_ref),
+            "seed": int(seed),
+        }
+        if tuple(prof.shape) != (self.num_agents, self.num_blocks):
+            raise ValueError(
+                f"profile_blocks: expected shape [{self.num_agents}, {self.num_blocks}], "
+                f"got {list(prof.shape)}"
+            )
+        self.register_buffer("static", static)
+        self.register_buffer("profile_blocks", prof)
+        self.register_buffer("block_of_step", blocks)
+        # Offset of every step inside its block, as a fraction of the block's length.
+        pos = np.zeros(self.steps_per_day, dtype=np.float32)
+        b = blocks.numpy()
+        for h in range(self.num_blocks):
+            idx = np.flatnonzero(b == h)
+            pos[idx] = np.arange(idx.size, dtype=np.float32) / max(idx.size, 1)
+        self.register_buffer("block_position", torch.from_numpy(pos))
+        self.register_buffer(
+            "_roll",
+            (torch.arange(self.num_blocks)[None, :] + torch.arange(self.num_blocks)[:, None])
+            % self.num_blocks,
+        )
+
+        self.num_normalized = _NUM_DYNAMIC + _NUM_STATIC + self.num_blocks
+        self.input_dim = self.num_normalized + 2 * self.num_blocks
+        per_agent = parameterisation == "per_agent"
+        stats_shape = (
+            (self.num_agents, self.num_normalized) if per_agent else (self.num_normalized,)
+        )
+        self.obs_rms = RunningMeanStd(stats_shape)
+        self.value_rms = RunningMeanStd((self.num_agents,) if per_agent else ())
+        gen = torch.Generator().manual_seed(int(seed))
+        n = self.num_agents if per_agent else None
+        sizes = [self.input_dim, *hidden_sizes, 1]
+        self.actor = _MLP(
+            sizes, num_agents=n, head_gain=0.01, head_bias=init_mean_action, generator=gen
+        )
+        self.critic = _MLP(sizes, num_agents=n, head_gain=1.0, head_bias=0.0, generator=gen)
+        log_std_shape = (self.num_agents, 1) if per_agent else (1,)
+        self.log_std = nn.Parameter(torch.full(log_std_shape, float(init_log_std)))
+
+    # ------------------------------------------------------------------ inputs
+
+    def step_of_day_from_obs(self, obs: Tensor) -> Tensor:
+        """Step of day of the coming step, per agent, recovered from the (sin, cos) columns."""
+        angle = torch.atan2(obs[:, _SIN].double(), obs[:, _COS].double())
+        return torch.round(angle / (2 * math.pi) * self.steps_per_day).long() % self.steps_per_day
+
+    def _rolled(self, table: Tensor, block: Tensor | int) -> Tensor:
+        """``table[n, (block + k) % m]`` for k = 0..m-1: the current block first."""
+        if isinstance(block, int):
+            return table.index_select(1, self._roll[block])
+        return torch.gather(table, 1, self._roll[block])
+
+    def features(
+        self,
+        obs: Tensor,
+        mult: Tensor,
+        step_of_day: int | Tensor | None = None,
+        *,
+        update_stats: bool = False,
+    ) -> Tensor:
+        """The network input ``[N, input_dim]`` for observations ``[N, obs_dim]`` and ``mult [N, m]``.
+
+        ``step_of_day`` is the step of day of the coming step (an int shared by all agents, or an
+        ``[N]`` tensor); ``None`` recovers it from the observation. ``update_stats`` adds the raw
+        features to the running normaliser first (training only).
+        """
+        obs = obs.to(torch.float32)
+        if step_of_day is None:
+            step_of_day = self.step_of_day_from_obs(obs)
+        elif isinstance(step_of_day, Tensor):
+            step_of_day = step_of_day.to(device=obs.device, dtype=torch.long)
+        else:
+            step_of_day = int(step_of_day) % self.steps_per_day
+        if isinstance(step_of_day, int):
+            block: int | Tensor = int(self.block_of_step[step_of_day])
+            pos = self.block_position[step_of_day].expand(obs.shape[0])
+        else:
+            block = self.block_of_step[step_of_day]
+            pos = self.block_position[step_of_day]
+        copies = self._copies(obs.shape[0])
+        mu = obs[:, _MEAN_ARRIVAL].clamp_min(_EPS)
+        energy = obs[:, _MAX_ENERGY].clamp_min(_EPS)
+        q = obs[:, _BACKLOG]
+        expected = obs[:, _EXPECTED]
+        dynamic = torch.stack(
+            [
+                torch.log1p(q / mu),
+                q / energy,
+                obs[:, _ARRIVED] / mu,
+                expected / mu,
+                ((q + expected) / energy).clamp_max(2.0),
+                obs[:, _SIN],
+                obs[:, _COS],
+                pos,
+            ],
+            dim=1,
+        )
+        static = self.static if copies == 1 else self.static.repeat(copies, 1)
+        prof = self.profile_blocks if copies == 1 else self.profile_blocks.repeat(copies, 1)
+        raw = torch.cat([dynamic, static, self._rolled(prof, block)], dim=1)
+        if self.parameterisation == "per_agent":  # per-agent statistics: [copies, N, F]
+            grouped = raw.view(copies, self.num_agents, -1)
+            if update_stats:
+                self.obs_rms.update(grouped)
+            normalized = self.obs_rms.normalize(grouped).view_as(raw)
+        else:
+            if update_stats:
+                self.obs_rms.update(raw)
+            normalized = self.obs_rms.normalize(raw)
+        rolled = self._rolled(mult.to(torch.float32), block)
+        ref = self.mult_log_ref * self.mult_max
+        squashed = torch.log1p(rolled.clamp_min(0.0) / ref) / math.log1p(self.mult_max / ref)
+        return torch.cat([normalized, rolled / self.mult_max, squashed], dim=1)
+
+    def _copies(self, rows: int) -> int:
+        """How many copies of the N agents ``rows`` rows hold (row ``r * N + n`` is agent ``n``)."""
+        if rows % self.num_agents:
+            raise ValueError(
+                f"obs: expected a multiple of num_agents = {self.num_agents} rows "
+                f"(copies of the trained agents), got {rows}"
+            )
+        return rows // self.num_agents
+
+    # ------------------------------------------------------------------ networks
+
+    def _heads(self, x: Tensor, value: bool = True) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Mean, std and normalised value for inputs ``[B, D]`` (shared), ``[N, B, D]`` (per agent)
+        or ``[copies * N, D]`` rows in env order (either); outputs drop the feature dimension."""
+        rows = self.parameterisation == "per_agent" and x.dim() == 2
+        if rows:  # env order (row r * N + n) -> agent-major [N, copies, D]
+            x = x.view(-1, self.num_agents, x.shape[-1]).transpose(0, 1)
+        mean = self.actor(x).squeeze(-1)
+        v = self.critic(x).squeeze(-1) if value else None
+        std = self.log_std.exp().expand_as(mean)  # [1] or [N, 1] against [B] or [N, B]
+        if rows:
+            mean, std = mean.transpose(0, 1).reshape(-1), std.transpose(0, 1).reshape(-1)
+            v = v.transpose(0, 1).reshape(-1) if v is not None else None
+        return mean, std, v
+
+    def denormalize_values(self, v: Tensor) -> Tensor:
+        """Normalised critic outputs ``[..., copies * N]`` (env order) -> reward units."""
+        if self.parameterisation == "per_agent":
+            return self.value_rms.denormalize(v.reshape(-1, self.num_agents)).view_as(v)
+        return self.value_rms.denormalize(v)
+
+    def evaluate(self, x: Tensor, raw_action: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Log-probability and entropy of ``raw_action`` (unclipped) and the normalised value, for
+        network inputs ``x`` (``[B, D]`` shared, ``[N, B, D]`` per agent)."""
+        mean, std, v = self._heads(x)
+        assert v is not None
+        dist = torch.distributions.Normal(mean, std)
+        return dist.log_prob(raw_action), dist.entropy(), v
+
+    @torch.no_grad()
+    def sample(
+        self, x: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """For inputs ``x`` (``[copies * N, D]``, env order): ``(action in [0, 1], raw action,
+        log-probability, normalised value)``, each ``[copies * N]``."""
+        mean, std, v = self._heads(x)
+        assert v is not None
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        raw = mean + std * noise
+        logprob = (
+            -0.5 * noise.square() - torch.log(std) - 0.5 * math.log(2 * math.pi)
+        )  # Normal(mean, std).log_prob(raw)
+        return raw.clamp(0.0, 1.0), raw, logprob, v
+
+    # ------------------------------------------------------------------ public API
+
+    @torch.no_grad()
+    def act(
+        self,
+        obs: Tensor,
+        mult: Tensor,
+        step_of_day: int | Tensor | None = None,
+        deterministic: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Actions ``[N]`` in ``[0, 1]`` (fraction of maximum power) for observations
+        ``[N, obs_dim]`` and every agent's full multiplier vector ``mult [N, m]``.
+
+        ``deterministic=True`` plays ``clip(mean, 0, 1)``; otherwise a clipped Gaussian sample.
+        """
+        x = self.features(obs, mult, step_of_day)
+        if deterministic:
+            mean, _, _ = self._heads(x, value=False)
+            return mean.clamp(0.0, 1.0)
+        return self.sample(x, generator)[0]
+
+    @torch.no_grad()
+    def value(self, obs: Tensor, mult: Tensor, step_of_day: int | Tensor | None = None) -> Tensor:
+        """State values ``[N]`` in (scaled) reward units."""
+        return self.value_from_features(self.features(obs, mult, step_of_day))
+
+    @torch.no_grad()
+    def value_from_features(self, x: Tensor) -> Tensor:
+        """Denormalised values ``[N]`` for network inputs ``x [N, D]``."""
+        _, _, v = self._heads(x)
+        assert v is not None
+        return self.denormalize_values(v)
+
+    def forward(self, obs: Tensor, mult: Tensor, step_of_day: int | Tensor | None = None) -> Tensor:
+        """Same as :meth:`act` with ``deterministic=True``."""
+        return self.act(obs, mult, step_of_day, deterministic=True)
+
+    def for_population(
+        self, static_features: npt.ArrayLike, profile_blocks: npt.ArrayLike
+    ) -> StateAugmentedPolicy:
+        """The same trained weights and normalisers for another population of agents (tables from
+        :func:`agent_tables`); shared parameterisation only: per-agent weights belong to their
+        agents."""
+        if self.parameterisation != "shared":
+            raise ValueError("for_population: per-agent weights cannot move to other agents")
+        hp = dict(self.hparams)
+        hp["hidden_sizes"] = tuple(hp["hidden_sizes"])
+        other = StateAugmentedPolicy(
+            static_features, profile_blocks, self.block_of_step.cpu().numpy(), **hp
+        )
+        skip = {"static", "profile_blocks"}
+        state = {k: v for k, v in self.state_dict().items() if k not in skip}
+        other.load_state_dict(state, strict=False)
+        return other.to(self.static.device)
+
+    # ------------------------------------------------------------------ saving
+
+    def save_dict(self) -> dict[str, Any]:
+        """Everything :meth:`from_save_dict` needs: constructor arguments and the state dict."""
+        return {
+            "hparams": dict(self.hparams),
+            "static_features": self.static.cpu().numpy(),
+            "profile_blocks": self.profile_blocks.cpu().numpy(),
+            "block_of_step": self.block_of_step.cpu().numpy(),
+            "state_dict": {k: v.cpu() for k, v in self.state_dict().items()},
+        }
+
+    @classmethod
+    def from_save_dict(cls, data: dict[str, Any]) -> StateAugmentedPolicy:
+        """Rebuilds a policy saved with :meth:`save_dict`."""
+        hp = dict(data["hparams"])
+        hp["hidden_sizes"] = tuple(hp["hidden_sizes"])
+        policy = cls(data["static_features"], data["profile_blocks"], data["block_of_step"], **hp)
+        policy.load_state_dict(data["state_dict"])
+        return policy

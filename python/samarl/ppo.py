@@ -1,0 +1,215 @@
+"""The PPO loss and update for :class:`~samarl.policies.StateAugmentedPolicy` (never steps the env).
+
+Reads as CleanRL's ``ppo_continuous_action.py`` update: generalised advantage estimation, the clipped
+surrogate, a (clipped) value loss on normalised values, an entropy bonus and gradient clipping, over
+``update_epochs`` passes of ``num_minibatches`` shuffled minibatches.
+
+Two layouts, one per parameterisation:
+
+- shared weights: the ``[num_steps, N]`` samples are flattened and shuffled together;
+- per-agent weights: every minibatch holds the same random subset of time steps for *every* agent
+  (``[N, b, ...]``, what the batched layers take). Advantages are normalised per agent, the loss is
+  the sum over agents of each agent's mean loss and gradients are clipped per agent, so each agent's
+  update depends on its own samples only, whatever N is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from samarl.policies import StateAugmentedPolicy
+
+__all__ = ["PPOHyperparameters", "RolloutBatch", "compute_gae", "ppo_update"]
+
+
+class PPOHyperparameters(Protocol):
+    """The fields of :class:`samarl.trainer.TrainConfig` the update reads."""
+
+    @property
+    def clip_coef(self) -> float: ...
+    @property
+    def ent_coef(self) -> float: ...
+    @property
+    def vf_coef(self) -> float: ...
+    @property
+    def max_grad_norm(self) -> float: ...
+    @property
+    def update_epochs(self) -> int: ...
+    @property
+    def num_minibatches(self) -> int: ...
+    @property
+    def norm_adv(self) -> bool: ...
+    @property
+    def clip_vloss(self) -> bool: ...
+    @property
+    def target_kl(self) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutBatch:
+    """One iteration's rollouts of all agents, time first (``[num_steps, N, ...]``)."""
+
+    x: Tensor
+    """``[T, N, D]`` network inputs (normalised features and scaled multipliers)."""
+    raw_actions: Tensor
+    """``[T, N]`` Gaussian samples before clipping to ``[0, 1]``."""
+    logprobs: Tensor
+    """``[T, N]`` their log-probabilities under the policy that collected them."""
+    values: Tensor
+    """``[T, N]`` values (reward units) predicted when collecting."""
+    advantages: Tensor
+    """``[T, N]`` GAE advantages."""
+    returns: Tensor
+    """``[T, N]`` value targets: ``advantages + values``."""
+
+
+@torch.no_grad()
+def compute_gae(
+    rewards: Tensor,
+    values: Tensor,
+    dones: Tensor,
+    next_value: Tensor,
+    *,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[Tensor, Tensor]:
+    """Generalised advantage estimation over ``[T, N]`` rollouts.
+
+    ``dones[t]`` is 1 where the episode ended with transition ``t`` (whatever value the final state
+    had is already folded into ``rewards[t]``, so time-limit truncation is bootstrapped correctly);
+    ``next_value`` ``[N]`` is the value of the state after the last step. Returns
+    ``(advantages, returns)``.
+    """
+    num_steps = rewards.shape[0]
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(next_value)
+    for t in reversed(range(num_steps)):
+        following = next_value if t == num_steps - 1 else values[t + 1]
+        nonterminal = 1.0 - dones[t]
+        delta = rewards[t] + gamma * following * nonterminal - values[t]
+        last = delta + gamma * gae_lambda * nonterminal * last
+        advantages[t] = last
+    return advantages, advantages + values
+
+
+def _clip_grad_per_agent(params: list[torch.nn.Parameter], max_norm: float) -> Tensor:
+    """Scales each agent's gradient (every parameter's leading dimension is the agent) to norm at
+    most ``max_norm``; returns the per-agent norms before clipping."""
+    grads = [p.grad for p in params if p.grad is not None]
+    sq = torch.stack([g.reshape(g.shape[0], -1).square().sum(1) for g in grads]).sum(0)
+    norms = sq.sqrt()
+    coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
+    return norms
+
+
+def ppo_update(
+    policy: StateAugmentedPolicy,
+    optimizer: torch.optim.Optimizer,
+    batch: RolloutBatch,
+    hp: PPOHyperparameters,
+    *,
+    generator: torch.Generator | None = None,
+) -> dict[str, float]:
+    """Updates ``policy`` on ``batch`` with PPO; returns the loss statistics (``train/`` keys).
+
+    The value normaliser is updated with ``batch.returns`` first; the critic then regresses the
+    normalised returns.
+    """
+    per_agent = policy.parameterisation == "per_agent"
+    num_steps, rows = batch.raw_actions.shape
+    n = policy.num_agents
+    rms = policy.value_rms
+    tensors = (
+        batch.x,
+        batch.raw_actions,
+        batch.logprobs,
+        batch.advantages,
+        batch.returns,
+        batch.values,
+    )
+    if per_agent:  # agent-major [N, T * copies, ...] (env rows are r * N + n)
+        data = [t.reshape(-1, n, *t.shape[2:]).transpose(0, 1) for t in tensors]
+        total = data[0].shape[1]
+        rms.update(data[4].transpose(0, 1))
+    else:  # flat [T * rows, ...]
+        data = [t.reshape(num_steps * rows, *t.shape[2:]) for t in tensors]
+        total = num_steps * rows
+        rms.update(data[4])
+    data[4] = rms.normalize(data[4].transpose(0, 1) if per_agent else data[4], clip=1e3)
+    data[5] = rms.normalize(data[5].transpose(0, 1) if per_agent else data[5], clip=1e3)
+    if per_agent:
+        data[4], data[5] = data[4].transpose(0, 1), data[5].transpose(0, 1)
+    mb_size = max(1, total // hp.num_minibatches)
+    params = [p for p in policy.parameters() if p.requires_grad]
+
+    sums = {k: 0.0 for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "old_approx_kl")}
+    clipfracs: list[float] = []
+    grad_norms: list[float] = []
+    updates = 0
+    for _epoch in range(hp.update_epochs):
+        perm = torch.randperm(total, generator=generator).to(batch.x.device)
+        for start in range(0, total - mb_size + 1, mb_size):
+            idx = perm[start : start + mb_size]
+            if per_agent:
+                x, raw, old_logp, adv, ret, v_old = (t[:, idx] for t in data)
+            else:
+                x, raw, old_logp, adv, ret, v_old = (t[idx] for t in data)
+            new_logp, entropy, v = policy.evaluate(x, raw)
+            logratio = new_logp - old_logp
+            ratio = logratio.exp()
+            with torch.no_grad():
+                old_approx_kl = (-logratio).mean()
+                approx_kl = ((ratio - 1) - logratio).mean()
+                clipfracs.append(float(((ratio - 1.0).abs() > hp.clip_coef).float().mean()))
+            if hp.norm_adv:
+                if per_agent:
+                    adv = (adv - adv.mean(1, keepdim=True)) / (adv.std(1, keepdim=True) + 1e-8)
+                else:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - hp.clip_coef, 1 + hp.clip_coef))
+            if hp.clip_vloss:
+                v_clipped = v_old + (v - v_old).clamp(-hp.clip_coef, hp.clip_coef)
+                v_loss = 0.5 * torch.max((v - ret).square(), (v_clipped - ret).square())
+            else:
+                v_loss = 0.5 * (v - ret).square()
+            per_sample = pg - hp.ent_coef * entropy + hp.vf_coef * v_loss
+            # Per agent: the sum over agents of each agent's mean, so one agent's gradient does not
+            # shrink as N grows. Shared: the mean over all samples.
+            loss = per_sample.mean(1).sum() if per_agent else per_sample.mean()
+
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if per_agent:
+                norms = _clip_grad_per_agent(params, hp.max_grad_norm)
+                grad_norms.append(float(norms.mean()))
+            else:
+                norm = torch.nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
+                grad_norms.append(float(norm))
+            optimizer.step()
+
+            sums["policy_loss"] += float(pg.detach().mean())
+            sums["value_loss"] += float(v_loss.detach().mean())
+            sums["entropy"] += float(entropy.detach().mean())
+            sums["approx_kl"] += float(approx_kl)
+            sums["old_approx_kl"] += float(old_approx_kl)
+            updates += 1
+        if hp.target_kl is not None and float(approx_kl) > hp.target_kl:
+            break
+
+    stats = {k: v / max(updates, 1) for k, v in sums.items()}
+    y_pred, y_true = batch.values.reshape(-1), batch.returns.reshape(-1)
+    var_y = float(y_true.var())
+    stats["explained_variance"] = (
+        float("nan") if var_y == 0 else 1 - float((y_true - y_pred).var()) / var_y
+    )
+    stats["clipfrac"] = sum(clipfracs) / max(len(clipfracs), 1)
+    stats["grad_norm"] = sum(grad_norms) / max(len(grad_norms), 1)
+    stats["action_std"] = float(policy.log_std.detach().exp().mean())
+    stats["updates"] = float(updates)
+    return stats
