@@ -30,7 +30,7 @@ test-rust:
 test-python:
 	$(PY) -m pytest -q
 
-lint:
+lint: install
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
