@@ -44,7 +44,7 @@ class DualConfig:
     consensus_rounds: int = 10
     """K: consensus rounds after every local dual step (``independent`` forces 0)."""
     dual_step_size: float | None = None
-    """eta: step on the relative excess ``(N ghat - C) / C`` (mult units); None: 0.5 mult_max."""
+    """eta: step on the relative excess ``(N ghat - C) / C`` (mult units); None: 0.1 mult_max."""
     dual_epoch_len: int = 1
     """T0, in days: a block's multiplier is updated after every T0 days of it (>= 1)."""
     mult_init: float = 0.0
@@ -125,7 +125,7 @@ class DualState:
         self.num_agents = num_agents
         self.num_blocks = int(self.capacity.size)
         self.mult_max = float(mult_max)
-        self.step_size = config.dual_step_size or 0.5 * self.mult_max
+        self.step_size = config.dual_step_size or 0.1 * self.mult_max
         init = 0.0 if config.mode == "unconstrained" else min(config.mult_init, self.mult_max)
         self.mult = np.full((num_agents, self.num_blocks), init, dtype=np.float32)
         self.consensus: Consensus | None = None

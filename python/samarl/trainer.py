@@ -177,6 +177,11 @@ class TrainConfig:
                 "must be an integer >= 0",
             )
         need(
+            "agent_copies",
+            self.agent_copies is None or (is_int(self.agent_copies) and self.agent_copies >= 1),
+            "must be None or an integer >= 1",
+        )
+        need(
             "eval_points",
             is_int(self.eval_points) and self.eval_points >= 2,
             "must be an integer >= 2",
@@ -387,7 +392,7 @@ class KVLogger:
             from torch.utils.tensorboard import SummaryWriter  # optional extra
 
             self._tb = SummaryWriter(str(out_dir / "tensorboard"))
-        except Exception:
+        except ImportError:  # tensorboard is an optional extra
             self._tb = None
 
     def record(self, key: str, value: float) -> None:
@@ -500,6 +505,15 @@ def policy_for(
 _PARAM_NAMES = ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id")
 
 
+def _adam(policy: torch.nn.Module, learning_rate: float) -> torch.optim.Adam:
+    """Adam (CleanRL's eps), fused into one pass over the parameters where torch supports it: with
+    per-agent weights the parameters grow with N, and the unfused step streams them ~10 times."""
+    try:
+        return torch.optim.Adam(policy.parameters(), lr=learning_rate, eps=1e-5, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # older torch: no fused Adam on this device
+        return torch.optim.Adam(policy.parameters(), lr=learning_rate, eps=1e-5)
+
+
 class Trainer:
     """State-augmented PPO for all agents of one scenario.
 
@@ -551,7 +565,7 @@ class Trainer:
             )
         )
         self.policy = policy_for(data, scenario, cfg, self.mult_max).to(dev)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
+        self.optimizer = _adam(self.policy, cfg.learning_rate)
 
         t, d = cfg.num_steps, self.policy.input_dim
         self.x = torch.zeros((t, rows, d), device=dev)
@@ -792,7 +806,7 @@ def response_sweep(
     mult_values: npt.ArrayLike,
     *,
     days: int = 2,
-    warmup_days: int = 1,
+    warmup_days: int | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
@@ -801,12 +815,17 @@ def response_sweep(
     For every value, all agents start at midnight with empty backlogs and the same arrivals (common
     random numbers across values) and play ``clip(mean, 0, 1)`` for ``days`` days with every entry of
     ``mult`` equal to the value. Load and capacity are measured over the binding blocks (where
-    expected total demand exceeds capacity) of the days after ``warmup_days``: by energy conservation
+    expected total demand exceeds capacity) of the days after ``warmup_days`` (default: the first
+    day, when ``days > 1``): by energy conservation
     the day-average load equals mean demand at any price that does not postpone demand, so the
     peak blocks are where a price response shows. ``served`` is energy served / energy arrived over
     the whole run from empty backlogs (what is still waiting at the end counts as unserved).
     """
     scenario = _scenario_of(scenario)
+    if warmup_days is None:
+        warmup_days = min(1, days - 1)
+    if not 0 <= warmup_days < days:
+        raise ConfigError(f"warmup_days: must be in [0, days = {days}), got {warmup_days}")
     data = scenario.build()
     dyn = _dynamics(data, scenario, 1)
     n, s, m = data.num_agents, scenario.steps_per_day, scenario.num_blocks
@@ -816,7 +835,7 @@ def response_sweep(
     window = np.concatenate([mask_day & (d >= warmup_days) for d in range(days)])
     cap_day = np.asarray(data.capacity, dtype=np.float64)
     cap = np.tile(cap_day, days)
-    groups, group_names = _agent_groups(data)
+    groups, group_names = _agent_groups(data, scenario)
     was_training = policy.training
     policy.eval()
     loads, last_day, served, group_power = [], [], [], []
@@ -874,16 +893,19 @@ def response_sweep(
     }
 
 
-def _agent_groups(data: Any) -> tuple[npt.NDArray[np.int64], list[str]]:
+def _agent_groups(data: Any, scenario: Any) -> tuple[npt.NDArray[np.int64], list[str]]:
     """Agent groups for the response plot: by arrival profile when there are a few, else by
     quartile of mean arrivals."""
     pid = np.asarray(data.profile_id, dtype=np.int64)
     ids = np.unique(pid)
     if 1 < ids.size <= 8:
-        return np.searchsorted(ids, pid), [f"profile {i}" for i in ids]
+        names = list(scenario.profiles) if not scenario.uses_measured_profiles else []
+        label = [names[i] if i < len(names) else f"profile {i}" for i in ids]
+        return np.searchsorted(ids, pid), label
     mu = np.asarray(data.mean_arrival, dtype=np.float64)
-    edges = np.quantile(mu, [0.25, 0.5, 0.75])
-    g = np.searchsorted(edges, mu, side="right")
+    g = np.searchsorted(np.quantile(mu, [0.25, 0.5, 0.75]), mu, side="right")
+    if mu.size < 8 or np.unique(g).size < 4:
+        return np.zeros(mu.size, dtype=np.int64), ["all agents"]
     return g, ["demand Q1 (lowest)", "demand Q2", "demand Q3", "demand Q4 (highest)"]
 
 
@@ -951,7 +973,8 @@ def _plot_curves(rows: list[dict[str, float]], path: Path) -> None:
             if "constraint/sweep_served_at_zero" in r
         ]
         ax.plot(*zip(*pts, strict=True), "o-")
-        ax.set(title="served / arrived at mult = 0", xlabel="iteration")
+        low = min(0.95, *(p[1] for p in pts))
+        ax.set(title="served / arrived at mult = 0", xlabel="iteration", ylim=(low - 0.01, 1.01))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -1034,7 +1057,8 @@ def train(
         Continue from ``out_dir/checkpoints/latest.pt`` when it exists.
     stop_after
         Stop (with a checkpoint) once this many iterations are done in total, without evaluating:
-        an interrupted run that :func:`train` with ``resume=True`` continues exactly.
+        an interrupted run that :func:`train` with ``resume=True`` continues exactly. (Ctrl-C keeps
+        the last periodic checkpoint, every ``checkpoint_every`` iterations.)
     evaluate
         Run the flat-multiplier sweep at the end (``response.json``, ``response.png``).
     callback
@@ -1100,10 +1124,12 @@ def train(
             if config.checkpoint_every and trainer.iteration % config.checkpoint_every == 0:
                 trainer.save_checkpoint()
     finally:
+        # Interrupted inside an iteration, the state is half-updated: the last checkpoint (and the
+        # log rows up to it, which a resumed run keeps) is what survives.
         if bar is not None:
             bar.close()
         logger.close()
-        trainer.save_checkpoint()
+    trainer.save_checkpoint()
     torch.save(trainer.policy.save_dict(), out / "policy.pt")
     _plot_curves(logger.rows, out / "training_curves.png")
     response = None
@@ -1175,10 +1201,13 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument(
         "--config",
         metavar="FILE",
-        help="scenario file (TOML/YAML); a [train] table in it sets training options",
+        help="scenario file (TOML/YAML/JSON), or an experiment file with [scenario] and [train] "
+        "tables (the [train] table sets TrainConfig fields; options given here override it)",
     )
     src.add_argument(
-        "--preset", metavar="NAME", help="a named scenario preset (e.g. small, default)"
+        "--preset",
+        metavar="NAME",
+        help="a named scenario preset: small, default (the default), ...",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="run folder")
     parser.add_argument(
