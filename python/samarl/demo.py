@@ -36,7 +36,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="default", help="scenario preset")
     parser.add_argument("--agents", type=int, default=None, help="override the number of agents")
     parser.add_argument("--iterations", type=int, default=None, help="PPO iterations")
-    parser.add_argument("--days", type=int, default=14, help="simulated days per mode")
+    parser.add_argument("--days", type=int, default=30, help="simulated days per mode")
     parser.add_argument("--rounds", type=int, default=10, help="consensus rounds K")
     parser.add_argument("--seed", type=int, default=0, help="seed of training and arrivals")
     parser.add_argument("--engine", action="store_true", help="only the Rust kernel demonstration")
