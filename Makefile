@@ -36,7 +36,7 @@ lint: install
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
 
-typecheck:
+typecheck: install
 	$(VENV)/bin/mypy
 
 ## Benchmarks (print measured ratios; not tests).

@@ -20,6 +20,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -64,7 +65,9 @@ def heterogeneous_agents(n: int, seed: int = 0) -> dict[str, Any]:
     s = 96
     hours = np.arange(s) * 24.0 / s
     peaks = [(7.5, 1.5, 0.8), (19.0, 2.0, 1.6)]
-    base = 0.4 + sum(a * np.exp(-0.5 * ((hours - h) / w) ** 2) for h, w, a in peaks)
+    base = np.full(s, 0.4)
+    for h, w, a in peaks:
+        base += a * np.exp(-0.5 * ((hours - h) / w) ** 2)
     late = np.roll(base, 8)
     profiles = np.stack([base / base.mean(), late / late.mean()]).astype(np.float32)
     mu = rng.lognormal(np.log(0.1), 0.4, n).astype(np.float32)
@@ -99,7 +102,17 @@ def bench_env_step(n: int, *, repeats: int, bandwidth: float) -> dict[str, Any]:
 
     def numpy_step() -> None:
         ref_env.step_arrays(
-            consts, backlog, actions, seed=3, step=counter[0], obs=obs, scratch=scratch, **outs
+            consts,
+            backlog,
+            actions,
+            seed=3,
+            step=counter[0],
+            obs=obs,
+            scratch=scratch,
+            reward=outs["reward"],
+            resource_use=outs["resource_use"],
+            served=outs["served"],
+            arrived=outs["arrived"],
         )
         counter[0] += 1
 
@@ -190,10 +203,10 @@ def bench_scaling(sizes: list[int], *, rounds: int, repeats: int) -> dict[str, A
         dyn = Dynamics(**heterogeneous_agents(n))
         dyn.reset(seed=0)
         a = np.full(n, 0.5, dtype=np.float32)
-        step_s.append(time_median(lambda dyn=dyn, a=a: dyn.step(a), repeats=repeats))
+        step_s.append(time_median(partial(dyn.step, a), repeats=repeats))
         cons = Consensus(benchmark_graph("random_geometric", n)[0], require_connected=False)
         x = np.random.default_rng(0).random(n, dtype=np.float32)
-        round_s.append(time_median(lambda c=cons, x=x: c.mix(x, rounds), repeats=repeats) / rounds)
+        round_s.append(time_median(partial(cons.mix, x, rounds), repeats=repeats) / rounds)
     return {
         "agents": sizes,
         "step_s": step_s,

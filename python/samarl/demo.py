@@ -24,10 +24,11 @@ import numpy as np
 
 from samarl.benchmarks import heterogeneous_agents
 from samarl.consensus import Consensus
+from samarl.dual import Mode
 from samarl.envs.dynamics import Dynamics
 from samarl.graph import Graph
 
-MODES_SHOWN = ("consensus", "independent", "centralized", "unconstrained")
+MODES_SHOWN: tuple[Mode, ...] = ("consensus", "independent", "centralized", "unconstrained")
 
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:

@@ -135,7 +135,8 @@ class Graph:
             raise InvalidValueError(
                 f"matrix: expected a scipy.sparse matrix, got {type(matrix).__name__}"
             )
-        m = sp.csr_array(matrix)
+        source: Any = matrix  # issparse() narrows to a type the stubs cannot convert
+        m = sp.csr_array(source)
         if m.shape[0] != m.shape[1]:
             raise GraphError(f"matrix: expected a square matrix, got shape {m.shape}")
         m.sum_duplicates()

@@ -8,6 +8,7 @@ nothing per step and torch can view them with ``torch.from_numpy`` without a cop
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -140,20 +141,19 @@ class Dynamics:
         """Backlog of every agent (kWh), a copy."""
         return self._core.backlog()
 
-    def get_state(self) -> dict[str, object]:
+    def get_state(self) -> dict[str, Any]:
         """Everything needed to continue the run exactly (for checkpoints)."""
         seed, step, backlog, last = self._core.get_state()
         return {"seed": seed, "step_count": step, "backlog": backlog, "last_arrival": last}
 
-    def set_state(self, state: dict[str, object]) -> F32:
+    def set_state(self, state: dict[str, Any]) -> F32:
         """Restores :meth:`get_state`'s output; returns the observation view."""
+        n = self.num_agents
         self._core.set_state(
-            int(state["seed"]),  # type: ignore[call-overload]
-            int(state["step_count"]),  # type: ignore[call-overload]
-            as_f32("backlog", state["backlog"], shape=(self.num_agents,), nonnegative=True),  # type: ignore[arg-type]
-            as_f32(
-                "last_arrival", state["last_arrival"], shape=(self.num_agents,), nonnegative=True
-            ),  # type: ignore[arg-type]
+            int(state["seed"]),
+            int(state["step_count"]),
+            as_f32("backlog", state["backlog"], shape=(n,), nonnegative=True),
+            as_f32("last_arrival", state["last_arrival"], shape=(n,), nonnegative=True),
         )
         self._core.observe(self._obs)
         return self._obs
