@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from samarl.config import ScenarioConfig
+from samarl.consensus import Consensus
 from samarl.dual import DualConfig, DualState
 from samarl.errors import ConfigError, DisconnectedGraphError
-from samarl.executor import execute, save_run
+from samarl.executor import AgentRemoval, execute, save_run
+from samarl.graph import make_graph
 
 MULT_MAX = 4.0
 
@@ -57,8 +59,9 @@ def test_unconstrained_violates_and_prices_stay_zero() -> None:
 
 def test_centralized_and_consensus_cut_the_violation() -> None:
     free = run("unconstrained").metrics["constraint/violation_max"]
-    central = run("centralized", days=16).metrics
-    cons = run("consensus", days=16, consensus_rounds=20).metrics
+    # eta = 2.0: the default 0.1 mult_max = 0.4 is too slow for this closed-form rule in 16 days
+    central = run("centralized", days=16, dual_step_size=2.0).metrics
+    cons = run("consensus", days=16, consensus_rounds=20, dual_step_size=2.0).metrics
     assert central["constraint/violation_max"] < 0.5 * free
     assert cons["constraint/violation_max"] < 0.5 * free
     assert central["consensus/error_max"] == pytest.approx(0.0, abs=1e-6)
@@ -106,3 +109,46 @@ def test_bad_configurations_raise_clear_errors() -> None:
             200,
             1.0,
         )
+
+
+def test_every_update_stays_within_the_consensus_bound() -> None:
+    res = run("consensus", days=3, consensus_rounds=5, graph="ring")
+    assert res.mix_log.shape[1] == 4
+    assert res.mix_log.shape[0] == 3 * 24
+    sigma2 = Consensus(make_graph("ring", 64)).sigma2()
+    measured, bound = res.mix_log[:, 3], sigma2**5 * res.mix_log[:, 2]
+    assert (measured <= bound + 1e-6 * MULT_MAX).all()
+
+
+def test_removed_agents_leave_the_graph_and_freeze() -> None:
+    sc = scenario()
+    res = execute(
+        sc,
+        price_rule(sc),
+        DualConfig(consensus_rounds=10),
+        mult_max=MULT_MAX,
+        days=4,
+        progress=False,
+        removal=AgentRemoval(day=2, fraction=0.25, seed=3),
+    )
+    assert res.metrics["removal"]["participating"] == 48
+    gone = np.random.default_rng(3).choice(64, size=16, replace=False)
+    keep = np.setdiff1d(np.arange(64), gone)
+    # The survivors' copies agree far better than they do with the frozen ones.
+    spread_keep = np.ptp(res.final_mult[keep], axis=0).max()
+    assert spread_keep < np.abs(res.final_mult[gone] - res.final_mult[keep].mean(0)).max()
+
+
+def test_remove_agents_rebuilds_the_survivors_graph() -> None:
+    state = DualState(DualConfig(consensus_rounds=3, graph="ring"), np.ones(2), 10, 1.0)
+    state.remove_agents([0, 5])
+    assert state.num_active == 8
+    assert state.components == 2  # a ring cut in two places falls apart
+    state.mult[:] = np.arange(10, dtype=np.float32)[:, None] / 10
+    state.update(0, np.zeros(10, dtype=np.float32))
+    assert state.mult[0, 0] == 0.0
+    assert state.mult[5, 0] == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match="no agent"):
+        state.remove_agents(np.arange(10))
+    with pytest.raises(ConfigError, match="fraction"):
+        AgentRemoval(day=1, fraction=1.5)

@@ -27,6 +27,7 @@ _DELEGATED = {
     "demo": ("samarl.demo", "the main job: train agents, run them with consensus, save results"),
     "train": ("samarl.trainer", "train state-augmented policies (PPO on the Lagrangian)"),
     "run": ("samarl.executor", "run trained policies with dual dynamics and consensus"),
+    "experiment": ("samarl.experiments", "the paper's experiments: a Markdown report with figures"),
 }
 
 

@@ -13,6 +13,20 @@ The modes share this one code path: ``consensus`` (K > 0), ``independent`` (K = 
 from its own use), ``tracking`` (dynamic average tracking of ``ghat``, which removes the bias of the
 local estimate), ``centralized`` (one price from the true total, broadcast) and ``unconstrained``
 (``mult = 0``).
+
+Two records support the experiments:
+
+- ``mix_log``: at every update of an agent-held copy (consensus, tracking, independent), the block,
+  the 2-norm spread ``||x - mean(x)||_2`` of the participating agents' copies *before* mixing, and
+  the max deviation ``max_n |x_n - mean(x)|`` after it. ``Consensus.disagreement_bound`` then gives
+  ``sigma_2^K`` times the first, which bounds the second (without link failures).
+- agent removal (:meth:`DualState.remove_agents`): the removed agents stop participating. They
+  leave the communication graph (the survivors' graph is rebuilt with ``Graph.from_edges`` and its
+  Metropolis–Hastings weights re-derived from the survivors' degrees), their copies are frozen at
+  the value they held and kept out of every later average, and they keep acting on those frozen
+  prices (their load stays on the grid: a household whose controller went silent). Survivors keep
+  ``N`` (the feeder's population) in their local estimate ``N * ghat^n``. If the survivors' graph
+  falls apart, consensus runs within each connected component (``components`` says how many).
 """
 
 from __future__ import annotations
@@ -142,10 +156,52 @@ class DualState:
                 )
             self.consensus = Consensus(graph)
         self.graph = graph
+        self._base_graph: Graph | None = graph
         # Tracking: y[n, h] estimates the network average of ghat[., h]; last ghat per block.
         self._track_y: F32 | None = None
         self._track_last: F32 | None = None
         self._updates = np.zeros(self.num_blocks, dtype=np.int64)
+        #: ``[A]`` indices of the agents still participating (None: all of them).
+        self.active: npt.NDArray[np.int64] | None = None
+        #: Connected components of the (survivors') communication graph.
+        self.components = 1
+        #: Per update: ``(block, spread_l2_before_mixing, max_deviation_after)``.
+        self.mix_log: list[tuple[int, float, float]] = []
+
+    @property
+    def num_active(self) -> int:
+        """Agents still participating."""
+        return self.num_agents if self.active is None else int(self.active.size)
+
+    def remove_agents(self, agents: npt.ArrayLike) -> None:
+        """Takes ``agents`` (indices) out of the dual dynamics from now on (see the module doc).
+
+        Their multipliers are frozen and left out of every later average; the communication graph
+        becomes the survivors' induced subgraph, with weights re-derived from it.
+        """
+        gone = np.unique(np.asarray(agents, dtype=np.int64).ravel())
+        if gone.size and (gone.min() < 0 or gone.max() >= self.num_agents):
+            raise ConfigError(f"agents: indices must be in [0, {self.num_agents}), got {gone}")
+        current = np.arange(self.num_agents) if self.active is None else self.active
+        keep = np.setdiff1d(current, gone, assume_unique=True)
+        if keep.size == 0:
+            raise ConfigError("agents: removing them would leave no agent participating")
+        self.active = keep
+        if self.graph is None or self.config.rounds == 0:
+            return
+        # Induced subgraph on the survivors, relabelled 0..A-1 in the order of ``keep``.
+        full = self._base_graph
+        assert full is not None  # a graph exists whenever rounds > 0
+        new_id = np.full(self.num_agents, -1, dtype=np.int64)
+        new_id[keep] = np.arange(keep.size)
+        indptr, indices = full.indptr, full.indices
+        src = np.repeat(np.arange(self.num_agents), np.diff(indptr))
+        a, b = new_id[src], new_id[indices]
+        ok = (a >= 0) & (b >= 0) & (a < b)
+        sub = Graph.from_edges(int(keep.size), np.stack([a[ok], b[ok]], axis=1))
+        self.components = int(sub.components()[0])
+        self.graph = sub
+        self.consensus = Consensus(sub, require_connected=False)
 
     def update(self, block: int, ghat: F32) -> None:
         """Ends an epoch of ``block`` with each agent's average use ``ghat`` ([N], kW)."""
@@ -155,16 +211,20 @@ class DualState:
         n, cap = self.num_agents, self.capacity[h]
         if cfg.mode == "centralized":
             excess = (float(ghat.astype(np.float64).sum()) - cap) / cap
-            new = np.clip(self.mult[0, h] + self.step_size * excess, 0.0, self.mult_max)
-            self.mult[:, h] = new
+            first = 0 if self.active is None else int(self.active[0])
+            new = np.clip(self.mult[first, h] + self.step_size * excess, 0.0, self.mult_max)
+            self.mult[slice(None) if self.active is None else self.active, h] = new
             return
-        estimate = ghat
+        idx = self.active
+        g = ghat if idx is None else ghat[idx]
+        estimate = g
         if cfg.mode == "tracking":
-            estimate = self._track(h, ghat)
+            estimate = self._track(h, g)
+        prev = self.mult[:, h] if idx is None else self.mult[idx, h]
         excess = (n * estimate.astype(np.float64) - cap) / cap
-        col = np.clip(self.mult[:, h] + self.step_size * excess, 0.0, self.mult_max).astype(
-            np.float32
-        )
+        col = np.clip(prev + self.step_size * excess, 0.0, self.mult_max).astype(np.float32)
+        before = col.astype(np.float64)
+        spread = float(np.linalg.norm(before - before.mean()))
         if self.consensus is not None and cfg.rounds > 0:
             if cfg.drop_prob > 0:
                 col = self.consensus.mix_lossy(
@@ -176,7 +236,12 @@ class DualState:
                 )
             else:
                 col = self.consensus.mix(col, cfg.rounds)
-        self.mult[:, h] = col
+        after = col.astype(np.float64)
+        self.mix_log.append((h, spread, float(np.abs(after - after.mean()).max())))
+        if idx is None:
+            self.mult[:, h] = col
+        else:
+            self.mult[idx, h] = col
         self._updates[h] += 1
 
     def _track(self, h: int, ghat: F32) -> F32:
@@ -184,17 +249,32 @@ class DualState:
         if self._track_y is None or self._track_last is None:
             self._track_y = np.zeros((self.num_agents, self.num_blocks), dtype=np.float32)
             self._track_last = np.zeros_like(self._track_y)
+        rows = slice(None) if self.active is None else self.active
         g_new = ghat.astype(np.float32)
-        y = self._track_y[:, h].copy()
+        y = self._track_y[rows, h].copy()
         if self._updates[h] == 0:
             y = g_new.copy()  # y starts at the agent's own measurement
         else:
-            y = self.consensus.track(y, g_new, self._track_last[:, h], self.config.rounds)
-        self._track_y[:, h] = y
-        self._track_last[:, h] = g_new
+            y = self.consensus.track(y, g_new, self._track_last[rows, h], self.config.rounds)
+        self._track_y[rows, h] = y
+        self._track_last[rows, h] = g_new
         return y
 
+    def participating_mult(self) -> F32:
+        """``[N, m]`` multipliers with each removed agent's row replaced by the participants' mean.
+
+        The mean over all rows then equals the participants' mean and removed agents add no
+        deviation, so consensus metrics computed on it measure the participants only.
+        """
+        if self.active is None:
+            return self.mult
+        out = np.empty_like(self.mult)
+        out[:] = self.mult[self.active].mean(axis=0, dtype=np.float64).astype(np.float32)
+        out[self.active] = self.mult[self.active]
+        return out
+
     def consensus_error(self) -> tuple[float, float]:
-        """``(max, mean)`` over agents and blocks of ``|mult^n_h - mean_n mult_h|``."""
-        dev = np.abs(self.mult - self.mult.mean(axis=0, dtype=np.float64))
+        """``(max, mean)`` over participating agents and blocks of ``|mult^n_h - mean_n mult_h|``."""
+        x = self.mult if self.active is None else self.mult[self.active]
+        dev = np.abs(x - x.mean(axis=0, dtype=np.float64))
         return float(dev.max()), float(dev.mean())

@@ -17,7 +17,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from samarl.envs.dynamics import Dynamics
 from samarl.errors import ConfigError
 from samarl.metrics import Metrics
 
-__all__ = ["ActFn", "ExecutionResult", "execute"]
+__all__ = ["ActFn", "AgentRemoval", "ExecutionResult", "execute"]
 
 F32 = npt.NDArray[np.float32]
 #: A batched policy: ``(obs [N, obs_dim], mult [N, m], step_of_day) -> actions [N]`` in [0, 1].
@@ -58,6 +58,31 @@ class ExecutionResult:
     """``[T, k]`` backlog of the k agents with the largest final backlog."""
     final_mult: F32
     """``[N, m]`` every agent's multipliers at the end."""
+    mix_log: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 4)))
+    """``[U, 4]`` per update of agent-held copies: step, block, 2-norm spread of the participants'
+    copies before mixing, max deviation from their mean after it (see :mod:`samarl.dual`)."""
+
+
+@dataclass(frozen=True)
+class AgentRemoval:
+    """A fault: at the start of day ``day`` a random ``fraction`` of the agents stop participating.
+
+    They leave the communication graph and their multipliers freeze (semantics in
+    :mod:`samarl.dual`, :meth:`~samarl.dual.DualState.remove_agents`); their load stays on the grid.
+    """
+
+    day: int
+    """Day (0-based) at whose start the agents leave."""
+    fraction: float
+    """Share of the agents that leave, in (0, 1)."""
+    seed: int = 0
+    """Seed of the choice of agents."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.day, int) or self.day < 0:
+            raise ConfigError(f"removal day: must be an integer >= 0, got {self.day!r}")
+        if not 0.0 < self.fraction < 1.0:
+            raise ConfigError(f"removal fraction: must be in (0, 1), got {self.fraction!r}")
 
 
 def torch_act_fn(policy: Any, device: str = "cpu") -> ActFn:
@@ -92,6 +117,7 @@ def execute(
     data: ScenarioData | None = None,
     progress: bool = True,
     top_k: int = 5,
+    removal: AgentRemoval | None = None,
 ) -> ExecutionResult:
     """Runs ``days`` simulated days of N agents with the dual dynamics of ``dual``.
 
@@ -111,6 +137,9 @@ def execute(
         Seed of the arrivals.
     warmup_days
         Days excluded from the metrics while the prices settle (default: half the run).
+    removal
+        Optional fault: agents that stop participating mid-run (consensus error is then measured
+        over the participants).
     """
     if days < 1:
         raise ConfigError(f"days: must be >= 1, got {days}")
@@ -151,12 +180,17 @@ def execute(
     total_load = np.zeros(total_steps)
     backlog_hist = np.zeros((total_steps, n), dtype=np.float32) if n * total_steps <= 5e7 else None
     band, epochs, cons_err = [], [], []
+    mix_steps: list[int] = []
+    removed_at = None if removal is None else removal.day * s
     use_by_block = np.zeros((n, m), dtype=np.float64)
 
     t0 = time.perf_counter()
     bar = tqdm(total=total_steps, desc=f"run {dual.mode}", unit="step", disable=not progress)
     for t in range(total_steps):
         tod = t % s
+        if t == removed_at and removal is not None:
+            rng = np.random.default_rng(removal.seed)
+            state.remove_agents(rng.choice(n, size=round(removal.fraction * n), replace=False))
         actions = act(obs, state.mult, tod)
         res = dyn.step(actions)
         backlog = dyn.backlog
@@ -172,13 +206,15 @@ def execute(
                 ghat = (use_by_block[:, h] / (block_len[h] * dual.dual_epoch_len)).astype(
                     np.float32
                 )
+                logged = len(state.mix_log)
                 state.update(h, ghat)
+                mix_steps.extend([t] * (len(state.mix_log) - logged))
                 use_by_block[:, h] = 0.0
-                col = state.mult[:, h]
+                col = state.mult[:, h] if state.active is None else state.mult[state.active, h]
                 band.append((float(col.min()), float(col.mean()), float(col.max())))
                 epochs.append(t)
                 cons_err.append(float(np.abs(col - col.mean(dtype=np.float64)).max()))
-                metrics.record_consensus(state.mult)
+                metrics.record_consensus(state.participating_mult())
         obs = res.obs
         if t % s == s - 1:
             bar.set_postfix(day=t // s + 1, load_max=f"{total_load[t - s + 1 : t + 1].max():.0f}")
@@ -204,7 +240,10 @@ def execute(
             "family": dual.graph,
             "mean_degree": state.consensus.graph.mean_degree,
             "spectral_gap": state.consensus.spectral_gap(),
+            "components": state.components,
         }
+    if removal is not None:
+        result["removal"] = asdict(removal) | {"participating": state.num_active}
     final_backlog = dyn.backlog
     top = np.argsort(final_backlog)[::-1][:top_k]
     top_backlog = (
@@ -219,6 +258,11 @@ def execute(
         consensus_error=np.asarray(cons_err, dtype=np.float64),
         top_backlog=top_backlog,
         final_mult=state.mult.copy(),
+        mix_log=np.column_stack(
+            [np.asarray(mix_steps, dtype=np.float64), np.asarray(state.mix_log).reshape(-1, 3)]
+        )
+        if state.mix_log
+        else np.zeros((0, 4)),
     )
 
 

@@ -1,0 +1,114 @@
+"""The experiments at tiny sizes (``--quick`` plus smaller sweeps): outputs and robust facts.
+
+One quick feasibility run trains the policy; the other experiments reuse it with ``--policy``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from samarl.cli import main
+
+MODES = ("consensus", "independent", "centralized", "unconstrained")
+KEYS = ("violation", "overshoot", "served", "postponing", "consensus_error")
+
+
+def run_cli(*argv: str) -> None:
+    assert main(["experiment", *argv, "--no-progress"]) == 0
+
+
+@pytest.fixture(scope="module")
+def feasibility(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("feasibility")
+    run_cli("feasibility", "--quick", "--seeds", "0", "1", "--days", "8", "--out", str(out))
+    return out
+
+
+def test_feasibility_writes_the_contract_and_consensus_beats_independent(
+    feasibility: Path,
+) -> None:
+    res = json.loads((feasibility / "results.json").read_text())
+    for mode in MODES:
+        entry = res["modes"][mode]
+        for key in KEYS:
+            assert isinstance(entry[key], float | int)
+            assert len(entry["per_seed"][key]) == 2
+    modes = res["modes"]
+    assert modes["consensus"]["served"] > modes["independent"]["served"]
+    assert modes["unconstrained"]["violation"] > modes["consensus"]["violation"]
+    assert modes["independent"]["consensus_error"] > modes["consensus"]["consensus_error"]
+    assert modes["centralized"]["consensus_error"] == pytest.approx(0.0, abs=1e-6)
+    report = (feasibility / "report.md").read_text()
+    assert "| consensus |" in report
+    for name in ("multipliers.png", "load_last_day.png", "modes.png"):
+        assert (feasibility / name).stat().st_size > 0
+
+
+def test_consensus_error_falls_with_rounds_and_stays_under_the_bound(
+    feasibility: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "consensus"
+    policy = str(feasibility / "policy")
+    run_cli(
+        "consensus", "--quick", "--policy", policy, "--days", "4", "--rounds", "0", "2", "20",
+        "--families", "ring", "erdos_renyi", "--out", str(out),
+    )  # fmt: skip
+    res = json.loads((out / "results.json").read_text())
+    rows = res["k_sweep"]["rows"]
+    errors = [r["consensus_error"] for r in rows]
+    assert errors[0] > errors[1] > errors[2]
+    assert rows[2]["served"] > rows[0]["served"]  # sharing prices beats pricing alone
+    for r in rows + res["family_sweep"]["rows"]:
+        assert r["bound"]["above_bound"] == 0
+        assert r["bound"]["measured_mean"] <= r["bound"]["bound_mean"]
+    ring, er = res["family_sweep"]["rows"]
+    assert er["spectral_gap"] > ring["spectral_gap"]
+    assert er["consensus_error"] < ring["consensus_error"]
+    assert (out / "error_vs_rounds.png").stat().st_size > 0
+
+
+def test_faults_degrade_gracefully(feasibility: Path, tmp_path: Path) -> None:
+    out = tmp_path / "faults"
+    run_cli(
+        "faults", "--quick", "--policy", str(feasibility / "policy"), "--days", "4",
+        "--drop-probs", "0", "0.7", "--removed", "0.25", "--out", str(out),
+    )  # fmt: skip
+    res = json.loads((out / "results.json").read_text())
+    none, lossy = res["drop"]
+    assert lossy["consensus_error"] > none["consensus_error"]
+    (removed,) = res["removal"]
+    assert removed["participating"] == 48
+    assert removed["served"] > 0.9
+    assert "report.md" in {p.name for p in out.iterdir()}
+
+
+def test_scaling_fits_slopes(feasibility: Path, tmp_path: Path) -> None:
+    out = tmp_path / "scaling"
+    run_cli(
+        "scaling", "--quick", "--policy", str(feasibility / "policy"), "--train-agents", "16",
+        "64", "--exec-agents", "100", "2000", "--timed-iterations", "1", "--out", str(out),
+    )  # fmt: skip
+    res = json.loads((out / "results.json").read_text())
+    assert len(res["training"]["rows"]) == 2
+    assert res["execution"]["slope"] is not None
+    assert (out / "scaling.png").stat().st_size > 0
+
+
+def test_bad_experiment_configuration_is_a_clear_error(tmp_path: Path) -> None:
+    code = main(
+        ["experiment", "feasibility", "--quick", "--policy", str(tmp_path), "--out", str(tmp_path)]
+    )
+    assert code == 2
+
+
+def test_a_missing_experiment_module_says_it_is_unavailable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import samarl.experiments as ex
+
+    monkeypatch.setitem(ex.EXPERIMENTS, "ctde", ("samarl.experiments.not_there", "missing"))
+    assert main(["experiment", "ctde", "--quick"]) == 2
+    assert "unavailable" in capsys.readouterr().out
