@@ -26,7 +26,14 @@ all of which go through a running mean/variance normaliser (its statistics are b
 saved and restored with the policy), and finally
 
 - ``mult`` rolled so the current block comes first, scaled by ``1 / mult_max`` (no normaliser: it is
-  already in ``[0, 1]`` when ``mult`` is in the training range).
+  already in ``[0, 1]`` when ``mult`` is in the training range), and the same rolled vector
+  log-compressed, ``log1p(mult / (mult_log_ref * mult_max)) / log1p(1 / mult_log_ref)``, also in
+  ``[0, 1]``: ``mult_max`` must be high enough that deferring everything is optimal, while the prices
+  that shift load between neighbouring blocks are a few percent of it, and the compressed copy
+  resolves them.
+
+Rows may hold several copies of the N agents (row ``r * N + n`` is agent ``n``): training simulates
+copies of small populations to get more samples per iteration.
 
 Action distribution: a Gaussian whose samples are clipped to ``[0, 1]`` (the fraction of maximum
 power drawn), as in CleanRL's ``ppo_continuous_action``: the log-probability is that of the unclipped
@@ -50,6 +57,8 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
+from samarl.envs.dynamics import OBS_FIELDS
+
 __all__ = [
     "AgentLinear",
     "Parameterisation",
@@ -60,8 +69,19 @@ __all__ = [
 
 Parameterisation = Literal["shared", "per_agent"]
 
-#: Columns of the env observation (see :data:`samarl.envs.OBS_FIELDS`).
-_BACKLOG, _ARRIVED, _SIN, _COS, _EXPECTED, _MAX_ENERGY, _MEAN_ARRIVAL = range(7)
+#: Columns of the env observation (:data:`samarl.envs.OBS_FIELDS`).
+_BACKLOG, _ARRIVED, _SIN, _COS, _EXPECTED, _MAX_ENERGY, _MEAN_ARRIVAL = (
+    OBS_FIELDS.index(name)
+    for name in (
+        "backlog",
+        "arrived",
+        "tod_sin",
+        "tod_cos",
+        "expected_arrival",
+        "max_energy",
+        "mean_arrival",
+    )
+)
 #: Number of scale-free dynamic features built from one observation row.
 _NUM_DYNAMIC = 8
 #: Number of static features per agent (see :func:`agent_tables`).
@@ -274,6 +294,7 @@ class StateAugmentedPolicy(nn.Module):
     static: Tensor
     profile_blocks: Tensor
     block_of_step: Tensor
+    block_position: Tensor
     _roll: Tensor
 
     def __init__(
@@ -381,6 +402,11 @@ class StateAugmentedPolicy(nn.Module):
         ``[N]`` tensor); ``None`` recovers it from the observation. ``update_stats`` adds the raw
         features to the running normaliser first (training only).
         """
+        if obs.dim() != 2 or obs.shape[1] != len(OBS_FIELDS):
+            raise ValueError(
+                f"obs: expected shape [N, {len(OBS_FIELDS)}] (columns {', '.join(OBS_FIELDS)}), "
+                f"got {list(obs.shape)}"
+            )
         obs = obs.to(torch.float32)
         if step_of_day is None:
             step_of_day = self.step_of_day_from_obs(obs)
@@ -424,6 +450,11 @@ class StateAugmentedPolicy(nn.Module):
             if update_stats:
                 self.obs_rms.update(raw)
             normalized = self.obs_rms.normalize(raw)
+        if tuple(mult.shape) != (obs.shape[0], self.num_blocks):
+            raise ValueError(
+                f"mult: expected shape [{obs.shape[0]}, {self.num_blocks}] (one row per agent, one "
+                f"entry per block), got {list(mult.shape)}"
+            )
         rolled = self._rolled(mult.to(torch.float32), block)
         ref = self.mult_log_ref * self.mult_max
         squashed = torch.log1p(rolled.clamp_min(0.0) / ref) / math.log1p(self.mult_max / ref)

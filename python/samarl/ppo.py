@@ -100,8 +100,8 @@ def _clip_grad_per_agent(params: list[torch.nn.Parameter], max_norm: float) -> T
     """Scales each agent's gradient (every parameter's leading dimension is the agent) to norm at
     most ``max_norm``; returns the per-agent norms before clipping."""
     grads = [p.grad for p in params if p.grad is not None]
-    sq = torch.stack([g.reshape(g.shape[0], -1).square().sum(1) for g in grads]).sum(0)
-    norms = sq.sqrt()
+    per_param = [torch.linalg.vector_norm(g.reshape(g.shape[0], -1), dim=1) for g in grads]
+    norms = torch.linalg.vector_norm(torch.stack(per_param), dim=0)
     coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
     for g in grads:
         g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))

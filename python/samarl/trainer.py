@@ -564,7 +564,7 @@ class Trainer:
                 gamma=cfg.gamma,
             )
         )
-        self.policy = policy_for(data, scenario, cfg, self.mult_max).to(dev)
+        self.policy = self._make_policy().to(dev)
         self.optimizer = _adam(self.policy, cfg.learning_rate)
 
         t, d = cfg.num_steps, self.policy.input_dim
@@ -598,6 +598,26 @@ class Trainer:
         self.obs = torch.zeros((rows, self.dynamics.obs_dim), device=dev)
         self._new_episode()
 
+    # ---------------------------------------------------------------- hooks (baselines)
+
+    # The baselines of :mod:`samarl.baselines` subclass this trainer and override these three
+    # methods only: the rollouts, the PPO update and the bookkeeping stay in one place.
+
+    def _make_policy(self) -> Any:
+        """The policy trained (called once, in ``__init__``): a state-augmented policy."""
+        return policy_for(self.data, self.scenario, self.config, self.mult_max)
+
+    def _episode_mults(self) -> npt.NDArray[np.float32]:
+        """``[rows, m]`` multipliers of a new episode: drawn from the training distribution."""
+        return sample_mults(self.np_rng, self.rows, self.num_blocks, self.mult_max, self.config)
+
+    def _shape_reward(
+        self, step_of_day: int, reward: torch.Tensor, use: torch.Tensor, default: torch.Tensor
+    ) -> torch.Tensor:
+        """The reward agents are trained on at one step, before scaling (``[rows]``), from the env
+        reward and resource use; ``default`` is the Lagrangian reward this trainer optimises."""
+        return default
+
     # ---------------------------------------------------------------- episodes
 
     @property
@@ -611,7 +631,7 @@ class Trainer:
         seed = int(self.np_rng.integers(2**62))
         backlog = self.np_rng.random(rows) ** 2 * cfg.initial_backlog_days * self.steps_per_day
         backlog = (backlog * self._mu).astype(np.float32)
-        mult = sample_mults(self.np_rng, rows, self.num_blocks, self.mult_max, cfg)
+        mult = self._episode_mults()
         self.obs.copy_(torch.from_numpy(self.dynamics.reset(seed, backlog)))
         self.mult.copy_(torch.from_numpy(mult))
         self.ret.zero_()
@@ -656,7 +676,9 @@ class Trainer:
             price = mult_h * use
             lagrangian = reward - price + mult_h * self.cap_per_agent[tod]
             self.rewards[t] = self._scale_rewards(
-                lagrangian if cfg.capacity_term else reward - price
+                self._shape_reward(
+                    tod, reward, use, lagrangian if cfg.capacity_term else reward - price
+                )
             )
             sums["reward"] += float(reward.sum())
             sums["lagrangian"] += float(lagrangian.sum())

@@ -1,0 +1,283 @@
+"""MAPPO-Lagrangian: the CTDE baseline (DESIGN.md section 3, issue 6).
+
+Centralised training, decentralised execution, as in MAPPO (Yu et al. 2022) with a Lagrangian
+constraint (Gu et al., MACPO / MAPPO-L):
+
+- **actors**: one shared network on each agent's local observation plus its own agent features (the
+  state-augmented actor of :mod:`samarl.policies`, fed the central multiplier, which every agent
+  knows because it is broadcast during training and frozen at execution);
+- **centralised critic**: for agent ``n`` at a step, an MLP on the concatenated (normalised)
+  observations of **all N agents** (``N * obs_dim`` inputs) followed by agent ``n``'s own actor
+  features (its identity: MAPPO's "agent-specific global state"). It is evaluated for every agent, so
+  each step costs O(N^2) and the rollout storage holds ``N * obs_dim`` numbers per agent-step:
+  O(num_steps * N^2) memory, as MAPPO's ``share_obs`` buffer;
+- **one central multiplier per capacity block** (``mult[h]``, the same m = 24 blocks as our method,
+  not a scalar: a single daily price cannot move load out of the peak), updated after every
+  iteration by projected dual ascent on the violation measured in that iteration's rollouts:
+  ``mult_h <- clip(mult_h + dual_lr * mult_max * (G_h - C_h) / C_h, 0, mult_max)``, where ``G_h``
+  and ``C_h`` are the total use and capacity summed over block h's steps (averaged over the
+  simulated copies of the population);
+- **execution**: every actor plays with the final multiplier, no communication
+  (:meth:`MAPPOLagrangianTrainer.act_fn` with the executor's ``unconstrained`` mode, whose dual
+  dynamics do nothing).
+
+Reads top to bottom: :class:`MAPPOLagrangianConfig` -> :class:`CentralCriticPolicy` (networks; the
+loss is the shared :func:`samarl.ppo.ppo_update`) -> :class:`MAPPOLagrangianTrainer` (hooks of the
+shared trainer and the dual update) -> execution.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import Tensor, nn
+
+from samarl.errors import ConfigError
+from samarl.policies import RunningMeanStd, StateAugmentedPolicy
+from samarl.trainer import TrainConfig, Trainer, policy_for
+
+__all__ = ["CentralCriticPolicy", "MAPPOLagrangianConfig", "MAPPOLagrangianTrainer"]
+
+
+# =============================================================================================== config
+
+
+@dataclass(frozen=True, slots=True)
+class MAPPOLagrangianConfig:
+    """Settings of MAPPO-Lagrangian beyond PPO's (:class:`~samarl.trainer.TrainConfig`)."""
+
+    dual_lr: float = 0.1
+    """Dual ascent step per iteration, as a fraction of ``mult_max`` per unit of relative violation."""
+    mult_init: float = 0.0
+    """Initial central multiplier of every block, as a fraction of ``mult_max``."""
+    critic_hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the centralised critic."""
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.dual_lr) and self.dual_lr > 0):
+            raise ConfigError(f"dual_lr: must be > 0, got {self.dual_lr!r}")
+        if not (math.isfinite(self.mult_init) and 0 <= self.mult_init <= 1):
+            raise ConfigError(f"mult_init: must be in [0, 1], got {self.mult_init!r}")
+        if not (
+            isinstance(self.critic_hidden_sizes, tuple)
+            and self.critic_hidden_sizes
+            and all(isinstance(h, int) and h >= 1 for h in self.critic_hidden_sizes)
+        ):
+            raise ConfigError(
+                "critic_hidden_sizes: must be a non-empty tuple of integers >= 1, "
+                f"got {self.critic_hidden_sizes!r}"
+            )
+
+
+# ============================================================================================= networks
+
+
+class CentralCriticPolicy(nn.Module):
+    """Shared decentralised actor + centralised critic, with the interface the shared trainer and
+    :func:`samarl.ppo.ppo_update` use (``features``, ``sample``, ``evaluate``, ``value``...).
+
+    Network input ``x`` of a row (agent ``n`` of copy ``r``) is ``[actor features (D), normalised
+    observations of the N agents of copy r (N * obs_dim)]``; the actor reads the first D columns only,
+    the critic all of them.
+    """
+
+    parameterisation = "shared"
+
+    def __init__(
+        self,
+        actor: StateAugmentedPolicy,
+        obs_dim: int,
+        hidden_sizes: tuple[int, ...] = (64, 64),
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if actor.parameterisation != "shared":
+            raise ConfigError("parameterisation: MAPPO-Lagrangian uses a shared actor ('shared')")
+        self.actor = actor
+        self.num_agents = n = actor.num_agents
+        self.obs_dim = obs_dim
+        self.actor_dim = actor.input_dim
+        self.global_dim = n * obs_dim
+        """Inputs of the critic that are the observations of all N agents (``N * obs_dim``)."""
+        self.global_rms = RunningMeanStd((n, obs_dim))
+        self.value_rms = RunningMeanStd(())
+        gen = torch.Generator().manual_seed(seed + 17)
+        sizes = (self.global_dim + self.actor_dim, *hidden_sizes)
+        layers: list[nn.Module] = []
+        for a, b in itertools.pairwise(sizes):
+            layers += [_linear(a, b, math.sqrt(2), gen), nn.Tanh()]
+        layers.append(_linear(sizes[-1], 1, 1.0, gen))
+        self.critic = nn.Sequential(*layers)
+
+    @property
+    def input_dim(self) -> int:
+        """Width of a stored rollout row: actor features then all agents' observations."""
+        return self.actor_dim + self.global_dim
+
+    @property
+    def critic_input_dim(self) -> int:
+        """Inputs of the critic's first layer: ``N * obs_dim + actor features``."""
+        first = self.critic[0]
+        assert isinstance(first, nn.Linear)
+        return first.in_features
+
+    @property
+    def mult_max(self) -> float:
+        return self.actor.mult_max
+
+    @property
+    def log_std(self) -> Tensor:
+        return self.actor.log_std
+
+    def features(
+        self,
+        obs: Tensor,
+        mult: Tensor,
+        step_of_day: int | Tensor | None = None,
+        *,
+        update_stats: bool = False,
+    ) -> Tensor:
+        """``[rows, actor_dim + N * obs_dim]`` inputs for ``rows = copies * N`` observations."""
+        ax = self.actor.features(obs, mult, step_of_day, update_stats=update_stats)
+        g = obs.to(torch.float32).view(-1, self.num_agents, self.obs_dim)  # [copies, N, obs_dim]
+        if update_stats:
+            self.global_rms.update(g)
+        g = self.global_rms.normalize(g).reshape(g.shape[0], self.global_dim)
+        return torch.cat([ax, g.repeat_interleave(self.num_agents, dim=0)], dim=1)
+
+    def evaluate(self, x: Tensor, raw_action: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Log-probability, entropy (actor, local columns) and normalised central value."""
+        mean, std, _ = self.actor._heads(x[:, : self.actor_dim], value=False)
+        dist = torch.distributions.Normal(mean, std)
+        return dist.log_prob(raw_action), dist.entropy(), self.critic(x).squeeze(-1)
+
+    @torch.no_grad()
+    def sample(
+        self, x: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(action, raw action, log-probability, normalised central value)`` per row."""
+        action, raw, logp, _ = self.actor.sample(x[:, : self.actor_dim], generator)
+        return action, raw, logp, self.critic(x).squeeze(-1)
+
+    def denormalize_values(self, v: Tensor) -> Tensor:
+        return self.value_rms.denormalize(v)
+
+    @torch.no_grad()
+    def value(self, obs: Tensor, mult: Tensor, step_of_day: int | Tensor | None = None) -> Tensor:
+        """Central values ``[rows]`` in (scaled) reward units."""
+        return self.denormalize_values(
+            self.critic(self.features(obs, mult, step_of_day)).squeeze(-1)
+        )
+
+    @torch.no_grad()
+    def act(
+        self,
+        obs: Tensor,
+        mult: Tensor,
+        step_of_day: int | Tensor | None = None,
+        deterministic: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Decentralised actions: each agent's actor on its own observation only."""
+        return self.actor.act(obs, mult, step_of_day, deterministic, generator)
+
+    def save_dict(self) -> dict[str, Any]:
+        return {"actor": self.actor.save_dict(), "state_dict": self.state_dict()}
+
+
+def _linear(in_f: int, out_f: int, gain: float, gen: torch.Generator) -> nn.Linear:
+    layer = nn.Linear(in_f, out_f)
+    with torch.no_grad():
+        w = torch.empty(out_f, in_f)
+        nn.init.orthogonal_(w, gain, generator=gen)
+        layer.weight.copy_(w)
+        layer.bias.zero_()
+    return layer
+
+
+# ============================================================================================= trainer
+
+
+class MAPPOLagrangianTrainer(Trainer):
+    """The shared PPO trainer with a centralised critic and a central multiplier.
+
+    ``config.parameterisation`` must be ``"shared"``. ``central_mult`` ``[m]`` is the multiplier every
+    agent sees; :meth:`iterate` runs one PPO iteration, then one dual ascent step on it.
+    """
+
+    central_mult: npt.NDArray[np.float64] | None = None
+
+    def __init__(
+        self,
+        scenario: Any,
+        config: TrainConfig,
+        out_dir: str | os.PathLike[str],
+        baseline: MAPPOLagrangianConfig | None = None,
+    ) -> None:
+        if config.parameterisation != "shared":
+            raise ConfigError("parameterisation: MAPPO-Lagrangian uses a shared actor ('shared')")
+        self.baseline = baseline or MAPPOLagrangianConfig()
+        super().__init__(scenario, config, out_dir)
+        self._block_use = np.zeros(self.num_blocks)
+        self._block_cap = np.zeros(self.num_blocks)
+        self._cap = np.asarray(self.data.capacity, dtype=np.float64)
+
+    def _make_policy(self) -> CentralCriticPolicy:
+        actor = policy_for(self.data, self.scenario, self.config, self.mult_max)
+        return CentralCriticPolicy(
+            actor, self.dynamics.obs_dim, self.baseline.critic_hidden_sizes, self.config.seed
+        )
+
+    def _episode_mults(self) -> npt.NDArray[np.float32]:
+        if self.central_mult is None:
+            self.central_mult = np.full(self.num_blocks, self.baseline.mult_init * self.mult_max)
+        return np.broadcast_to(self.central_mult, (self.rows, self.num_blocks)).astype(np.float32)
+
+    def _shape_reward(
+        self, step_of_day: int, reward: Tensor, use: Tensor, default: Tensor
+    ) -> Tensor:
+        h = int(self.block_of_step[step_of_day])
+        self._block_use[h] += float(use.sum(dtype=torch.float64)) / self.copies
+        self._block_cap[h] += self._cap[step_of_day]
+        return default  # r - mult_h * g with the central multiplier
+
+    def iterate(self) -> dict[str, float]:
+        """One PPO iteration, then dual ascent on the violation measured in its rollouts."""
+        stats = super().iterate()
+        assert self.central_mult is not None
+        seen = self._block_cap > 0
+        excess = np.zeros(self.num_blocks)
+        excess[seen] = (self._block_use[seen] - self._block_cap[seen]) / self._block_cap[seen]
+        step = self.baseline.dual_lr * self.mult_max * excess
+        self.central_mult = np.clip(self.central_mult + step, 0.0, self.mult_max)
+        self.mult.copy_(torch.from_numpy(self._episode_mults()))
+        self._block_use[:] = 0.0
+        self._block_cap[:] = 0.0
+        stats["dual/central_mult_mean"] = float(self.central_mult.mean())
+        stats["dual/central_mult_max"] = float(self.central_mult.max())
+        stats["constraint/train_violation_max"] = float(np.maximum(excess[seen], 0.0).max())
+        return stats
+
+    # ---------------------------------------------------------------- execution
+
+    def act_fn(self) -> Any:
+        """An executor :data:`~samarl.executor.ActFn`: every actor with the final central multiplier,
+        whatever the executor's multipliers are (run it in ``unconstrained`` mode)."""
+        actor = self.policy.actor.eval()
+        assert self.central_mult is not None
+        n = self.num_agents
+        mult = torch.from_numpy(np.tile(self.central_mult.astype(np.float32), (n, 1)))
+
+        def act(obs: npt.NDArray[np.float32], _mult: Any, step_of_day: int) -> Any:
+            with torch.no_grad():
+                a = actor.act(torch.from_numpy(obs), mult, step_of_day, deterministic=True)
+            return np.ascontiguousarray(a.numpy(), dtype=np.float32)
+
+        return act

@@ -1,0 +1,161 @@
+"""Baselines (issue 6): the centralised critic sees all N agents, and the three baselines train
+through the shared trainer and PPO core. Tiny sizes: the whole file takes a few seconds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from samarl.baselines import (
+    CentralCriticPolicy,
+    IndependentLagrangianTrainer,
+    IPPOPenaltyTrainer,
+    MAPPOLagrangianConfig,
+    MAPPOLagrangianTrainer,
+)
+from samarl.config import ScenarioConfig
+from samarl.envs.dynamics import OBS_FIELDS
+from samarl.errors import ConfigError
+from samarl.trainer import TrainConfig, Trainer
+
+TINY = {
+    "iterations": 2,
+    "num_steps": 16,
+    "agent_copies": 2,
+    "episode_days": 0.25,
+    "update_epochs": 2,
+    "num_minibatches": 2,
+    "hidden_sizes": (16, 16),
+    "checkpoint_every": 0,
+    "progress": False,
+}
+OBS_DIM = len(OBS_FIELDS)
+
+
+def scenario(n: int = 4) -> ScenarioConfig:
+    return ScenarioConfig.preset("small", num_agents=n)
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_central_critic_input_is_all_agents_observations(tmp_path: Path, n: int) -> None:
+    trainer = MAPPOLagrangianTrainer(scenario(n), TrainConfig(**TINY), tmp_path)
+    policy = trainer.policy
+    assert isinstance(policy, CentralCriticPolicy)
+    assert policy.global_dim == n * OBS_DIM
+    assert policy.critic_input_dim == n * OBS_DIM + policy.actor_dim
+    assert trainer.x.shape == (TINY["num_steps"], 2 * n, policy.actor_dim + n * OBS_DIM)
+    # Every agent's row carries the observations of all N agents of its copy, and the critic
+    # depends on each of them: changing agent 0's observation changes every agent's value.
+    obs = trainer.obs.clone()
+    mult = trainer.mult.clone()
+    x = policy.features(obs, mult, 0)
+    assert torch.equal(x[0, policy.actor_dim :], x[n - 1, policy.actor_dim :])
+    assert not torch.equal(x[0, policy.actor_dim :], x[n, policy.actor_dim :])  # other copy
+    v0 = policy.value(obs, mult, 0)
+    obs[0, 0] += 5.0
+    v1 = policy.value(obs, mult, 0)
+    assert (v0[:n] != v1[:n]).all()
+    assert torch.equal(v0[n:], v1[n:])
+
+
+def test_mappo_lagrangian_trains_and_ascends_the_dual(tmp_path: Path) -> None:
+    base = MAPPOLagrangianConfig(dual_lr=0.5)
+    trainer = MAPPOLagrangianTrainer(scenario(), TrainConfig(**TINY), tmp_path, base)
+    for _ in range(2):
+        stats = trainer.iterate()
+    assert np.isfinite(stats["train/policy_loss"])
+    assert np.isfinite(stats["train/value_loss"])
+    assert trainer.central_mult is not None
+    assert ((trainer.central_mult >= 0) & (trainer.central_mult <= trainer.mult_max)).all()
+    # Every agent sees the one central multiplier.
+    assert torch.equal(trainer.mult, trainer.mult[:1].expand_as(trainer.mult))
+    a = trainer.act_fn()(np.zeros((4, OBS_DIM), np.float32), None, 0)
+    assert a.shape == (4,)
+    assert ((a >= 0) & (a <= 1)).all()
+
+
+@pytest.mark.parametrize("cls", [IPPOPenaltyTrainer, IndependentLagrangianTrainer])
+def test_independent_baselines_train(tmp_path: Path, cls: Any) -> None:
+    trainer = cls(scenario(), TrainConfig(**TINY), tmp_path)
+    for _ in range(2):
+        stats = trainer.iterate()
+    assert np.isfinite(stats["train/policy_loss"])
+    if cls is IPPOPenaltyTrainer:
+        assert float(trainer.mult.abs().max()) == 0.0
+        assert stats["constraint/train_overshoot_kw"] >= 0
+    else:
+        local = trainer.local_mult
+        assert local is not None
+        assert local.shape == (4, trainer.num_blocks)
+        assert torch.equal(trainer.mult[:4], trainer.mult[4:])  # copies share their agent's mult
+        assert ((local >= 0) & (local <= trainer.mult_max)).all()
+
+
+def test_base_trainer_hooks_keep_our_method(tmp_path: Path) -> None:
+    """The hooks added for the baselines leave state-augmented training as it was (same numbers
+    for the same seed: the training-distribution multipliers, the Lagrangian reward)."""
+    a = Trainer(scenario(), TrainConfig(**TINY), tmp_path / "a").iterate()
+    b = Trainer(scenario(), TrainConfig(**TINY), tmp_path / "b").iterate()
+    assert a["train/policy_loss"] == b["train/policy_loss"]
+    assert 0 < a["dual/mult_mean"]
+
+
+def test_mappo_requires_shared_actor(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="shared"):
+        MAPPOLagrangianTrainer(
+            scenario(), TrainConfig(**TINY | {"parameterisation": "per_agent"}), tmp_path
+        )
+    with pytest.raises(ConfigError, match="dual_lr"):
+        MAPPOLagrangianConfig(dual_lr=0.0)
+
+
+def test_ctde_experiment_writes_the_contract(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep at toy sizes, measured in this process (no subprocesses): results.json keys."""
+    from samarl.experiments import ctde
+
+    def fake_spawn(method: str, n: int, settings: Any, train: bool) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "method": method,
+            "N": n,
+            "iteration_s": 1e-3 * (n**2 if method == "ctde" else n),
+            "peak_rss_mib": 100.0,
+        }
+        if train:
+            row |= {"violation": 0.0, "served": 1.0, "feasible": True}
+        return row
+
+    monkeypatch.setattr(ctde, "_spawn", fake_spawn)
+    parser = argparse.ArgumentParser()
+    ctde.add_arguments(parser)
+    args = parser.parse_args(
+        ["--quick", "--out", str(tmp_path), "--max-iteration-s", "0.5", "--ours-max-agents", "64"]
+    )
+    assert ctde.run(args) == 0
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["slope"]["ctde"] == pytest.approx(2.0)
+    assert res["slope"]["ours"] == pytest.approx(1.0)
+    assert res["ctde_stopped"]["N"] == 32
+    assert res["ctde_stopped"]["reason"] == "time"
+    assert [r["N"] for r in res["rows"]["ours"]] == [4, 8, 16, 32, 64]
+    assert "violation" in res["rows"]["ours"][0]
+    assert "served" in res["rows"]["ctde"][0]
+    assert (tmp_path / "report.md").read_text().startswith("# CTDE")
+    assert (tmp_path / "ctde_scaling.png").exists()
+
+
+def test_measure_runs_both_methods_at_tiny_size() -> None:
+    from samarl.experiments.ctde import ScalingSettings, measure
+
+    s = ScalingSettings(preset="small", repeats=1, num_steps=8, train_iterations=1, eval_days=1)
+    for method in ("ctde", "ours"):
+        row = measure(method, 4, s, train=False)
+        assert row["iteration_s"] > 0
+        assert row["peak_rss_mib"] > 0
