@@ -156,16 +156,7 @@ def execute(
     block_ends = np.zeros(s, dtype=bool)
     block_ends[last_step_of_block] = True
 
-    dyn = Dynamics(
-        mean_arrival=data.mean_arrival,
-        max_power=data.max_power,
-        cost_linear=data.cost_linear,
-        cost_quadratic=data.cost_quadratic,
-        profile_id=data.profile_id,
-        profiles=data.profiles,
-        dt_hours=scenario.dt_hours,
-        noise=scenario.noise,
-    )
+    dyn = Dynamics.from_scenario(scenario, data)
     state = DualState(dual, cap_block, n, mult_max)
     metrics = Metrics(
         capacity=data.capacity,

@@ -472,16 +472,7 @@ def _dynamics(data: Any, scenario: Any, copies: int) -> Any:
     policy."""
     from samarl.envs import Dynamics
 
-    return Dynamics(
-        mean_arrival=np.tile(data.mean_arrival, copies),
-        max_power=np.tile(data.max_power, copies),
-        cost_linear=np.tile(data.cost_linear, copies),
-        cost_quadratic=np.tile(data.cost_quadratic, copies),
-        profile_id=np.tile(data.profile_id, copies),
-        profiles=data.profiles,
-        dt_hours=scenario.dt_hours,
-        noise=scenario.noise,
-    )
+    return Dynamics.from_scenario(scenario, data, copies=copies)
 
 
 def policy_for(

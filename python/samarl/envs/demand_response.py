@@ -118,16 +118,7 @@ class DemandResponseEnv:
         self.data: ScenarioData = scenario.build()
         """The scenario's arrays: per-agent parameters, profiles, capacity, expected demand."""
         d = self.data
-        self.dynamics = Dynamics(
-            mean_arrival=d.mean_arrival,
-            max_power=d.max_power,
-            cost_linear=d.cost_linear,
-            cost_quadratic=d.cost_quadratic,
-            profile_id=d.profile_id,
-            profiles=d.profiles,
-            dt_hours=scenario.dt_hours,
-            noise=scenario.noise,
-        )
+        self.dynamics = Dynamics.from_scenario(scenario, d)
         """The Rust transition core."""
         self.num_agents: int = d.num_agents
         self.obs_dim: int = self.dynamics.obs_dim

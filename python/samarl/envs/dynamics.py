@@ -8,13 +8,16 @@ nothing per step and torch can view them with ``torch.from_numpy`` without a cop
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from samarl import _core
 from samarl._validate import as_f32, as_index, check_shape
+
+if TYPE_CHECKING:
+    from samarl.config import ScenarioConfig, ScenarioData
 
 __all__ = ["OBS_FIELDS", "Dynamics", "StepResult"]
 
@@ -109,6 +112,37 @@ class Dynamics:
         self._obs = np.zeros((n, self.obs_dim), dtype=np.float32)
         self._bufs = [np.zeros(n, dtype=np.float32) for _ in range(4)]
         self._result = StepResult(self._obs, *self._bufs)
+
+    @classmethod
+    def from_scenario(
+        cls,
+        scenario: ScenarioConfig,
+        data: ScenarioData | None = None,
+        *,
+        agents: npt.ArrayLike | None = None,
+        copies: int = 1,
+    ) -> Dynamics:
+        """The dynamics of a scenario's agents (``data``: its built arrays, built when omitted).
+
+        ``agents`` selects a subset (in that order); ``copies`` repeats them (row ``r * n + i`` is
+        agent ``i``'s ``r``-th copy, with its own arrivals and backlog).
+        """
+        d = data if data is not None else scenario.build()
+        rows = slice(None) if agents is None else as_index("agents", agents, shape=(None,))
+
+        def per_agent(x: np.ndarray) -> np.ndarray:
+            return np.tile(x[rows], copies)
+
+        return cls(
+            mean_arrival=per_agent(d.mean_arrival),
+            max_power=per_agent(d.max_power),
+            cost_linear=per_agent(d.cost_linear),
+            cost_quadratic=per_agent(d.cost_quadratic),
+            profile_id=per_agent(d.profile_id),
+            profiles=d.profiles,
+            dt_hours=scenario.dt_hours,
+            noise=scenario.noise,
+        )
 
     def reset(self, seed: int, initial_backlog: npt.ArrayLike | None = None) -> F32:
         """Starts an episode at midnight with the arrivals of ``seed``; returns the obs view."""

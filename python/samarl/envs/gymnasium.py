@@ -153,17 +153,7 @@ class HouseholdEnv(gym.Env[F32, F32]):
             self._mult = self.fixed_mult
         else:
             self._mult = rng.uniform(0.0, self.mult_max, self.num_blocks).astype(np.float32)
-        d, i = self.data, self._agent
-        self._dyn = Dynamics(
-            mean_arrival=d.mean_arrival[i : i + 1],
-            max_power=d.max_power[i : i + 1],
-            cost_linear=d.cost_linear[i : i + 1],
-            cost_quadratic=d.cost_quadratic[i : i + 1],
-            profile_id=0,
-            profiles=d.profiles[d.profile_id[i]],
-            dt_hours=self.scenario.dt_hours,
-            noise=self.scenario.noise,
-        )
+        self._dyn = Dynamics.from_scenario(self.scenario, self.data, agents=[self._agent])
         obs = self._dyn.reset(int(rng.integers(2**63)))
         return self._observation(obs[0], 0), {"agent": self._agent, "mult": self._mult.copy()}
 
