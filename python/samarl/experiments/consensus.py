@@ -23,7 +23,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from samarl import plots
-from samarl.config import ScenarioConfig
 from samarl.consensus import Consensus
 from samarl.dual import DualConfig
 from samarl.executor import ExecutionResult
@@ -34,6 +33,7 @@ from samarl.experiments.report import (
     obtain_policy,
     policy_note,
     run_dual,
+    run_sizes,
     write_outputs,
 )
 from samarl.graph import make_graph
@@ -54,13 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sizes(args: argparse.Namespace) -> dict[str, Any]:
-    if args.quick:
-        scenario = ScenarioConfig.preset("small").replace(num_agents=64)
-        size = {"scenario": scenario, "iterations": 40, "days": 6}
-    else:
-        size = {"scenario": ScenarioConfig.preset("default"), "iterations": 150, "days": 20}
-    if args.days is not None:
-        size["days"] = args.days
+    """Scenario, iterations, days and the one arrival seed of this run."""
+    size = run_sizes(args, quick_days=6, days=20)
     size["seed"] = args.seeds[0] if args.seeds else 0
     return size
 

@@ -21,7 +21,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from samarl import plots
-from samarl.config import ScenarioConfig
 from samarl.dual import DualConfig
 from samarl.executor import AgentRemoval
 from samarl.experiments.report import (
@@ -31,6 +30,7 @@ from samarl.experiments.report import (
     obtain_policy,
     policy_note,
     run_dual,
+    run_sizes,
     write_outputs,
 )
 
@@ -50,13 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sizes(args: argparse.Namespace) -> dict[str, Any]:
-    if args.quick:
-        scenario = ScenarioConfig.preset("small").replace(num_agents=64)
-        size = {"scenario": scenario, "iterations": 40, "days": 8}
-    else:
-        size = {"scenario": ScenarioConfig.preset("default"), "iterations": 150, "days": 20}
-    if args.days is not None:
-        size["days"] = args.days
+    """Scenario, iterations, days and the one arrival seed of this run."""
+    size = run_sizes(args, quick_days=8, days=20)
     size["seed"] = args.seeds[0] if args.seeds else 0
     return size
 

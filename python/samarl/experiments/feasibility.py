@@ -20,7 +20,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from samarl import plots
-from samarl.config import ScenarioConfig
 from samarl.dual import DualConfig
 from samarl.experiments.report import (
     check_line,
@@ -31,6 +30,7 @@ from samarl.experiments.report import (
     pm,
     policy_note,
     run_dual,
+    run_sizes,
     write_outputs,
 )
 
@@ -50,18 +50,8 @@ KEYS = {
 
 def sizes(args: argparse.Namespace) -> dict[str, Any]:
     """Scenario, iterations, days and seeds of this run (``--quick`` or default)."""
-    if args.quick:
-        scenario = ScenarioConfig.preset("small").replace(num_agents=64)
-        size = {"scenario": scenario, "iterations": 40, "days": 12, "seeds": [0, 1]}
-    else:
-        size = {
-            "scenario": ScenarioConfig.preset("default"),
-            "iterations": 150,
-            "days": 30,
-            "seeds": [0, 1, 2],
-        }
-    if args.days is not None:
-        size["days"] = args.days
+    size = run_sizes(args, quick_days=12, days=30)
+    size["seeds"] = [0, 1] if args.quick else [0, 1, 2]
     if args.seeds:
         size["seeds"] = list(args.seeds)
     return size

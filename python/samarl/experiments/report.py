@@ -120,6 +120,20 @@ def run_dual(
     )
 
 
+def run_sizes(args: argparse.Namespace, *, quick_days: int, days: int) -> dict[str, Any]:
+    """Scenario, training iterations and simulated days of an experiment: ``--quick`` (64 agents
+    of the ``small`` preset, 40 iterations) or default (the ``default`` preset, 150 iterations);
+    ``--days`` overrides the days."""
+    if args.quick:
+        scenario = ScenarioConfig.preset("small").replace(num_agents=64)
+        size: dict[str, Any] = {"scenario": scenario, "iterations": 40, "days": quick_days}
+    else:
+        size = {"scenario": ScenarioConfig.preset("default"), "iterations": 150, "days": days}
+    if args.days is not None:
+        size["days"] = args.days
+    return size
+
+
 def mean_spread(values: Sequence[float | None]) -> dict[str, Any]:
     """``{mean, std, min, max, per_seed}`` of per-seed values (``None`` entries are skipped)."""
     vals = [float(v) for v in values if v is not None]
