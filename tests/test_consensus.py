@@ -138,15 +138,42 @@ def test_results_identical_for_one_and_two_threads() -> None:
     chunk, threshold = _core.parallel_layout()
     n = threshold + chunk + 77
     g = Graph.erdos_renyi(n, 6.0, seed=2)
+    # Node ids in random order: reordering relabels it into the banded fast path.
+    geometric = Graph.random_geometric(4 * threshold, mean_degree=6.0, seed=3)
+    geometric = geometric.permute(np.random.default_rng(4).permutation(geometric.num_nodes))
     x = np.random.default_rng(1).random((n, 2), dtype=np.float32)
+    xg = np.random.default_rng(5).random(geometric.num_nodes, dtype=np.float32)
     out = []
     for threads in (1, 2):
         samarl.set_num_threads(threads)
         try:
-            out.append(Consensus(g).mix(x, 10))
+            out.append(
+                (Consensus(g).mix(x, 10), Consensus(geometric, require_connected=False).mix(xg, 12))
+            )
         finally:
             samarl.set_num_threads(0)
-    np.testing.assert_array_equal(out[0], out[1])
+    for serial, parallel in zip(out[0], out[1], strict=True):
+        np.testing.assert_array_equal(serial, parallel)
+
+
+def test_reordering_changes_only_the_speed() -> None:
+    g = Graph.random_geometric(3000, mean_degree=6.0, seed=7)
+    g = g.permute(np.random.default_rng(8).permutation(3000))
+    x = np.random.default_rng(9).normal(size=3000).astype(np.float32)
+    fast = Consensus(g, require_connected=False)
+    plain = Consensus(g, require_connected=False, reorder=False)
+    assert g.bandwidth() > 10 * g.permute(fast.order).bandwidth()
+    np.testing.assert_allclose(fast.mix(x, 15), plain.mix(x, 15), rtol=1e-5, atol=1e-6)
+
+
+def test_engine_checks_the_relabelling() -> None:
+    g = Graph.ring(6)
+    with pytest.raises(InvalidValueError, match="order: 2 appears twice"):
+        _core.ConsensusCore(g._core, order=np.array([0, 1, 2, 2, 3, 4]))
+    with pytest.raises(InvalidValueError, match=r"order: entries must be in 0\.\.6, found 6"):
+        _core.ConsensusCore(g._core, order=np.array([0, 1, 2, 3, 4, 6]))
+    with pytest.raises(ShapeError, match="order: expected 6 entries"):
+        _core.ConsensusCore(g._core, order=np.arange(5))
 
 
 def test_inplace_mix_overwrites_the_input() -> None:

@@ -39,10 +39,20 @@ __all__ = ["copy_bandwidth", "run_kernel_benchmarks", "time_median"]
 ENV_BYTES_PER_AGENT = 4 * (7 + 2 + 7 + 4)
 
 
-def time_median(fn: Callable[[], object], *, repeats: int, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` in seconds over ``repeats`` calls after ``warmup`` calls."""
-    for _ in range(warmup):
+def time_median(
+    fn: Callable[[], object], *, repeats: int, warmup: int = 3, warmup_s: float = 0.2
+) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeats`` calls, after at least ``warmup``
+    untimed calls and ``warmup_s`` seconds of them.
+
+    The warm-up brings caches, the allocator and idle cores (which shared machines slow down
+    after a single-threaded phase such as SciPy's product or graph setup) to a steady state.
+    """
+    t_end = time.perf_counter() + warmup_s
+    done = 0
+    while done < warmup or time.perf_counter() < t_end:
         fn()
+        done += 1
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()

@@ -15,13 +15,13 @@ large graphs, on a vector ``[n]`` or a block ``[n, m]`` (one column per multipli
 On large random graphs each round is bound by cache misses when neighbours sit far apart in memory.
 By default :class:`Consensus` therefore works internally on the graph relabelled in reverse
 Cuthill–McKee order (:meth:`samarl.Graph.locality_order`): inputs and outputs stay in the caller's
-agent order, and the permutation costs one gather and one scatter per call, not per round.
+agent order, and the engine moves them in and out of that order once per call, not per round (on
+its fast path, inside the kernel's own loads and stores).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -52,7 +52,7 @@ class Consensus:
         floating-point summation order; only speed differs.
     """
 
-    __slots__ = ("_core", "_inverse", "_scratch", "_sigma2", "graph", "order")
+    __slots__ = ("_core", "_sigma2", "graph", "order")
 
     def __init__(
         self, graph: Graph, *, require_connected: bool = True, reorder: bool = True
@@ -68,15 +68,15 @@ class Consensus:
                 )
         self.graph = graph
         #: ``order[i]`` is the caller's agent at internal position ``i`` (``None``: no reordering).
-        self.order: npt.NDArray[np.int64] | None = graph.locality_order() if reorder else None
-        self._inverse: npt.NDArray[np.int64] | None = None
-        if self.order is not None:
-            self.order = np.ascontiguousarray(self.order, dtype=np.int64)
-            self._inverse = np.empty_like(self.order)
-            self._inverse[self.order] = np.arange(graph.num_nodes, dtype=np.int64)
-        internal = graph.permute(self.order) if self.order is not None else graph
-        self._core = _core.ConsensusCore(internal._core)
-        self._scratch: F32 | None = None
+        self.order: npt.NDArray[np.int64] | None = None
+        if reorder:
+            self.order = np.ascontiguousarray(graph.locality_order(), dtype=np.int64)
+            # The engine works on the relabelled graph and moves blocks to and from the caller's
+            # order itself (fused into the kernel where it can).
+            internal = graph.permute(self.order)
+            self._core = _core.ConsensusCore(internal._core, order=self.order)
+        else:
+            self._core = _core.ConsensusCore(graph._core)
         self._sigma2: float | None = None
 
     @property
@@ -91,8 +91,8 @@ class Consensus:
         array, and is overwritten and returned).
         """
         arr = self._block("x", x, inplace)
-        k = _rounds(rounds)
-        return self._run(arr, lambda v: self._core.mix(v, rounds=k))
+        self._core.mix(arr, rounds=_rounds(rounds))
+        return arr
 
     def mix_lossy(
         self,
@@ -114,12 +114,10 @@ class Consensus:
             raise InvalidValueError(f"drop_prob: must be in [0, 1], got {drop_prob}")
         arr = self._block("x", x, inplace)
         k, offset = _rounds(rounds), positive_int("round_offset", round_offset, minimum=0)
-        return self._run(
-            arr,
-            lambda v: self._core.mix_lossy(
-                v, rounds=k, drop_prob=float(drop_prob), seed=int(seed), round_offset=offset
-            ),
+        self._core.mix_lossy(
+            arr, rounds=k, drop_prob=float(drop_prob), seed=int(seed), round_offset=offset
         )
+        return arr
 
     def track(
         self,
@@ -139,10 +137,8 @@ class Consensus:
         shape = tuple(arr.shape)
         k = _rounds(rounds)
         innovation = as_f32("g_new", g_new, shape=shape) - as_f32("g_old", g_old, shape=shape)
-        if self.order is not None:
-            innovation = np.ascontiguousarray(innovation[self.order])
-        zero = np.zeros_like(innovation)
-        return self._run(arr, lambda v: self._core.track(v, innovation, zero, rounds=k))
+        self._core.track(arr, innovation, np.zeros_like(innovation), rounds=k)
+        return arr
 
     def sigma2(self) -> float:
         """Second largest singular value of W (cached; power iteration in the engine)."""
@@ -184,19 +180,6 @@ class Consensus:
         inverse = np.empty_like(self.order)
         inverse[self.order] = np.arange(n)
         return sp.csr_array(w[inverse][:, inverse])
-
-    def _run(self, arr: F32, kernel: Callable[[F32], None]) -> F32:
-        """Runs ``kernel`` in place on ``arr`` in the internal order, then maps back."""
-        if self.order is None or self._inverse is None:
-            kernel(arr)
-            return arr
-        if self._scratch is None or self._scratch.shape != arr.shape:
-            self._scratch = np.empty_like(arr)
-        # Parallel row gathers in the engine: in by ``order``, back by its inverse.
-        _core.ConsensusCore.gather_rows(arr, self.order, self._scratch)
-        kernel(self._scratch)
-        _core.ConsensusCore.gather_rows(self._scratch, self._inverse, arr)
-        return arr
 
     def _block(self, name: str, x: npt.ArrayLike, inplace: bool) -> F32:
         if inplace:

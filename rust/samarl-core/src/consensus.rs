@@ -9,7 +9,7 @@
 //! for any number of threads. Relabelling the graph with [`Graph::rcm_order`] first keeps the
 //! gathers close in memory.
 //!
-//! Lossless rounds on one column of a *banded* graph (bandwidth below 2^15, as after
+//! Lossless rounds on one column of a *banded* graph (bandwidth below 21,840, as after
 //! [`Graph::rcm_order`]) take a specialised path, [`Banded`]: the same sums in the same order, but
 //! from a compact copy of `W` and over all rounds at once (temporal blocking), so the graph is
 //! streamed from memory once per call instead of once per round.
@@ -17,7 +17,9 @@
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::SeedableRng;
 
+use std::fmt;
 use std::ops::Range;
+use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
@@ -65,13 +67,14 @@ impl Weights {
             }
             diag.push((1.0 - off_diagonal) as f32);
         }
+        let banded = Banded::new(g, &degree, &diag);
         Self {
             n: g.num_nodes(),
             indptr: indptr.to_vec(),
             indices: indices.to_vec(),
             data,
             diag,
-            banded: Banded::new(g, &degree),
+            banded,
         }
     }
 
@@ -138,6 +141,26 @@ impl Weights {
         self.check_block("x", x, cols)?;
         self.lossless(x, cols, rounds);
         Ok(())
+    }
+
+    /// [`Weights::mix`] on `x` in the caller's node order, these weights being built on the graph
+    /// relabelled by `relabelling`: row `k` of `x` is the internal row `i` with `order[i] == k`.
+    /// The rows move to the internal order and back once per call, through buffers kept between
+    /// calls. Errors as in [`Weights::mix`], and a relabelling of another size is a
+    /// [`CoreError::Shape`] named `order`.
+    pub fn mix_relabelled(
+        &self,
+        x: &mut [f32],
+        cols: usize,
+        rounds: usize,
+        relabelling: &Relabelling,
+    ) -> Result<()> {
+        self.check_block("x", x, cols)?;
+        relabelling.check_len(self.n)?;
+        relabelling.run_internal("x", x, cols, |v| {
+            self.lossless(v, cols, rounds);
+            Ok(())
+        })
     }
 
     /// Dynamic average tracking: `y <- W^rounds y + (g_new - g_old)`, all row-major `[n, cols]`.
@@ -248,32 +271,25 @@ impl Weights {
 
     /// Checks `cols >= 1`, `values.len() == n * cols` and finiteness.
     fn check_block(&self, name: &'static str, values: &[f32], cols: usize) -> Result<()> {
-        if cols == 0 {
-            return Err(CoreError::invalid("cols", "must be >= 1"));
-        }
-        let expected = self.n.checked_mul(cols);
-        if expected != Some(values.len()) {
-            return Err(CoreError::shape(
-                name,
-                format!("[{}, {cols}] (num_nodes x cols values)", self.n),
-                format!("{} values", values.len()),
-            ));
-        }
+        check_block_shape(name, values, self.n, cols)?;
         check_finite(name, values)
     }
 
     /// Runs `rounds` lossless rounds: [`Weights::iterate`] with every link up, or, for one column
     /// of a banded graph, the bit-identical [`Banded`] fast path.
     fn lossless(&self, x: &mut [f32], cols: usize, rounds: usize) {
-        if cols == 1
-            && rounds > 0
-            && let Some(band) = &self.banded
-            && let Some(plan) = band.plan(self.n)
-        {
-            band.iterate(&self.diag, x, rounds, plan);
+        if let Some((band, plan)) = self.fast_path(cols, rounds) {
+            band.iterate(x, rounds, plan);
         } else {
             self.iterate(x, cols, rounds, |_| all_links_up);
         }
+    }
+
+    /// The [`Banded`] fast path and its plan, when it applies: lossless rounds on one column of a
+    /// banded graph.
+    fn fast_path(&self, cols: usize, rounds: usize) -> Option<(&Banded, Plan)> {
+        let band = self.banded.as_ref().filter(|_| cols == 1 && rounds > 0)?;
+        Some((band, band.plan()?))
     }
 
     /// Runs `rounds` rounds, ping-ponging between `x` and one scratch buffer. `links(r)` says
@@ -398,32 +414,43 @@ const MIN_BLOCK: usize = 1024;
 const HALO_FRACTION: usize = 8;
 /// Rows summed side by side by [`Banded`]'s kernel.
 const LANES: usize = 8;
-/// The offset of a padding entry (never a real one: offsets are within `+-i16::MAX`).
-const PAD: i16 = i16::MIN;
+/// Slots a row group can address: its `u16` slot numbers index a window of this many.
+const WINDOW: usize = 1 << 16;
+/// The `[x, r]` slot that padding entries read: `min(r_i, 0) * -0.0 = -0.0`, which leaves every
+/// `f32` sum unchanged.
+const SENTINEL: [f32; 2] = [-0.0, 0.0];
+
+/// One slot of a [`Banded`] buffer: `[x_i, r_i]`.
+type Slot = [f32; 2];
 
 /// The fast path of lossless single-column rounds on a banded graph: the same arithmetic as
 /// [`Weights::gather_fixed`] (`W_ii x_i + sum_j W_ij x_j` in `f32`, neighbours in CSR order),
 /// from a compact copy of `W`, on [`LANES`] rows at a time, with temporal blocking over rounds.
 ///
-/// **Fewer bytes per nonzero.** Neighbour `j` of row `i` is stored as the `i16` offset `j - i`
-/// (hence bandwidth `< 2^15`). No per-edge weight is stored: with `r_i = f32(1 / (1 + deg_i))`,
-/// `W_ij = f32(1 / (1 + max(deg_i, deg_j))) = min(r_i, r_j)` exactly (rounding is monotonic),
-/// and `r_j` is gathered next to `x_j` as one `[x_j, r_j]` pair.
+/// **Blocks and slots.** Rows are cut into blocks of `block >= bandwidth` rows, so the neighbours
+/// of a row in block `b` lie in blocks `b - 1 ..= b + 1`. The working buffers hold `[x_i, r_i]`
+/// slots block by block, each block followed by one [`SENTINEL`] slot (a stride of `block + 1`).
+/// The three blocks around `b` fit in a window of [`WINDOW`] slots, so a neighbour is stored as
+/// its `u16` slot number in that window: two bytes per nonzero, and indexing a
+/// `[Slot; WINDOW]` with a `u16` needs no bounds check.
+///
+/// **No stored weights.** With `r_i = f32(1 / (1 + deg_i))`,
+/// `W_ij = f32(1 / (1 + max(deg_i, deg_j))) = min(r_i, r_j)` exactly (rounding is monotonic), and
+/// `r_j` is read with `x_j` from the same slot.
 ///
 /// **Rows side by side.** A row's sum is a chain of dependent adds whose length (the degree)
 /// varies from row to row. Within each block, rows are sorted by degree and taken in groups of
 /// [`LANES`], stored in sliced ELLPACK layout: column `c` of a group holds the `c`-th neighbour
-/// of each of its rows, padded to the group's largest degree with [`PAD`] entries that add
-/// `-0.0` (which leaves every `f32` unchanged; sorting keeps the padding small). The lanes' chains then run interleaved, with a fixed trip count per group. Buffer
-/// indices are masked with a power of two at least the buffer length (a no-op) so the compiler
-/// drops the bounds checks.
+/// of each of its rows, padded to the group's largest degree with the block's sentinel slot
+/// (sorting keeps the padding small). The lanes' chains run interleaved, with a fixed trip count
+/// per group and no branches.
 ///
-/// **Temporal blocking.** Rows are cut into blocks of `block >= bandwidth` rows, so round `r` on
-/// block `b` needs round `r - 1` only on blocks `b - 1 ..= b + 1`. A wavefront visits `(r, b)` in
-/// order of `s = r + b`, lower rounds first within `s`; then two ping-pong buffers suffice (round
-/// `r` overwrites round `r - 2` on block `b` after its last reader, round `r - 1` on `b + 1`), and
-/// the blocks in flight (about `rounds + 2`) stay in cache: each block's row structure is read
-/// from memory once per call, not once per round.
+/// **Temporal blocking.** Round `r` on block `b` needs round `r - 1` only on blocks
+/// `b - 1 ..= b + 1`. A wavefront visits `(r, b)` in order of `s = r + b`, lower rounds first
+/// within `s`; then two ping-pong buffers suffice (round `r` overwrites round `r - 2` on block `b`
+/// after its last reader, round `r - 1` on `b + 1`), and the blocks in flight (about
+/// `rounds + 2`) stay in cache: each block's row structure is read from memory once per call, not
+/// once per round.
 ///
 /// **Parallelism.** Each thread owns a contiguous part of the blocks and also computes, in private
 /// buffers, the halo its owned rows depend on (one block fewer per side each round). Every value
@@ -432,17 +459,112 @@ const PAD: i16 = i16::MIN;
 /// sweeps.
 #[derive(Debug, Clone, PartialEq)]
 struct Banded {
-    /// Rows per wavefront block: a multiple of [`LANES`], at least the bandwidth.
-    block: usize,
-    /// The rows of group `g` are `lane_row[LANES * g..][..LANES]`, a permutation of the rows of
-    /// its block sorted by degree (the rows `n..` of a partial last group pad it).
-    lane_row: Vec<u32>,
-    /// Group `g` has its columns in `offsets[group_start[g]..group_start[g + 1]]`.
+    /// How rows are cut into blocks and laid out in the working buffers.
+    blocks: Blocks,
+    /// The window slot of each lane's row, group `g` at `lane_slot[LANES * g..][..LANES]` (a
+    /// permutation of its block's rows sorted by degree; rows `n..` pad the last group).
+    lane_slot: Vec<u16>,
+    /// `W_ii` of each lane's row (0 for padding rows), aligned with `lane_slot`.
+    lane_diag: Vec<f32>,
+    /// Group `g` has its columns in `columns[group_start[g]..group_start[g + 1]]`.
     group_start: Vec<u32>,
-    /// Per group, column-major `[width][LANES]` neighbour offsets `j - i`, or [`PAD`].
-    offsets: Vec<i16>,
+    /// Per group, column-major `[width][LANES]` window slots of the neighbours.
+    columns: Vec<u16>,
     /// `r_i = f32(1 / (1 + deg_i))`.
     rate: Vec<f32>,
+    /// Working buffers kept from earlier calls, two per parallel part (about `16 n` bytes in
+    /// all).
+    spare: SpareBuffers<Slot>,
+}
+
+/// Working buffers kept between calls: fresh multi-megabyte buffers would fault in new pages
+/// from the OS on every call (milliseconds at a million agents).
+#[derive(Default)]
+struct SpareBuffers<T>(Mutex<Vec<Vec<T>>>);
+
+impl<T: Copy + Default> SpareBuffers<T> {
+    /// A buffer of `len` values with unspecified contents.
+    fn take(&self, len: usize) -> Vec<T> {
+        let spare = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let mut buf = spare.unwrap_or_default();
+        buf.resize(len, T::default());
+        buf
+    }
+
+    /// Keeps `bufs` for later calls.
+    fn keep(&self, bufs: impl IntoIterator<Item = Vec<T>>) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(bufs);
+    }
+}
+
+/// A copy starts with no spare buffers.
+impl<T> Clone for SpareBuffers<T> {
+    fn clone(&self) -> Self {
+        Self(Mutex::new(Vec::new()))
+    }
+}
+
+/// Spare buffers are a cache, not part of the value.
+impl<T> PartialEq for SpareBuffers<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> fmt::Debug for SpareBuffers<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SpareBuffers")
+    }
+}
+
+/// `n` rows cut into blocks of `block` rows, laid out in [`Banded`]'s working buffers block by
+/// block, each block followed by its sentinel slot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Blocks {
+    n: usize,
+    /// Rows per block: a multiple of [`LANES`], at least the bandwidth.
+    block: usize,
+}
+
+impl Blocks {
+    /// Number of blocks.
+    fn count(self) -> usize {
+        self.n.div_ceil(self.block)
+    }
+
+    /// Slots per block in the working buffers: its rows, then the sentinel.
+    fn stride(self) -> usize {
+        self.block + 1
+    }
+
+    /// The buffer slot of row `i` (counted from block 0).
+    fn slot(self, i: usize) -> usize {
+        i / self.block * self.stride() + i % self.block
+    }
+
+    /// The buffer slot of block `b`'s sentinel.
+    fn sentinel(self, b: usize) -> usize {
+        b * self.stride() + self.block
+    }
+
+    /// The first slot of the window that block `b`'s groups address: block `b - 1`'s first.
+    fn window_start(self, b: usize) -> usize {
+        b.saturating_sub(1) * self.stride()
+    }
+
+    /// The rows of block `b`.
+    fn rows(self, b: usize) -> Range<usize> {
+        b * self.block..((b + 1) * self.block).min(self.n)
+    }
+
+    /// The blocks that round `r` of a `rounds`-round sweep computes for the part that owns the
+    /// blocks `owned`: those and `rounds - r` more per side (round 0 is the input).
+    fn span(self, owned: &Range<usize>, rounds: usize, r: usize) -> Range<usize> {
+        owned.start.saturating_sub(rounds - r)..(owned.end + rounds - r).min(self.count())
+    }
 }
 
 /// How [`Banded::iterate`] splits a call: parallel parts of `part_blocks` blocks (or one serial
@@ -454,60 +576,103 @@ struct Plan {
     parallel: bool,
 }
 
+/// One part's working buffers for a sweep: the slots of the blocks its `owned` blocks depend on,
+/// from slot `base` on. After `rounds` rounds the result is in `odd` if `rounds` is odd.
+struct Sweep {
+    owned: Range<usize>,
+    base: usize,
+    rounds: usize,
+    even: Vec<Slot>,
+    odd: Vec<Slot>,
+}
+
+impl Sweep {
+    /// The buffer holding the latest round.
+    fn result(&self) -> &[Slot] {
+        if self.rounds % 2 == 1 {
+            &self.odd
+        } else {
+            &self.even
+        }
+    }
+}
+
+/// The [`WINDOW`] slots of `buf` from `start` (every buffer has a window of slack past its last
+/// block).
+fn window(buf: &[Slot], start: usize) -> &[Slot; WINDOW] {
+    buf[start..]
+        .first_chunk()
+        .expect("a window of slack follows the last block")
+}
+
+/// [`window`], mutable.
+fn window_mut(buf: &mut [Slot], start: usize) -> &mut [Slot; WINDOW] {
+    buf[start..]
+        .first_chunk_mut()
+        .expect("a window of slack follows the last block")
+}
+
 impl Banded {
-    /// The compact copy of the Metropolis–Hastings weights of `g`, or `None` when the bandwidth is
-    /// `2^15` or more, or the offsets overflow `u32`.
-    fn new(g: &Graph, degree: &[u32]) -> Option<Self> {
-        let bandwidth = g.bandwidth();
-        if bandwidth > i16::MAX as usize {
+    /// The compact copy of the Metropolis–Hastings weights of `g` (diagonal `diag`), or `None`
+    /// when three blocks at least as wide as the bandwidth do not fit in a [`WINDOW`], or the
+    /// column count overflows `u32`.
+    fn new(g: &Graph, degree: &[u32], diag: &[f32]) -> Option<Self> {
+        let block = g.bandwidth().max(MIN_BLOCK).next_multiple_of(LANES);
+        if 3 * (block + 1) > WINDOW {
             return None;
         }
         let (n, indptr, indices) = (g.num_nodes(), g.indptr(), g.indices());
-        let block = bandwidth.max(MIN_BLOCK).next_multiple_of(LANES);
-        let padded = n.next_multiple_of(LANES);
-        let mut lane_row: Vec<u32> = (0..u32::try_from(padded).ok()?).collect();
-        for rows in lane_row[..n].chunks_mut(block) {
-            rows.sort_by_key(|&i| degree[i as usize]);
-        }
-        let mut group_start = vec![0u32];
-        let mut offsets = Vec::with_capacity(indices.len() + indices.len() / 8);
-        for rows in lane_row.chunks_exact(LANES) {
-            let degree_of = |i: usize| degree.get(i).map_or(0, |&d| d as usize);
-            let width = rows
+        let blocks = Blocks { n, block };
+        let mut band = Self {
+            blocks,
+            lane_slot: Vec::new(),
+            lane_diag: Vec::new(),
+            group_start: vec![0],
+            columns: Vec::with_capacity(indices.len() + indices.len() / 8),
+            rate: degree
                 .iter()
-                .map(|&i| degree_of(i as usize))
-                .max()
-                .unwrap_or(0);
+                .map(|&d| (1.0 / (1.0 + f64::from(d))) as f32)
+                .collect(),
+            spare: SpareBuffers::default(),
+        };
+        let mut rows: Vec<usize> = (0..n.next_multiple_of(LANES)).collect();
+        for block_rows in rows[..n].chunks_mut(block) {
+            block_rows.sort_by_key(|&i| degree[i]);
+        }
+        let degree_of = |i: usize| degree.get(i).map_or(0, |&d| d as usize);
+        for (g, group) in rows.chunks_exact(LANES).enumerate() {
+            let b = g * LANES / block;
+            let start = blocks.window_start(b);
+            let local = |i: usize| u16::try_from(blocks.slot(i) - start).ok();
+            let sentinel = u16::try_from(blocks.sentinel(b) - start).ok()?;
+            for &i in group {
+                band.lane_slot.push(local(i)?);
+                band.lane_diag.push(diag.get(i).copied().unwrap_or(0.0));
+            }
+            let width = group.iter().map(|&i| degree_of(i)).max().unwrap_or(0);
             for c in 0..width {
-                for &i in rows {
-                    let i = i as usize;
-                    // |j - i| <= bandwidth < 2^15, so the offset fits.
-                    offsets.push(if c < degree_of(i) {
-                        (indices[indptr[i] + c] as isize - i as isize) as i16
+                for &i in group {
+                    let slot = if c < degree_of(i) {
+                        local(indices[indptr[i] + c] as usize)?
                     } else {
-                        PAD
-                    });
+                        sentinel
+                    };
+                    band.columns.push(slot);
                 }
             }
-            group_start.push(u32::try_from(offsets.len()).ok()?);
+            band.group_start
+                .push(u32::try_from(band.columns.len()).ok()?);
         }
-        let rate = degree
-            .iter()
-            .map(|&d| (1.0 / (1.0 + f64::from(d))) as f32)
-            .collect();
-        Some(Self {
-            block,
-            lane_row,
-            group_start,
-            offsets,
-            rate,
-        })
+        Some(band)
     }
 
-    /// The split of a call on `n` rows, or `None` when parallel parts would be too small for
-    /// their halo (the plain kernel is then faster).
-    fn plan(&self, n: usize) -> Option<Plan> {
-        let blocks = n.div_ceil(self.block);
+    /// The split of a call, or `None` when parallel parts would be too small for their halo (the
+    /// plain kernel is then faster).
+    fn plan(&self) -> Option<Plan> {
+        let (n, blocks) = (self.blocks.n, self.blocks.count());
+        if blocks == 0 {
+            return None;
+        }
         if !pool::use_parallel(n) {
             return Some(Plan {
                 part_blocks: blocks,
@@ -524,152 +689,278 @@ impl Banded {
     }
 
     /// `rounds` lossless rounds on one column `x`, in sweeps of at most `plan.sweep` rounds.
-    fn iterate(&self, diag: &[f32], x: &mut [f32], rounds: usize, plan: Plan) {
-        let n = x.len();
-        let part_rows = plan.part_blocks * self.block;
-        let mut out = vec![0.0f32; n];
+    /// Each sweep loads every part's input (owned rows and halo) from `x`, runs the parts, and
+    /// writes their owned rows back into `x`.
+    fn iterate(&self, x: &mut [f32], rounds: usize, plan: Plan) {
+        let blocks = self.blocks.count();
+        let parts = blocks.div_ceil(plan.part_blocks);
         let mut done = 0;
         while done < rounds {
             let k = plan.sweep.min(rounds - done);
-            let src: &[f32] = x;
-            let task =
-                |(p, owned): (usize, &mut [f32])| self.sweep(diag, src, owned, p * part_rows, k);
-            pool::run(n, |_| {
-                if plan.parallel {
-                    out.par_chunks_mut(part_rows).enumerate().for_each(task);
+            pool::run(self.blocks.n, |_| {
+                let src: &[f32] = x;
+                let load = |p: usize| {
+                    let owned = p * plan.part_blocks..((p + 1) * plan.part_blocks).min(blocks);
+                    self.load(src, owned, k)
+                };
+                let mut sweeps: Vec<Sweep> = if plan.parallel {
+                    (0..parts).into_par_iter().map(load).collect()
                 } else {
-                    out.chunks_mut(part_rows).enumerate().for_each(task);
+                    (0..parts).map(load).collect()
+                };
+                if plan.parallel {
+                    sweeps.par_iter_mut().for_each(|s| self.run(s));
+                } else {
+                    for s in &mut sweeps {
+                        self.run(s);
+                    }
                 }
+                self.store(&sweeps, plan, x);
+                self.spare
+                    .keep(sweeps.into_iter().flat_map(|s| [s.even, s.odd]));
             });
-            x.copy_from_slice(&out);
             done += k;
         }
     }
 
-    /// `rounds` rounds from `x` (all rows), written to the rows `lo..lo + owned.len()` (`owned`).
-    fn sweep(&self, diag: &[f32], x: &[f32], owned: &mut [f32], lo: usize, rounds: usize) {
-        let (n, block) = (x.len(), self.block);
-        let blocks = n.div_ceil(block);
-        let (owned_lo, owned_hi) = (lo / block, (lo + owned.len()).div_ceil(block));
-        // Round `r` computes the blocks `span(r)`: the owned ones and `rounds - r` more per side.
-        let span =
-            |r: usize| owned_lo.saturating_sub(rounds - r)..(owned_hi + rounds - r).min(blocks);
-        let input = span(0);
-        let base = input.start * block;
-        let end = (input.end * block).min(n);
-        // `[x_i, r_i]` pairs of the input rows (from `base`, padded to whole groups and then to a
-        // power of two); rounds alternate between the two buffers.
-        let len = (end - base).next_multiple_of(LANES).next_power_of_two();
-        let mut even = vec![[0.0f32; 2]; len];
-        for ((pair, &v), &r) in even
-            .iter_mut()
-            .zip(&x[base..end])
-            .zip(&self.rate[base..end])
-        {
-            *pair = [v, r];
-        }
-        let mut odd = even.clone();
-        let groups = |b: usize| {
-            let first = b * block / LANES;
-            first..(first + block / LANES).min(n.div_ceil(LANES))
-        };
-        for s in input.start + 1..input.end + rounds {
-            for r in 1..=rounds.min(s) {
-                let b = s - r;
-                if !span(r).contains(&b) {
-                    continue;
-                }
-                if r % 2 == 1 {
-                    self.groups(diag, &even, &mut odd, base, groups(b));
-                } else {
-                    self.groups(diag, &odd, &mut even, base, groups(b));
-                }
+    /// Loads, from `x`, the input of the part that owns the blocks `owned` for a `rounds`-round
+    /// sweep into both buffers: every input block's slots (the rows `n..` of a partial last block
+    /// as zeros) and its sentinel, then a window of slack that is never read.
+    fn load(&self, x: &[f32], owned: Range<usize>, rounds: usize) -> Sweep {
+        let input = self.blocks.span(&owned, rounds, 0);
+        let (stride, block) = (self.blocks.stride(), self.blocks.block);
+        let used = input.len() * stride;
+        let (mut even, mut odd) = (
+            self.spare.take(used + WINDOW),
+            self.spare.take(used + WINDOW),
+        );
+        let base = input.start * stride;
+        for (slots, b) in even[..used].chunks_exact_mut(stride).zip(input) {
+            let rows = self.blocks.rows(b);
+            let (real, rest) = slots.split_at_mut(rows.len());
+            for ((slot, &v), &r) in real.iter_mut().zip(&x[rows.clone()]).zip(&self.rate[rows]) {
+                *slot = [v, r];
             }
+            rest.fill([0.0; 2]);
+            rest[block - real.len()] = SENTINEL;
         }
-        let last = if rounds % 2 == 1 { &odd } else { &even };
-        for (y, pair) in owned.iter_mut().zip(&last[lo - base..]) {
-            *y = pair[0];
+        odd[..used].copy_from_slice(&even[..used]);
+        Sweep {
+            owned,
+            base,
+            rounds,
+            even,
+            odd,
         }
     }
 
-    /// One round on the row groups `groups`: `x_i <- W_ii x_i + sum_j min(r_i, r_j) x_j` from
-    /// `src` to `dst`, both holding rows from `base` on.
-    fn groups(
-        &self,
-        diag: &[f32],
-        src: &[[f32; 2]],
-        dst: &mut [[f32; 2]],
-        base: usize,
-        groups: Range<usize>,
-    ) {
-        // `len` is a power of two and every index is below it: `& mask` only drops bounds checks.
-        let mask = src.len() - 1;
-        let (src, dst) = (&src[..=mask], &mut dst[..=mask]);
-        for g in groups {
-            let mut local = [0usize; LANES];
+    /// Runs a loaded sweep along the wavefront.
+    fn run(&self, sweep: &mut Sweep) {
+        let (rounds, base) = (sweep.rounds, sweep.base);
+        let input = self.blocks.span(&sweep.owned, rounds, 0);
+        for s in input.start + 1..input.end + rounds {
+            for r in 1..=rounds.min(s) {
+                let b = s - r;
+                if !self.blocks.span(&sweep.owned, rounds, r).contains(&b) {
+                    continue;
+                }
+                if r % 2 == 1 {
+                    self.block_round(&sweep.even, &mut sweep.odd, base, b);
+                } else {
+                    self.block_round(&sweep.odd, &mut sweep.even, base, b);
+                }
+            }
+        }
+    }
+
+    /// Writes the owned rows of every part's sweep into `x`.
+    fn store(&self, sweeps: &[Sweep], plan: Plan, x: &mut [f32]) {
+        let (block, stride) = (self.blocks.block, self.blocks.stride());
+        let copy = |(rows, sweep): (&mut [f32], &Sweep)| {
+            for (out, b) in rows.chunks_mut(block).zip(sweep.owned.clone()) {
+                let slots = &sweep.result()[b * stride - sweep.base..];
+                for (y, slot) in out.iter_mut().zip(slots) {
+                    *y = slot[0];
+                }
+            }
+        };
+        let part_rows = plan.part_blocks * block;
+        if plan.parallel {
+            x.par_chunks_mut(part_rows).zip(sweeps).for_each(copy);
+        } else {
+            x.chunks_mut(part_rows).zip(sweeps).for_each(copy);
+        }
+    }
+
+    /// One round on the groups of block `b`: `x_i <- W_ii x_i + sum_j min(r_i, r_j) x_j` from
+    /// `src` to `dst`, buffers that start at slot `base`.
+    fn block_round(&self, src: &[Slot], dst: &mut [Slot], base: usize, b: usize) {
+        let start = self.blocks.window_start(b) - base;
+        let (src, dst) = (window(src, start), window_mut(dst, start));
+        let rows = self.blocks.rows(b);
+        for g in rows.start / LANES..rows.end.div_ceil(LANES) {
+            let slots = &self.lane_slot[g * LANES..][..LANES];
+            let diag = &self.lane_diag[g * LANES..][..LANES];
             let mut rate = [0.0f32; LANES];
             let mut acc = [0.0f32; LANES];
-            for (lane, &i) in self.lane_row[g * LANES..][..LANES].iter().enumerate() {
-                let i = i as usize;
-                local[lane] = i - base;
-                let [x, r] = src[local[lane] & mask];
+            for lane in 0..LANES {
+                let [x, r] = src[usize::from(slots[lane])];
                 rate[lane] = r;
-                acc[lane] = diag.get(i).map_or(0.0, |&d| d * x);
+                acc[lane] = diag[lane] * x;
             }
             let columns =
-                &self.offsets[self.group_start[g] as usize..self.group_start[g + 1] as usize];
+                &self.columns[self.group_start[g] as usize..self.group_start[g + 1] as usize];
             for column in columns.chunks_exact(LANES) {
                 for lane in 0..LANES {
-                    let offset = column[lane];
-                    let step = if offset == PAD { 0 } else { offset };
-                    let [xj, rj] = src[local[lane].wrapping_add_signed(isize::from(step)) & mask];
+                    let [xj, rj] = src[usize::from(column[lane])];
                     let w = if rj < rate[lane] { rj } else { rate[lane] };
-                    let term = w * xj;
-                    acc[lane] += if offset == PAD { -0.0 } else { term };
+                    acc[lane] += w * xj;
                 }
             }
             for lane in 0..LANES {
-                dst[local[lane] & mask][0] = acc[lane];
+                dst[usize::from(slots[lane])][0] = acc[lane];
             }
         }
     }
 }
 
-/// Row gather `out[i] = src[index[i]]` for row-major `[n, cols]` blocks, in parallel over fixed
-/// chunks: moves a block into and out of a relabelled graph's order (`index = order`, then its
-/// inverse).
+/// A relabelling of a graph's nodes: internal node `i` is the caller's node `order[i]`.
 ///
-/// `src` and `out` must both hold `index.len() * cols` values ([`CoreError::Shape`] named `src`
-/// or `out`, `cols == 0` is [`CoreError::InvalidValue`] named `cols`); every index must be in
-/// `0..index.len()` ([`CoreError::InvalidValue`] named `index`). `out` is untouched on error.
-pub fn gather_rows(src: &[f32], index: &[i64], out: &mut [f32], cols: usize) -> Result<()> {
-    let n = index.len();
+/// [`Weights`] built on the relabelled graph (for locality, [`Graph::rcm_order`]) take and
+/// return blocks in the caller's order through it ([`Weights::mix_relabelled`], or any kernel
+/// wrapped in [`Relabelling::run_internal`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relabelling {
+    order: Vec<u32>,
+    inverse: Vec<u32>,
+    /// Internal-order copies kept between calls.
+    spare: SpareBuffers<f32>,
+}
+
+impl Relabelling {
+    /// The relabelling with `order[i]` the caller's node at internal position `i`. `order` must
+    /// be a permutation of `0..order.len()` with fewer than `2^32` entries
+    /// ([`CoreError::InvalidValue`] named `order`).
+    pub fn new(order: &[i64]) -> Result<Self> {
+        let n = order.len();
+        let invalid = |msg: String| CoreError::invalid("order", msg);
+        let len = u32::try_from(n).map_err(|_| invalid(format!("too many nodes ({n})")))?;
+        let mut inverse = vec![u32::MAX; n];
+        let mut compact = Vec::with_capacity(n);
+        for (i, &k) in (0..len).zip(order) {
+            let Some(slot) = usize::try_from(k).ok().and_then(|k| inverse.get_mut(k)) else {
+                return Err(invalid(format!("entries must be in 0..{n}, found {k}")));
+            };
+            if *slot != u32::MAX {
+                return Err(invalid(format!("{k} appears twice: not a permutation")));
+            }
+            *slot = i;
+            compact.push(k as u32);
+        }
+        Ok(Self {
+            order: compact,
+            inverse,
+            spare: SpareBuffers::default(),
+        })
+    }
+
+    /// Number of nodes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether there are no nodes.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// `order[i]`: the caller's node at internal position `i`.
+    #[must_use]
+    pub fn order(&self) -> &[u32] {
+        &self.order
+    }
+
+    /// The rows of `x` (row-major `[n, cols]`, caller's order) in the internal order.
+    /// A wrong length is a [`CoreError::Shape`] named `name`, `cols == 0` a
+    /// [`CoreError::InvalidValue`] named `cols`.
+    pub fn to_internal(&self, name: &'static str, x: &[f32], cols: usize) -> Result<Vec<f32>> {
+        check_block_shape(name, x, self.len(), cols)?;
+        let mut out = vec![0.0; x.len()];
+        permute_rows(x, &self.order, &mut out, cols);
+        Ok(out)
+    }
+
+    /// Runs `kernel` on the rows of `x` (caller's order) moved to the internal order, then moves
+    /// them back. Errors as in [`Relabelling::to_internal`], or `kernel`'s, which leave `x`
+    /// untouched.
+    pub fn run_internal(
+        &self,
+        name: &'static str,
+        x: &mut [f32],
+        cols: usize,
+        kernel: impl FnOnce(&mut [f32]) -> Result<()>,
+    ) -> Result<()> {
+        check_block_shape(name, x, self.len(), cols)?;
+        let mut internal = self.spare.take(x.len());
+        permute_rows(x, &self.order, &mut internal, cols);
+        let result = kernel(&mut internal);
+        if result.is_ok() {
+            permute_rows(&internal, &self.inverse, x, cols);
+        }
+        self.spare.keep([internal]);
+        result
+    }
+
+    /// Checks that the relabelling has `n` nodes ([`CoreError::Shape`] named `order`).
+    fn check_len(&self, n: usize) -> Result<()> {
+        if self.len() == n {
+            Ok(())
+        } else {
+            Err(CoreError::shape(
+                "order",
+                format!("{n} entries (one per node)"),
+                format!("{} entries", self.len()),
+            ))
+        }
+    }
+}
+
+/// Checks `cols >= 1` ([`CoreError::InvalidValue`] named `cols`) and that `values` holds a
+/// row-major `[n, cols]` block ([`CoreError::Shape`] named `name`).
+fn check_block_shape(name: &'static str, values: &[f32], n: usize, cols: usize) -> Result<()> {
     if cols == 0 {
         return Err(CoreError::invalid("cols", "must be >= 1"));
     }
-    for (name, len) in [("src", src.len()), ("out", out.len())] {
-        if n.checked_mul(cols) != Some(len) {
-            return Err(CoreError::shape(
-                name,
-                format!("[{n}, {cols}] (len(index) x cols values)"),
-                format!("{len} values"),
-            ));
-        }
+    if n.checked_mul(cols) == Some(values.len()) {
+        Ok(())
+    } else {
+        Err(CoreError::shape(
+            name,
+            format!("[{n}, {cols}] (num_nodes x cols values)"),
+            format!("{} values", values.len()),
+        ))
     }
-    if let Some(&bad) = index.iter().find(|&&k| !(0..n as i64).contains(&k)) {
-        return Err(CoreError::invalid(
-            "index",
-            format!("entries must be in 0..{n}, found {bad}"),
-        ));
-    }
+}
+
+/// Row gather `out[i] = src[index[i]]` for row-major `[n, cols]` blocks, in parallel over fixed
+/// chunks; `index` holds valid row numbers (a [`Relabelling`]'s).
+fn permute_rows(src: &[f32], index: &[u32], out: &mut [f32], cols: usize) {
     pool::for_each_chunk(out, cols, |chunk, rows| {
         let picks = &index[chunk * CHUNK..];
-        for (row, &k) in rows.chunks_exact_mut(cols).zip(picks) {
-            let k = k as usize;
-            row.copy_from_slice(&src[k * cols..(k + 1) * cols]);
+        if cols == 1 {
+            // One value per row: a plain load (a slice copy would call `memmove` per row).
+            for (y, &k) in rows.iter_mut().zip(picks) {
+                *y = src[k as usize];
+            }
+        } else {
+            for (row, &k) in rows.chunks_exact_mut(cols).zip(picks) {
+                let k = k as usize;
+                row.copy_from_slice(&src[k * cols..(k + 1) * cols]);
+            }
         }
     });
-    Ok(())
 }
 
 /// The link filter of lossless rounds.
@@ -988,27 +1279,71 @@ mod tests {
     }
 
     #[test]
-    fn gather_rows_permutes_and_checks_its_inputs() {
-        let src: Vec<f32> = (0..8).map(|v| v as f32).collect();
-        let mut out = vec![0.0; 8];
-        gather_rows(&src, &[3, 0, 2, 1], &mut out, 2).unwrap();
-        assert_eq!(out, [6.0, 7.0, 0.0, 1.0, 4.0, 5.0, 2.0, 3.0]);
-        let name = |r: Result<()>| match r {
-            Err(CoreError::InvalidValue { name, .. } | CoreError::Shape { name, .. }) => name,
+    fn relabelling_checks_the_permutation() {
+        let name = |r: Result<Relabelling>| match r {
+            Err(CoreError::InvalidValue { name, .. }) => name,
             other => panic!("unexpected {other:?}"),
         };
-        assert_eq!(name(gather_rows(&src, &[0, 4, 1, 2], &mut out, 2)), "index");
+        assert_eq!(name(Relabelling::new(&[0, 4, 1, 2])), "order");
+        assert_eq!(name(Relabelling::new(&[0, -1, 1, 2])), "order");
+        assert_eq!(name(Relabelling::new(&[0, 1, 1, 2])), "order");
+        let r = Relabelling::new(&[3, 0, 2, 1]).unwrap();
+        assert_eq!(r.order(), [3, 0, 2, 1]);
+        let src: Vec<f32> = (0..8).map(|v| v as f32).collect();
         assert_eq!(
-            name(gather_rows(&src, &[0, -1, 1, 2], &mut out, 2)),
-            "index"
+            r.to_internal("x", &src, 2).unwrap(),
+            [6.0, 7.0, 0.0, 1.0, 4.0, 5.0, 2.0, 3.0]
         );
-        assert_eq!(
-            name(gather_rows(&src[..6], &[0, 1, 2, 3], &mut out, 2)),
-            "src"
-        );
-        assert_eq!(name(gather_rows(&src, &[0, 1, 2], &mut out, 2)), "src");
-        assert_eq!(name(gather_rows(&src, &[0, 1, 2, 3], &mut out, 0)), "cols");
-        assert_eq!(out, [6.0, 7.0, 0.0, 1.0, 4.0, 5.0, 2.0, 3.0]);
+        assert!(matches!(
+            r.to_internal("x", &src[..6], 2),
+            Err(CoreError::Shape { name: "x", .. })
+        ));
+        let mut x = src.clone();
+        r.run_internal("x", &mut x, 2, |v| {
+            v[0] += 100.0;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(x[6], 106.0, "internal row 0 is the caller's row 3");
+    }
+
+    #[test]
+    fn mix_relabelled_is_mix_on_the_relabelled_graph() {
+        // Graphs of several blocks (the fast path, one sweep and several) and a small one.
+        let small = Graph::random_geometric(3000, 0.03, 8).unwrap();
+        let mut graphs = banded_graphs().to_vec();
+        graphs.push(small);
+        for g in graphs {
+            let n = g.num_nodes();
+            let order = g.rcm_order();
+            let internal = Weights::metropolis(&g.permuted(&order).unwrap());
+            let order64: Vec<i64> = order.iter().map(|&k| i64::from(k)).collect();
+            let relabelling = Relabelling::new(&order64).unwrap();
+            let x0 = random_values(2 * n, 31);
+            for (cols, rounds) in [(1, 0), (1, 1), (1, 12), (2, 3)] {
+                let x0 = &x0[..n * cols];
+                let mut caller = x0.to_vec();
+                internal
+                    .mix_relabelled(&mut caller, cols, rounds, &relabelling)
+                    .unwrap();
+                let mut expected = relabelling.to_internal("x", x0, cols).unwrap();
+                internal.mix(&mut expected, cols, rounds).unwrap();
+                for (i, &k) in order.iter().enumerate() {
+                    let k = k as usize;
+                    assert_eq!(
+                        caller[k * cols..(k + 1) * cols],
+                        expected[i * cols..(i + 1) * cols],
+                        "cols={cols} rounds={rounds}"
+                    );
+                }
+            }
+            let short = Relabelling::new(&[0]).unwrap();
+            let mut x = x0[..n].to_vec();
+            assert!(matches!(
+                internal.mix_relabelled(&mut x, 1, 1, &short),
+                Err(CoreError::Shape { name: "order", .. })
+            ));
+        }
     }
 
     #[test]
@@ -1064,7 +1399,7 @@ mod tests {
         for g in banded_graphs() {
             let w = Weights::metropolis(&g);
             let band = w.banded.as_ref().expect("banded");
-            assert!(g.num_nodes() > 8 * band.block, "several blocks");
+            assert!(g.num_nodes() > 8 * band.blocks.block, "several blocks");
             let x0 = random_values(g.num_nodes(), 12);
             for rounds in [1, 2, 7, 30] {
                 let (mut fast, mut plain) = (x0.clone(), x0.clone());
@@ -1075,6 +1410,36 @@ mod tests {
                         .zip(&plain)
                         .all(|(a, b)| a.to_bits() == b.to_bits()),
                     "rounds={rounds}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_banded_path_reaches_the_edge_of_its_window() {
+        // A path plus one long edge: the bandwidth is the long edge's length. 21,840 is the
+        // widest block whose three-block window fits in u16 slot numbers; one more row is not.
+        for (long, banded) in [(21_840, true), (21_841, false)] {
+            let n = 3 * long + 5;
+            let mut edges: Vec<(u32, u32)> = (1..n as u32).map(|i| (i - 1, i)).collect();
+            edges.push((7, 7 + long as u32));
+            let w = Weights::metropolis(&Graph::from_edges(n, &edges).unwrap());
+            assert_eq!(w.banded.is_some(), banded, "bandwidth {long}");
+            let Some(band) = &w.banded else { continue };
+            let x0 = random_values(n, 4);
+            for rounds in [1, 4] {
+                let (mut fast, mut plain) = (x0.clone(), x0.clone());
+                let serial = Plan {
+                    part_blocks: band.blocks.count(),
+                    sweep: usize::MAX,
+                    parallel: false,
+                };
+                band.iterate(&mut fast, rounds, serial);
+                w.iterate(&mut plain, 1, rounds, |_| all_links_up);
+                assert!(
+                    fast.iter()
+                        .zip(&plain)
+                        .all(|(a, b)| a.to_bits() == b.to_bits())
                 );
             }
         }

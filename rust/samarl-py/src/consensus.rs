@@ -4,7 +4,7 @@ use numpy::{
     PyArray1, PyReadonlyArray1, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
-use samarl_core::consensus::{Weights, gather_rows};
+use samarl_core::consensus::{Relabelling, Weights};
 
 use crate::arrays::{columns, slice, slice_mut};
 use crate::errors::{ShapeError, to_py};
@@ -14,6 +14,9 @@ use crate::graph::PyGraph;
 #[pyclass(module = "samarl._core", name = "ConsensusCore", frozen)]
 pub struct PyConsensus {
     inner: Weights,
+    /// Set when `inner` is built on a relabelled graph: the kernels then take and return blocks
+    /// in the caller's node order.
+    relabelling: Option<Relabelling>,
 }
 
 fn same_shape(name: &str, a: &[usize], b: &[usize]) -> PyResult<()> {
@@ -28,13 +31,35 @@ fn same_shape(name: &str, a: &[usize], b: &[usize]) -> PyResult<()> {
 
 #[pymethods]
 impl PyConsensus {
-    /// Metropolis–Hastings weights `W_ij = 1 / (1 + max(deg_i, deg_j))` of `graph`.
+    /// Metropolis–Hastings weights `W_ij = 1 / (1 + max(deg_i, deg_j))` of `graph`. With
+    /// `order` (int64, a permutation), `graph` is a relabelled graph whose node `i` is the
+    /// caller's node `order[i]`, and every kernel takes and returns blocks in the caller's order.
     #[new]
-    fn new(py: Python<'_>, graph: &PyGraph) -> Self {
+    #[pyo3(signature = (graph, *, order = None))]
+    fn new(
+        py: Python<'_>,
+        graph: &PyGraph,
+        order: Option<PyReadonlyArray1<'_, i64>>,
+    ) -> PyResult<Self> {
         let g = &graph.inner;
-        Self {
+        let relabelling = match &order {
+            Some(order) => {
+                let order = slice("order", order)?;
+                if order.len() != g.num_nodes() {
+                    return Err(ShapeError::new_err(format!(
+                        "order: expected {} entries (one per node), got {}",
+                        g.num_nodes(),
+                        order.len()
+                    )));
+                }
+                Some(to_py(py.detach(|| Relabelling::new(order)))?)
+            }
+            None => None,
+        };
+        Ok(Self {
             inner: py.detach(|| Weights::metropolis(g)),
-        }
+            relabelling,
+        })
     }
 
     /// Number of nodes.
@@ -53,7 +78,10 @@ impl PyConsensus {
     ) -> PyResult<()> {
         let cols = columns("x", x.shape())?;
         let xs = slice_mut("x", &mut x)?;
-        to_py(py.detach(|| self.inner.mix(xs, cols, rounds)))
+        to_py(py.detach(|| match &self.relabelling {
+            Some(r) => self.inner.mix_relabelled(xs, cols, rounds, r),
+            None => self.inner.mix(xs, cols, rounds),
+        }))
     }
 
     /// Like `mix`, but each link fails independently with probability `drop_prob` in every round
@@ -70,9 +98,13 @@ impl PyConsensus {
     ) -> PyResult<()> {
         let cols = columns("x", x.shape())?;
         let xs = slice_mut("x", &mut x)?;
-        to_py(py.detach(|| {
+        let kernel = |x: &mut [f32]| {
             self.inner
-                .mix_lossy(xs, cols, rounds, drop_prob, seed, round_offset)
+                .mix_lossy(x, cols, rounds, drop_prob, seed, round_offset)
+        };
+        to_py(py.detach(|| match &self.relabelling {
+            Some(r) => r.run_internal("x", xs, cols, kernel),
+            None => kernel(xs),
         }))
     }
 
@@ -92,25 +124,16 @@ impl PyConsensus {
         let cols = columns("y", &shape)?;
         let (gn, go) = (slice("g_new", &g_new)?, slice("g_old", &g_old)?);
         let ys = slice_mut("y", &mut y)?;
-        to_py(py.detach(|| self.inner.track(ys, gn, go, cols, rounds)))
-    }
-
-    /// Row gather `out[i] = src[index[i]]` (float32 `[n]` or `[n, m]`, same shapes; int64
-    /// `index` of length `n` with entries in `[0, n)`): moves blocks in and out of the internal
-    /// order.
-    #[staticmethod]
-    fn gather_rows(
-        py: Python<'_>,
-        src: PyReadonlyArrayDyn<'_, f32>,
-        index: PyReadonlyArray1<'_, i64>,
-        mut out: PyReadwriteArrayDyn<'_, f32>,
-    ) -> PyResult<()> {
-        let shape = out.shape().to_vec();
-        same_shape("src", &shape, src.shape())?;
-        let cols = columns("out", &shape)?;
-        let (s, idx) = (slice("src", &src)?, slice("index", &index)?);
-        let o = slice_mut("out", &mut out)?;
-        to_py(py.detach(|| gather_rows(s, idx, o, cols)))
+        to_py(py.detach(|| match &self.relabelling {
+            Some(r) => {
+                let gn = r.to_internal("g_new", gn, cols)?;
+                let go = r.to_internal("g_old", go, cols)?;
+                r.run_internal("y", ys, cols, |y| {
+                    self.inner.track(y, &gn, &go, cols, rounds)
+                })
+            }
+            None => self.inner.track(ys, gn, go, cols, rounds),
+        }))
     }
 
     /// Second largest singular value of W (power iteration on W minus the averaging projector).
@@ -119,7 +142,8 @@ impl PyConsensus {
         py.detach(|| self.inner.sigma2(max_iter, tol, seed))
     }
 
-    /// W as CSR arrays `(indptr, indices, data)` including the diagonal (int64, int64, float32).
+    /// W as CSR arrays `(indptr, indices, data)` including the diagonal (int64, int64, float32),
+    /// in the order of the graph it was built on.
     #[allow(clippy::type_complexity)]
     fn to_csr<'py>(
         &self,
