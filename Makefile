@@ -38,6 +38,7 @@ lint: install
 
 typecheck: install
 	$(VENV)/bin/mypy
+	$(VENV)/bin/python -m mypy.stubtest samarl._core
 
 ## Benchmarks (print measured ratios; not tests).
 bench: bench-rust bench-python
