@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from samarl import metrics as metrics_module
 from samarl import plots
 from samarl.config import ScenarioConfig
 from samarl.envs import DemandResponseEnv
@@ -231,6 +232,26 @@ def test_consensus_metrics() -> None:
     metrics.record_consensus(np.full((n, m), 0.7))
     assert metrics.summary()["consensus/error_max_per_epoch"][-1] == pytest.approx(0.0, abs=1e-12)
     json.dumps(metrics.summary(), allow_nan=False)
+
+
+def test_consensus_metrics_in_several_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metrics_module, "_ROWS_PER_PASS", 7)
+    n, m = 50, 3
+    metrics = Metrics(
+        capacity=np.ones(4),
+        block_of_step=[0, 0, 1, 1],
+        mean_arrival=np.ones(n),
+        total_steps=4,
+        warmup_steps=0,
+    )
+    mult = np.random.default_rng(1).uniform(0, 2, (n, m)).astype(np.float32)
+    for _ in range(4):
+        metrics.record(*(np.zeros(n, np.float32),) * 5)
+    metrics.record_consensus(mult)
+    dev = np.abs(mult.astype(np.float64) - mult.mean(axis=0, dtype=np.float64))
+    summary = metrics.summary()
+    np.testing.assert_allclose(summary["consensus/error_mean"], dev.mean(), rtol=1e-12)
+    np.testing.assert_allclose(summary["consensus/error_max"], dev.max(), rtol=1e-12)
 
 
 def test_empty_window_and_timing() -> None:

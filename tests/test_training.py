@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from samarl import policies
 from samarl.config import Constant, ScenarioConfig
 from samarl.errors import ConfigError
 from samarl.policies import StateAugmentedPolicy, agent_tables
@@ -214,15 +215,21 @@ def test_gae_matches_a_direct_computation() -> None:
     assert torch.allclose(ret, adv + values)
 
 
-def test_policy_sees_mult_rolled_so_the_current_block_comes_first() -> None:
-    scenario = tiny_scenario(3)
+def untrained_policy(num_agents: int) -> tuple[StateAugmentedPolicy, dict[str, Any], Any]:
+    """A fresh shared policy for a small-preset population, with its agent arrays and data."""
+    scenario = tiny_scenario(num_agents)
     data = scenario.build()
     params = {
         k: getattr(data, k)
         for k in ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id")
     }
     static, prof = agent_tables(params, data.profiles, data.block_of_step, scenario.dt_hours)
-    policy = StateAugmentedPolicy(static, prof, data.block_of_step, mult_max=10.0)
+    return StateAugmentedPolicy(static, prof, data.block_of_step, mult_max=10.0), params, data
+
+
+def test_policy_sees_mult_rolled_so_the_current_block_comes_first() -> None:
+    scenario = tiny_scenario(3)
+    policy, params, data = untrained_policy(3)
     m = scenario.num_blocks
     mult = torch.arange(3 * m, dtype=torch.float32).reshape(3, m) % 10
     obs = torch.rand((3, 7))
@@ -242,6 +249,22 @@ def test_policy_sees_mult_rolled_so_the_current_block_comes_first() -> None:
         out = dyn.step(np.full(3, 0.5, np.float32))
     o = torch.from_numpy(out.obs.copy())
     assert torch.equal(policy.act(o, mult), policy.act(o, mult, step))
+
+
+def test_acting_in_batches_gives_the_same_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario = tiny_scenario(203)
+    policy, _, _ = untrained_policy(203)
+    gen = torch.Generator().manual_seed(3)
+    obs = torch.rand((203, 7), generator=gen)
+    mult = torch.rand((203, scenario.num_blocks), generator=gen) * 10
+    per_step = torch.randint(0, 96, (203,), generator=gen)
+    whole = [policy.act(obs, mult, 17), policy.act(obs, mult, per_step), policy.act(obs, mult)]
+    monkeypatch.setattr(policies, "ACT_BATCH", 64)  # 4 batches, the last one partial
+    batched = [policy.act(obs, mult, 17), policy.act(obs, mult, per_step), policy.act(obs, mult)]
+    for w, b in zip(whole, batched, strict=True):
+        torch.testing.assert_close(b, w, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="mult: expected shape"):
+        policy.act(obs, mult[:, :3], 17)
 
 
 def test_load_policy_round_trips_and_rebinds_to_another_population(tmp_path: Path) -> None:

@@ -87,6 +87,10 @@ _NUM_DYNAMIC = 8
 #: Number of static features per agent (see :func:`agent_tables`).
 _NUM_STATIC = 4
 _EPS = 1e-6
+#: Agents per batch when a shared policy acts for many agents: keeps every activation a few MiB
+#: (cache-resident and reused by the allocator) instead of hundreds of MiB of fresh pages per
+#: layer at a million agents.
+ACT_BATCH = 32_768
 
 
 class RunningMeanStd(nn.Module):
@@ -395,12 +399,14 @@ class StateAugmentedPolicy(nn.Module):
         step_of_day: int | Tensor | None = None,
         *,
         update_stats: bool = False,
+        agents: slice | None = None,
     ) -> Tensor:
         """The network input ``[N, input_dim]`` for observations ``[N, obs_dim]`` and ``mult [N, m]``.
 
         ``step_of_day`` is the step of day of the coming step (an int shared by all agents, or an
         ``[N]`` tensor); ``None`` recovers it from the observation. ``update_stats`` adds the raw
-        features to the running normaliser first (training only).
+        features to the running normaliser first (training only). ``agents`` (shared parameters
+        only) says that the rows are those agents alone, in order.
         """
         if obs.dim() != 2 or obs.shape[1] != len(OBS_FIELDS):
             raise ValueError(
@@ -420,7 +426,9 @@ class StateAugmentedPolicy(nn.Module):
         else:
             block = self.block_of_step[step_of_day]
             pos = self.block_position[step_of_day]
-        copies = self._copies(obs.shape[0])
+        if agents is not None and self.parameterisation != "shared":
+            raise ValueError("agents: only a shared-parameter policy acts for a subset of agents")
+        copies = 1 if agents is not None else self._copies(obs.shape[0])
         mu = obs[:, _MEAN_ARRIVAL].clamp_min(_EPS)
         energy = obs[:, _MAX_ENERGY].clamp_min(_EPS)
         q = obs[:, _BACKLOG]
@@ -438,8 +446,12 @@ class StateAugmentedPolicy(nn.Module):
             ],
             dim=1,
         )
-        static = self.static if copies == 1 else self.static.repeat(copies, 1)
-        prof = self.profile_blocks if copies == 1 else self.profile_blocks.repeat(copies, 1)
+        if agents is not None:
+            static, prof = self.static[agents], self.profile_blocks[agents]
+        elif copies == 1:
+            static, prof = self.static, self.profile_blocks
+        else:
+            static, prof = self.static.repeat(copies, 1), self.profile_blocks.repeat(copies, 1)
         raw = torch.cat([dynamic, static, self._rolled(prof, block)], dim=1)
         if self.parameterisation == "per_agent":  # per-agent statistics: [copies, N, F]
             grouped = raw.view(copies, self.num_agents, -1)
@@ -529,7 +541,23 @@ class StateAugmentedPolicy(nn.Module):
         ``[N, obs_dim]`` and every agent's full multiplier vector ``mult [N, m]``.
 
         ``deterministic=True`` plays ``clip(mean, 0, 1)``; otherwise a clipped Gaussian sample.
+        A shared policy acting deterministically for more than :data:`ACT_BATCH` agents does so
+        in batches of that many (same actions up to float rounding, less memory traffic).
         """
+        n = obs.shape[0]
+        if (
+            deterministic
+            and self.parameterisation == "shared"
+            and n == self.num_agents > ACT_BATCH
+            and tuple(mult.shape) == (n, self.num_blocks)
+        ):
+            out = torch.empty(n, dtype=torch.float32, device=obs.device)
+            for start in range(0, n, ACT_BATCH):
+                rows = slice(start, min(start + ACT_BATCH, n))
+                sod = step_of_day[rows] if isinstance(step_of_day, Tensor) else step_of_day
+                x = self.features(obs[rows], mult[rows], sod, agents=rows)
+                out[rows] = self._heads(x, value=False)[0].clamp(0.0, 1.0)
+            return out
         x = self.features(obs, mult, step_of_day)
         if deterministic:
             mean, _, _ = self._heads(x, value=False)
