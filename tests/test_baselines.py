@@ -19,32 +19,17 @@ from samarl.baselines import (
     MAPPOLagrangianConfig,
     MAPPOLagrangianTrainer,
 )
-from samarl.config import ScenarioConfig
 from samarl.envs.dynamics import OBS_FIELDS
 from samarl.errors import ConfigError
-from samarl.trainer import TrainConfig, Trainer
+from samarl.trainer import Trainer
+from tiny import TINY, tiny_config, tiny_scenario
 
-TINY = {
-    "iterations": 2,
-    "num_steps": 16,
-    "agent_copies": 2,
-    "episode_days": 0.25,
-    "update_epochs": 2,
-    "num_minibatches": 2,
-    "hidden_sizes": (16, 16),
-    "checkpoint_every": 0,
-    "progress": False,
-}
 OBS_DIM = len(OBS_FIELDS)
-
-
-def scenario(n: int = 4) -> ScenarioConfig:
-    return ScenarioConfig.preset("small", num_agents=n)
 
 
 @pytest.mark.parametrize("n", [3, 5])
 def test_central_critic_input_is_all_agents_observations(tmp_path: Path, n: int) -> None:
-    trainer = MAPPOLagrangianTrainer(scenario(n), TrainConfig(**TINY), tmp_path)
+    trainer = MAPPOLagrangianTrainer(tiny_scenario(n), tiny_config(iterations=2), tmp_path)
     policy = trainer.policy
     assert isinstance(policy, CentralCriticPolicy)
     assert policy.global_dim == n * OBS_DIM
@@ -66,7 +51,7 @@ def test_central_critic_input_is_all_agents_observations(tmp_path: Path, n: int)
 
 def test_mappo_lagrangian_trains_and_ascends_the_dual(tmp_path: Path) -> None:
     base = MAPPOLagrangianConfig(dual_lr=0.5)
-    trainer = MAPPOLagrangianTrainer(scenario(), TrainConfig(**TINY), tmp_path, base)
+    trainer = MAPPOLagrangianTrainer(tiny_scenario(), tiny_config(iterations=2), tmp_path, base)
     for _ in range(2):
         stats = trainer.iterate()
     assert np.isfinite(stats["train/policy_loss"])
@@ -82,7 +67,7 @@ def test_mappo_lagrangian_trains_and_ascends_the_dual(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("cls", [IPPOPenaltyTrainer, IndependentLagrangianTrainer])
 def test_independent_baselines_train(tmp_path: Path, cls: Any) -> None:
-    trainer = cls(scenario(), TrainConfig(**TINY), tmp_path)
+    trainer = cls(tiny_scenario(), tiny_config(iterations=2), tmp_path)
     for _ in range(2):
         stats = trainer.iterate()
     assert np.isfinite(stats["train/policy_loss"])
@@ -100,8 +85,8 @@ def test_independent_baselines_train(tmp_path: Path, cls: Any) -> None:
 def test_base_trainer_hooks_keep_our_method(tmp_path: Path) -> None:
     """The hooks added for the baselines leave state-augmented training as it was (same numbers
     for the same seed: the training-distribution multipliers, the Lagrangian reward)."""
-    a = Trainer(scenario(), TrainConfig(**TINY), tmp_path / "a").iterate()
-    b = Trainer(scenario(), TrainConfig(**TINY), tmp_path / "b").iterate()
+    a = Trainer(tiny_scenario(), tiny_config(iterations=2), tmp_path / "a").iterate()
+    b = Trainer(tiny_scenario(), tiny_config(iterations=2), tmp_path / "b").iterate()
     assert a["train/policy_loss"] == b["train/policy_loss"]
     assert 0 < a["dual/mult_mean"]
 
@@ -109,7 +94,7 @@ def test_base_trainer_hooks_keep_our_method(tmp_path: Path) -> None:
 def test_mappo_requires_shared_actor(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="shared"):
         MAPPOLagrangianTrainer(
-            scenario(), TrainConfig(**TINY | {"parameterisation": "per_agent"}), tmp_path
+            tiny_scenario(), tiny_config(iterations=2, parameterisation="per_agent"), tmp_path
         )
     with pytest.raises(ConfigError, match="dual_lr"):
         MAPPOLagrangianConfig(dual_lr=0.0)

@@ -104,17 +104,7 @@ def test_checker_catches_broken_envs(broken: type[DemandResponseEnv], match: str
 
 def test_env_matches_the_numpy_reference_on_the_scenario_arrays() -> None:
     env = DemandResponseEnv(SMALL)
-    d = env.data
-    ref = DemandResponseRef(
-        d.mean_arrival,
-        d.max_power,
-        d.cost_linear,
-        d.cost_quadratic,
-        d.profile_id,
-        profiles=d.profiles,
-        dt_hours=SMALL.dt_hours,
-        noise=SMALL.noise,
-    )
+    ref = DemandResponseRef(**SMALL.dynamics_params(env.data))
     np.testing.assert_array_equal(env.reset(seed=11), ref.reset(11))
     for a in random_actions(env.episode_steps, env.num_agents):
         out, want = env.step(a), ref.step(a)

@@ -19,28 +19,7 @@ from samarl.errors import ConfigError
 from samarl.policies import StateAugmentedPolicy, agent_tables
 from samarl.ppo import RolloutBatch, compute_gae, ppo_update
 from samarl.trainer import TrainConfig, load_policy, response_sweep, train
-
-#: A few agents, short rollouts and episodes that end mid-iteration (so checkpoints land inside
-#: episodes), tiny networks: each run takes about a second.
-TINY = {
-    "iterations": 4,
-    "num_steps": 16,
-    "agent_copies": 2,
-    "episode_days": 0.25,
-    "update_epochs": 2,
-    "num_minibatches": 2,
-    "hidden_sizes": (16, 16),
-    "checkpoint_every": 0,
-    "progress": False,
-}
-
-
-def tiny_scenario(num_agents: int = 4) -> ScenarioConfig:
-    return ScenarioConfig.preset("small", num_agents=num_agents)
-
-
-def tiny_config(**changes: Any) -> TrainConfig:
-    return TrainConfig(**{**TINY, **changes})
+from tiny import TINY, tiny_config, tiny_scenario
 
 
 def params_of(policy: torch.nn.Module) -> dict[str, torch.Tensor]:

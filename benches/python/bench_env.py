@@ -72,18 +72,7 @@ def bench_native(n: int, actions: np.ndarray, **kw: Any) -> float:
 
 
 def bench_numpy(n: int, actions: np.ndarray, **kw: Any) -> float:
-    sc = scenario(n)
-    d = sc.build()
-    consts = ref_env.make_step_constants(
-        d.mean_arrival,
-        d.max_power,
-        d.cost_linear,
-        d.cost_quadratic,
-        d.profile_id,
-        profiles=d.profiles,
-        dt_hours=sc.dt_hours,
-        noise=sc.noise,
-    )
+    consts = ref_env.make_step_constants(**scenario(n).dynamics_params())
     backlog = np.zeros(n, np.float32)
     obs = np.zeros((n, ref_env.OBS_DIM), np.float32)
     reward, use, served, arrived = (np.zeros(n, np.float32) for _ in range(4))

@@ -619,6 +619,22 @@ class ScenarioConfig:
             block_of_step=_frozen(self.block_of_step(), np.int64),
         )
 
+    def dynamics_params(self, data: ScenarioData | None = None) -> dict[str, Any]:
+        """The keyword arguments of the agents' dynamics (:class:`~samarl.envs.Dynamics`, and the
+        NumPy reference's ``DemandResponseRef`` and ``make_step_constants``): the per-agent arrays
+        of ``data`` (built when omitted), the profiles, ``dt_hours`` and ``noise``."""
+        d = data if data is not None else self.build()
+        return {
+            "mean_arrival": d.mean_arrival,
+            "max_power": d.max_power,
+            "cost_linear": d.cost_linear,
+            "cost_quadratic": d.cost_quadratic,
+            "profile_id": d.profile_id,
+            "profiles": d.profiles,
+            "dt_hours": self.dt_hours,
+            "noise": self.noise,
+        }
+
     def _capacity(self, expected_total_demand: F64) -> F64:
         s = self.steps_per_day
         if self.capacity_kw is None:

@@ -136,8 +136,8 @@ class Consensus:
         arr = self._block("y", y, inplace)
         shape = tuple(arr.shape)
         k = _rounds(rounds)
-        innovation = as_f32("g_new", g_new, shape=shape) - as_f32("g_old", g_old, shape=shape)
-        self._core.track(arr, innovation, np.zeros_like(innovation), rounds=k)
+        new, old = as_f32("g_new", g_new, shape=shape), as_f32("g_old", g_old, shape=shape)
+        self._core.track(arr, new, old, rounds=k)
         return arr
 
     def sigma2(self) -> float:

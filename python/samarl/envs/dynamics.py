@@ -127,22 +127,11 @@ class Dynamics:
         ``agents`` selects a subset (in that order); ``copies`` repeats them (row ``r * n + i`` is
         agent ``i``'s ``r``-th copy, with its own arrivals and backlog).
         """
-        d = data if data is not None else scenario.build()
+        params = scenario.dynamics_params(data)
         rows = slice(None) if agents is None else as_index("agents", agents, shape=(None,))
-
-        def per_agent(x: np.ndarray) -> np.ndarray:
-            return np.tile(x[rows], copies)
-
-        return cls(
-            mean_arrival=per_agent(d.mean_arrival),
-            max_power=per_agent(d.max_power),
-            cost_linear=per_agent(d.cost_linear),
-            cost_quadratic=per_agent(d.cost_quadratic),
-            profile_id=per_agent(d.profile_id),
-            profiles=d.profiles,
-            dt_hours=scenario.dt_hours,
-            noise=scenario.noise,
-        )
+        for key in ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id"):
+            params[key] = np.tile(params[key][rows], copies)
+        return cls(**params)
 
     def reset(self, seed: int, initial_backlog: npt.ArrayLike | None = None) -> F32:
         """Starts an episode at midnight with the arrivals of ``seed``; returns the obs view."""
