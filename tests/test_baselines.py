@@ -1,4 +1,4 @@
-"""Baselines (issue 6): the centralised critic sees all N agents, and the three baselines train
+"""Baselines: the centralised critic sees all N agents, and the three baselines train
 through the shared trainer and PPO core. Tiny sizes: the whole file takes a few seconds."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from samarl.baselines import (
 )
 from samarl.envs.dynamics import OBS_FIELDS
 from samarl.errors import ConfigError
-from samarl.trainer import Trainer
+from samarl.training import Trainer
 from tiny import TINY, tiny_config, tiny_scenario
 
 OBS_DIM = len(OBS_FIELDS)
@@ -50,13 +50,16 @@ def test_central_critic_input_is_all_agents_observations(tmp_path: Path, n: int)
 
 
 def test_mappo_lagrangian_trains_and_ascends_the_dual(tmp_path: Path) -> None:
-    base = MAPPOLagrangianConfig(dual_lr=0.5)
+    base = MAPPOLagrangianConfig(dual_lr=0.5, mult_init=0.5)
     trainer = MAPPOLagrangianTrainer(tiny_scenario(), tiny_config(iterations=2), tmp_path, base)
+    assert trainer.central_mult is not None
+    start = trainer.central_mult.copy()
     for _ in range(2):
         stats = trainer.iterate()
     assert np.isfinite(stats["train/policy_loss"])
     assert np.isfinite(stats["train/value_loss"])
-    assert trainer.central_mult is not None
+    moved = trainer.central_mult - start
+    assert np.abs(moved).max() > 0  # the ascent acted (from mid-range, it can go either way)
     assert ((trainer.central_mult >= 0) & (trainer.central_mult <= trainer.mult_max)).all()
     # Every agent sees the one central multiplier.
     assert torch.equal(trainer.mult, trainer.mult[:1].expand_as(trainer.mult))
@@ -139,8 +142,32 @@ def test_ctde_experiment_writes_the_contract(
 def test_measure_runs_both_methods_at_tiny_size() -> None:
     from samarl.experiments.ctde import ScalingSettings, measure
 
-    s = ScalingSettings(preset="small", repeats=1, num_steps=8, train_iterations=1, eval_days=1)
+    s = ScalingSettings(scenario="small", repeats=1, num_steps=8, train_iterations=1, eval_days=1)
     for method in ("ctde", "ours"):
         row = measure(method, 4, s, train=False)
         assert row["iteration_s"] > 0
         assert row["peak_rss_mib"] > 0
+
+
+@pytest.mark.parametrize("cls", [MAPPOLagrangianTrainer, IndependentLagrangianTrainer])
+def test_a_resumed_baseline_continues_its_multipliers_exactly(tmp_path: Path, cls: Any) -> None:
+    """Two iterations, a checkpoint, a fresh trainer that loads it and two more iterations equal
+    four uninterrupted iterations: the baseline's own multipliers are part of its state."""
+    config = tiny_config(iterations=4)
+    straight = cls(tiny_scenario(), config, tmp_path / "straight")
+    for _ in range(4):
+        straight.iterate()
+    first = cls(tiny_scenario(), config, tmp_path / "resumed")
+    for _ in range(2):
+        first.iterate()
+    path = first.save_checkpoint()
+    resumed = cls(tiny_scenario(), config, tmp_path / "resumed")
+    resumed.load_checkpoint(path)
+    for _ in range(2):
+        resumed.iterate()
+    name = "central_mult" if cls is MAPPOLagrangianTrainer else "local_mult"
+    assert not np.array_equal(getattr(first, name), getattr(straight, name))  # they moved
+    np.testing.assert_array_equal(getattr(resumed, name), getattr(straight, name))
+    assert torch.equal(resumed.mult, straight.mult)
+    for a, b in zip(resumed.policy.parameters(), straight.policy.parameters(), strict=True):
+        assert torch.equal(a, b)

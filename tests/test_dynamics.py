@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import samarl
 from samarl import _core
-from samarl.benchmarks import heterogeneous_agents
+from samarl.benchmarks.kernels import heterogeneous_agents
 from samarl.envs import Dynamics
 from samarl.errors import InvalidValueError, ShapeError
 from samarl.reference.env import DemandResponseRef

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from pettingzoo.test import parallel_api_test
 
 import samarl
-from samarl.config import ScenarioConfig
 from samarl.envs import (
     GYM_ENV_ID,
     OBS_FIELDS,
@@ -27,6 +26,7 @@ from samarl.envs import (
 )
 from samarl.errors import ConfigError, InvalidValueError, ShapeError
 from samarl.reference.env import DemandResponseRef
+from samarl.scenario import ScenarioConfig
 
 SMALL = ScenarioConfig.preset("small")
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from samarl.config import ScenarioConfig
-from samarl.consensus import Consensus
-from samarl.dual import DualConfig, DualState
+from samarl.comms.consensus import Consensus
+from samarl.comms.graph import make_graph
 from samarl.errors import ConfigError, DisconnectedGraphError
-from samarl.executor import AgentRemoval, execute, save_run
-from samarl.graph import make_graph
+from samarl.execution import AgentRemoval, DualConfig, DualState, execute, save_run
+from samarl.scenario import ScenarioConfig
 
 MULT_MAX = 4.0
 

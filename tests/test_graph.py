@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from samarl import Graph, make_graph
+from samarl.comms.graph import GRAPH_FAMILIES
 from samarl.errors import GraphError, InvalidValueError
-from samarl.graph import GRAPH_FAMILIES
 from samarl.reference import graph as ref
 
 

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from samarl import metrics as metrics_module
 from samarl import plots
-from samarl.config import ScenarioConfig
 from samarl.envs import DemandResponseEnv
 from samarl.errors import InvalidValueError, ShapeError
-from samarl.metrics import Metrics
+from samarl.execution import metrics as metrics_module
+from samarl.execution.metrics import Metrics
+from samarl.scenario import ScenarioConfig
 
 
 def record_run(
@@ -47,7 +47,7 @@ def direct_metrics(
     warmup: int,
     initial_backlog: np.ndarray,
 ) -> dict[str, Any]:
-    """DESIGN.md section 4, written directly on the [T, N] history."""
+    """docs/metrics.md, written directly on the [T, N] history."""
     s = capacity.size
     steps, _ = h["resource_use"].shape
     tod = np.arange(steps) % s

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from samarl.benchmarks import fused_env
 from samarl.reference import consensus as rc
 from samarl.reference import env as re
 from samarl.reference import graph as rg
@@ -181,7 +182,7 @@ def test_fused_step_equals_reference_bit_for_bit(
 ) -> None:
     env = _make_env(case)
     n = env.num_agents
-    consts = re.make_step_constants(
+    consts = fused_env.make_step_constants(
         env.mean_arrival,
         env.max_power,
         env.cost_linear,
@@ -203,7 +204,9 @@ def test_fused_step_equals_reference_bit_for_bit(
     for t in range(env.steps_per_day + 2):
         actions = gen.uniform(-0.2, 1.2, n).astype(np.float32)
         want = env.step(actions)
-        re.step_arrays(consts, backlog, actions, seed=seed, step=t, obs=obs, block=block, **bufs)
+        fused_env.step_arrays(
+            consts, backlog, actions, seed=seed, step=t, obs=obs, block=block, **bufs
+        )
         assert np.array_equal(backlog, env.backlog)
         assert np.array_equal(obs, want["obs"])
         want_arrays: dict[str, npt.NDArray[np.float32]] = dict(want)
@@ -214,18 +217,18 @@ def test_fused_step_equals_reference_bit_for_bit(
 def test_fused_step_can_skip_static_obs_columns() -> None:
     params = _env_params(10, 2, 5, 0)
     profiles = params.pop("profiles")
-    consts = re.make_step_constants(**params, profiles=profiles)
+    consts = fused_env.make_step_constants(**params, profiles=profiles)
     env = re.DemandResponseRef(**params, profiles=profiles)
     obs = env.reset(3)
     backlog = env.backlog
     bufs = {
         k: np.empty(10, dtype=np.float32) for k in ("reward", "resource_use", "served", "arrived")
     }
-    scratch = re.StepScratch.empty(10)
+    scratch = fused_env.StepScratch.empty(10)
     actions = np.full(10, 0.5, dtype=np.float32)
     for t in range(4):
         want = env.step(actions)
-        re.step_arrays(
+        fused_env.step_arrays(
             consts,
             backlog,
             actions,

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from samarl.config import (
+from samarl.errors import ConfigError
+from samarl.scenario import (
     BUILTIN_PROFILES,
     Constant,
     LogNormal,
@@ -22,9 +23,8 @@ from samarl.config import (
     preset_names,
     read_profile_csv,
 )
-from samarl.errors import ConfigError
 
-SCENARIO_DIR = Path(__file__).parents[1] / "python" / "samarl" / "scenarios"
+SCENARIO_DIR = Path(__file__).parents[1] / "python" / "samarl" / "scenario" / "presets"
 
 
 # -- shipped scenarios -----------------------------------------------------------------------------

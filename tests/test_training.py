@@ -1,4 +1,4 @@
-"""Training state-augmented policies (issue 4): reproducibility, exact resume, a toy case with a
+"""Training state-augmented policies: reproducibility, exact resume, a toy case with a
 known optimum, both parameterisations, config validation, the policy API and ``samarl train``."""
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from samarl import policies
-from samarl.config import Constant, ScenarioConfig
 from samarl.errors import ConfigError
-from samarl.policies import StateAugmentedPolicy, agent_tables
-from samarl.ppo import RolloutBatch, compute_gae, ppo_update
-from samarl.trainer import TrainConfig, load_policy, response_sweep, train
+from samarl.scenario import Constant, ScenarioConfig
+from samarl.training import TrainConfig, load_policy, policies, response_sweep, train
+from samarl.training.policies import StateAugmentedPolicy, agent_tables
+from samarl.training.ppo import RolloutBatch, compute_gae, ppo_update
 from tiny import TINY, tiny_config, tiny_scenario
 
 
@@ -110,7 +109,7 @@ def test_both_parameterisations_train(tmp_path: Path, parameterisation: str) -> 
     res = train(scenario, cfg, tmp_path / parameterisation, evaluate=False)
     policy = res.policy
     fresh = TrainConfig(**{**TINY, "parameterisation": parameterisation})
-    from samarl.trainer import Trainer
+    from samarl.training import Trainer
 
     init = Trainer(scenario, fresh, tmp_path / "init").policy
     changed = [
@@ -315,7 +314,7 @@ def samarl(*args: str) -> subprocess.CompletedProcess[str]:
 def test_samarl_train_writes_the_contracted_run_folder(tmp_path: Path) -> None:
     out = tmp_path / "run"
     res = samarl(
-        "train", "--preset", "small", "--agents", "4", "--iterations", "2", "--num-steps", "8",
+        "train", "--scenario", "small", "--agents", "4", "--iterations", "2", "--num-steps", "8",
         "--agent-copies", "2", "--hidden-sizes", "8", "--eval-points", "3", "--eval-days", "1",
         "--no-progress", "--out", str(out),
     )  # fmt: skip
@@ -341,7 +340,7 @@ def test_samarl_train_writes_the_contracted_run_folder(tmp_path: Path) -> None:
 
 
 def test_samarl_train_rejects_a_bad_setting_with_a_one_line_message(tmp_path: Path) -> None:
-    res = samarl("train", "--preset", "small", "--learning-rate", "-1", "--out", str(tmp_path))
+    res = samarl("train", "--scenario", "small", "--learning-rate", "-1", "--out", str(tmp_path))
     assert res.returncode == 2
     assert "learning_rate: must be > 0" in res.stderr
     assert "Traceback" not in res.stderr

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from samarl.config import ScenarioConfig
-from samarl.trainer import TrainConfig
+from samarl.scenario import ScenarioConfig
+from samarl.training import TrainConfig
 
 #: A few agents, short rollouts and episodes that end mid-iteration (so checkpoints land inside
 #: episodes), tiny networks: each run takes about a second.

@@ -3,7 +3,7 @@
 For each N it times, on the same scenario and actions, in one process:
 
 - ``native``: :meth:`samarl.envs.DemandResponseEnv.step` (validation + one Rust call, in place);
-- ``numpy``: the fused NumPy reference step (:func:`samarl.reference.env.step_arrays`) on the same
+- ``numpy``: the fused NumPy reference step (:func:`samarl.benchmarks.fused_env.step_arrays`) on the same
   arrays, the baseline the Rust kernel is measured against;
 - ``pettingzoo``: :meth:`samarl.envs.DemandResponseParallelEnv.step` with a prebuilt action dict
   (the adapter's own cost: stacking N actions, copying observations, building N-entry dicts).
@@ -29,9 +29,10 @@ from typing import Any
 import numpy as np
 
 import samarl
-from samarl.config import ScenarioConfig
+from samarl.benchmarks import fused_env
 from samarl.envs import DemandResponseEnv, DemandResponseParallelEnv
 from samarl.reference import env as ref_env
+from samarl.scenario import ScenarioConfig
 
 DEFAULT_SIZES = (100, 1_000, 10_000, 100_000, 1_000_000)
 
@@ -72,15 +73,15 @@ def bench_native(n: int, actions: np.ndarray, **kw: Any) -> float:
 
 
 def bench_numpy(n: int, actions: np.ndarray, **kw: Any) -> float:
-    consts = ref_env.make_step_constants(**scenario(n).dynamics_params())
+    consts = fused_env.make_step_constants(**scenario(n).dynamics_params())
     backlog = np.zeros(n, np.float32)
     obs = np.zeros((n, ref_env.OBS_DIM), np.float32)
     reward, use, served, arrived = (np.zeros(n, np.float32) for _ in range(4))
-    scratch = ref_env.StepScratch.empty(min(n, ref_env.DEFAULT_BLOCK))
+    scratch = fused_env.StepScratch.empty(min(n, fused_env.DEFAULT_BLOCK))
     t = [0]
 
     def step() -> None:
-        ref_env.step_arrays(
+        fused_env.step_arrays(
             consts,
             backlog,
             actions,

@@ -1,4 +1,4 @@
-"""Seconds per training iteration vs the number of agents (state-augmented PPO, DESIGN.md section 6).
+"""Seconds per training iteration vs the number of agents (state-augmented PPO; docs/engine.md, performance).
 
 Every N gets the same per-agent batch (``num_steps`` steps of each agent per iteration, one copy of
 each agent) and the same update (``update_epochs`` passes of ``num_minibatches`` minibatches), so the
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from samarl.config import ScenarioConfig
-from samarl.trainer import TrainConfig, Trainer
+from samarl.scenario import ScenarioConfig
+from samarl.training import TrainConfig, Trainer
 
 
 def time_iterations(n: int, config: TrainConfig, repeats: int) -> dict[str, Any]:

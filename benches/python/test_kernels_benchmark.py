@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from samarl import Consensus, Graph
-from samarl.benchmarks import heterogeneous_agents
+from samarl.benchmarks import fused_env
+from samarl.benchmarks.kernels import heterogeneous_agents
 from samarl.envs import Dynamics
 from samarl.reference import consensus as ref_consensus
 from samarl.reference import env as ref_env
@@ -39,11 +40,11 @@ def test_env_step_rust(benchmark, agents, actions) -> None:
 
 @pytest.mark.benchmark(group="env-step")
 def test_env_step_numpy(benchmark, agents, actions) -> None:
-    c = ref_env.make_step_constants(**agents)
+    c = fused_env.make_step_constants(**agents)
     backlog = np.zeros(N, np.float32)
     obs = np.zeros((N, ref_env.OBS_DIM), np.float32)
     outs = {k: np.zeros(N, np.float32) for k in ("reward", "resource_use", "served", "arrived")}
-    benchmark(lambda: ref_env.step_arrays(c, backlog, actions, seed=0, step=0, obs=obs, **outs))
+    benchmark(lambda: fused_env.step_arrays(c, backlog, actions, seed=0, step=0, obs=obs, **outs))
     assert (outs["served"] >= 0).all()
 
 

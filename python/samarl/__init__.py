@@ -6,13 +6,19 @@ number of agents); at run time the agents run dual dynamics on their own copies 
 agree on a shared price by neighbour-to-neighbour consensus.
 
 The engine (batched environment dynamics, graphs, sparse consensus) is Rust (:mod:`samarl._core`);
-this package is the validated Python front end. Stable API:
+this package is the validated Python front end, one folder per job:
 
-- :class:`Graph`, :func:`make_graph`: communication graphs;
-- :class:`Consensus`: K rounds of averaging in one call, dynamic average tracking;
-- :class:`samarl.envs.Dynamics`: the batched demand-response dynamics;
-- :mod:`samarl.reference`: NumPy/SciPy reference implementations of every kernel;
+- :mod:`samarl.scenario`: scenarios (config, distributions, profiles, files, presets);
+- :mod:`samarl.envs`: the batched env, its PettingZoo and Gymnasium adapters, the Lagrangian reward;
+- :mod:`samarl.comms`: communication graphs (:class:`Graph`) and consensus (:class:`Consensus`);
+- :mod:`samarl.training`: state-augmented PPO (:func:`samarl.training.train`);
+- :mod:`samarl.execution`: dual dynamics and the executor (:func:`samarl.execution.execute`);
+- :mod:`samarl.baselines`, :mod:`samarl.experiments`, :mod:`samarl.plots`, :mod:`samarl.cli`;
+- :mod:`samarl.reference`: NumPy/SciPy reference implementations of every kernel (the tests' oracle);
 - :func:`set_num_threads` / :func:`get_num_threads`: the engine's private thread pool.
+
+Importing :mod:`samarl` loads neither torch nor the trainer; ``samarl.training`` and
+``samarl.execution`` do.
 
 A forked child process runs the engine's kernels single-threaded (its parent's pool threads do not
 exist there); call :func:`set_num_threads` in the child to change that.
@@ -23,8 +29,7 @@ from __future__ import annotations
 from samarl import envs as envs  # registers gymnasium's "samarl/DemandResponse-v0"
 from samarl import errors
 from samarl._core import __version__, get_num_threads, set_num_threads
-from samarl.consensus import Consensus
-from samarl.graph import Graph, make_graph
+from samarl.comms import Consensus, Graph, make_graph
 
 __all__ = [
     "Consensus",

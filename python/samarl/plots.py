@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +34,10 @@ __all__ = [
     "fold_days",
     "new_figure",
     "plot_backlog_by_group",
+    "plot_engine_demo",
     "plot_load_vs_capacity",
+    "plot_response",
+    "plot_training_curves",
     "save_figure",
 ]
 
@@ -216,4 +220,92 @@ def plot_backlog_by_group(
     ax = fig.axes[0]
     draw_backlog_by_group(ax, backlog_by_group, dt_hours, labels=labels)
     ax.set_title(title or "Backlog per agent group")
+    return save_figure(fig, path)
+
+
+# ------------------------------------------------------------------------------------ training
+
+
+def plot_training_curves(rows: Sequence[dict[str, float]], path: str | os.PathLike[str]) -> Path:
+    """``training_curves.png``: the logged training curves (and the flat-price checks, if any)."""
+    panels = [
+        ("rollout/lagrangian_reward", "Lagrangian reward per agent-step"),
+        ("rollout/reward", "env reward (waiting cost) per agent-step"),
+        ("constraint/served_over_arrived", "served / arrived (rollouts)"),
+        ("train/value_loss", "value loss"),
+        ("train/approx_kl", "approx. KL"),
+        ("train/action_std", "action std"),
+    ]
+    sweep = [
+        k
+        for k in (
+            "constraint/sweep_load_at_zero",
+            "constraint/sweep_load_at_half",
+            "constraint/sweep_load_at_max",
+        )
+        if any(k in r for r in rows)
+    ]
+    fig = new_figure(2, 4 if sweep else 3, size=(16 if sweep else 12, 6.5))
+    flat = fig.axes
+    it = [r["iteration"] for r in rows]
+    for ax, (key, title) in zip(flat, panels, strict=False):
+        ax.plot(it, [r.get(key, np.nan) for r in rows])
+        ax.set(title=title, xlabel="iteration")
+    if sweep:
+        ax = flat[6]
+        for key in sweep:
+            pts = [(r["iteration"], r[key]) for r in rows if key in r]
+            ax.plot(*zip(*pts, strict=True), "o-", label=key.split("sweep_load_")[1])
+        ax.axhline(1.0, color="k", ls="--", lw=0.8)
+        ax.set(title="peak load / capacity at flat mult", xlabel="iteration")
+        ax.legend()
+        ax = flat[7]
+        pts = [
+            (r["iteration"], r["constraint/sweep_served_at_zero"])
+            for r in rows
+            if "constraint/sweep_served_at_zero" in r
+        ]
+        ax.plot(*zip(*pts, strict=True), "o-")
+        low = min(0.95, *(p[1] for p in pts))
+        ax.set(title="served / arrived at mult = 0", xlabel="iteration", ylim=(low - 0.01, 1.01))
+    return save_figure(fig, path, dpi=110)
+
+
+def plot_response(res: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """``response.png``: the trained policies' response to flat multipliers (a response sweep)."""
+    mult = np.asarray(res["mult"])
+    fig = new_figure(1, 2, size=(11, 4))
+    a, b = fig.axes
+    a.plot(mult, res["total_load"], "o-", label="total load (binding blocks)")
+    a.axhline(res["capacity"], color="k", ls="--", label="capacity")
+    a.axhline(res["expected_demand"], color="gray", ls=":", label="expected demand")
+    a.set(xlabel="flat multiplier", ylabel="kW", title="Response of the trained policies")
+    a.legend()
+    power = np.asarray(res["group_mean_power"])
+    for g, name in enumerate(res["groups"]):
+        b.plot(mult, power[:, g], "o-", label=name)
+    b.set(xlabel="flat multiplier", ylabel="mean power per agent (kW)", title="By agent group")
+    b.legend()
+    return save_figure(fig, path, dpi=110)
+
+
+def plot_engine_demo(
+    path: str | os.PathLike[str],
+    rounds: Sequence[int],
+    errors: Sequence[float],
+    bounds: Sequence[float],
+    load: npt.ArrayLike,
+) -> Path:
+    """``demo.png`` of ``samarl demo --engine``: consensus disagreement vs K beside its bound, and
+    one day of greedy total load."""
+    load = np.asarray(load, dtype=np.float64)
+    fig = new_figure(1, 2, size=(11, 4))
+    a, b = fig.axes
+    a.semilogy(rounds, errors, "o-", label="measured max |x - mean|")
+    a.semilogy(rounds, bounds, "k--", label=r"bound $\sigma_2^K \|x_0 - \bar x\|$")
+    a.set(xlabel="consensus rounds K", ylabel="disagreement", title="Consensus")
+    a.legend()
+    hours = np.arange(load.size) * 24 / load.size
+    b.plot(hours, load / 1e3)
+    b.set(xlabel="hour of day", ylabel="total load (MW)", title="Greedy load, one day")
     return save_figure(fig, path)

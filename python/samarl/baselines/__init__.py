@@ -1,9 +1,9 @@
-"""Baselines for the comparison with state-augmented training + consensus (DESIGN.md section 3).
+"""Baselines for the comparison with state-augmented training + consensus (docs/method.md).
 
 Each baseline is one module that reads top to bottom (config -> networks -> trainer hooks ->
-execution) and subclasses :class:`samarl.trainer.Trainer`, overriding only its hooks
+execution) and subclasses :class:`samarl.training.trainer.Trainer`, overriding only its hooks
 (``_make_policy``, ``_episode_mults``, ``_shape_reward``) and ``iterate`` (for dual ascent): the
-rollouts, the PPO update (:func:`samarl.ppo.ppo_update`), reward scaling and logging are shared.
+rollouts, the PPO update (:func:`samarl.training.ppo.ppo_update`), reward scaling and logging are shared.
 
 - :mod:`~samarl.baselines.mappo_lagrangian`: CTDE, decentralised shared-weight actors, a
   centralised critic on all N agents' observations (O(N^2) per step), one central multiplier per

@@ -1,6 +1,6 @@
 """Independent Lagrangian learners: each agent with a local multiplier from its own use.
 
-The setting the paper says fails (DESIGN.md section 3, "independent"): agent ``n`` keeps its own
+The setting the paper says fails (docs/method.md, "independent"): agent ``n`` keeps its own
 multiplier vector ``mult^n [m]`` (one entry per capacity block) and, after every iteration, takes a
 projected dual ascent step on its *own* estimate of the total, ``N * ghat^n_h`` (its use over block h
 times N), against the block's capacity:
@@ -29,8 +29,8 @@ import torch
 from torch import Tensor
 
 from samarl.errors import ConfigError
-from samarl.executor import torch_act_fn
-from samarl.trainer import TrainConfig, Trainer
+from samarl.execution.executor import torch_act_fn
+from samarl.training import TrainConfig, Trainer
 
 __all__ = ["IndependentLagrangianConfig", "IndependentLagrangianTrainer"]
 
@@ -103,6 +103,15 @@ class IndependentLagrangianTrainer(Trainer):
         stats["dual/local_mult_at_max_frac"] = float((self.local_mult >= self.mult_max).mean())
         return stats
 
+    def state(self) -> dict[str, Any]:
+        """The trainer's state and every agent's own multipliers (a resumed run continues them)."""
+        assert self.local_mult is not None
+        return super().state() | {"local_mult": self.local_mult.copy()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.local_mult = np.array(state["local_mult"], dtype=np.float64)
+
     def act_fn(self) -> Any:
-        """An executor :data:`~samarl.executor.ActFn` (run it in ``independent`` mode)."""
+        """An executor :data:`~samarl.execution.executor.ActFn` (run it in ``independent`` mode)."""
         return torch_act_fn(self.policy.eval())

@@ -28,8 +28,8 @@ import torch
 from torch import Tensor
 
 from samarl.errors import ConfigError
-from samarl.executor import torch_act_fn
-from samarl.trainer import TrainConfig, Trainer
+from samarl.execution.executor import torch_act_fn
+from samarl.training import TrainConfig, Trainer
 
 __all__ = ["IPPOPenaltyConfig", "IPPOPenaltyTrainer"]
 
@@ -80,5 +80,5 @@ class IPPOPenaltyTrainer(Trainer):
         return stats
 
     def act_fn(self) -> Any:
-        """An executor :data:`~samarl.executor.ActFn` (run it in ``unconstrained`` mode)."""
+        """An executor :data:`~samarl.execution.executor.ActFn` (run it in ``unconstrained`` mode)."""
         return torch_act_fn(self.policy.eval())

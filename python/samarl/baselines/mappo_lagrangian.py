@@ -1,10 +1,10 @@
-"""MAPPO-Lagrangian: the CTDE baseline (DESIGN.md section 3, issue 6).
+"""MAPPO-Lagrangian: the CTDE baseline (docs/method.md, baselines).
 
 Centralised training, decentralised execution, as in MAPPO (Yu et al. 2022) with a Lagrangian
 constraint (Gu et al., MACPO / MAPPO-L):
 
 - **actors**: one shared network on each agent's local observation plus its own agent features (the
-  state-augmented actor of :mod:`samarl.policies`, fed the central multiplier, which every agent
+  state-augmented actor of :mod:`samarl.training.policies`, fed the central multiplier, which every agent
   knows because it is broadcast during training and frozen at execution);
 - **centralised critic**: for agent ``n`` at a step, an MLP on the concatenated (normalised)
   observations of **all N agents** (``N * obs_dim`` inputs) followed by agent ``n``'s own actor
@@ -22,7 +22,7 @@ constraint (Gu et al., MACPO / MAPPO-L):
   dynamics do nothing).
 
 Reads top to bottom: :class:`MAPPOLagrangianConfig` -> :class:`CentralCriticPolicy` (networks; the
-loss is the shared :func:`samarl.ppo.ppo_update`) -> :class:`MAPPOLagrangianTrainer` (hooks of the
+loss is the shared :func:`samarl.training.ppo.ppo_update`) -> :class:`MAPPOLagrangianTrainer` (hooks of the
 shared trainer and the dual update) -> execution.
 """
 
@@ -40,8 +40,8 @@ import torch
 from torch import Tensor, nn
 
 from samarl.errors import ConfigError
-from samarl.policies import RunningMeanStd, StateAugmentedPolicy
-from samarl.trainer import TrainConfig, Trainer, policy_for
+from samarl.training import TrainConfig, Trainer, policy_for
+from samarl.training.policies import RunningMeanStd, StateAugmentedPolicy
 
 __all__ = ["CentralCriticPolicy", "MAPPOLagrangianConfig", "MAPPOLagrangianTrainer"]
 
@@ -51,7 +51,7 @@ __all__ = ["CentralCriticPolicy", "MAPPOLagrangianConfig", "MAPPOLagrangianTrain
 
 @dataclass(frozen=True, slots=True)
 class MAPPOLagrangianConfig:
-    """Settings of MAPPO-Lagrangian beyond PPO's (:class:`~samarl.trainer.TrainConfig`)."""
+    """Settings of MAPPO-Lagrangian beyond PPO's (:class:`~samarl.training.TrainConfig`)."""
 
     dual_lr: float = 0.1
     """Dual ascent step per iteration, as a fraction of ``mult_max`` per unit of relative violation."""
@@ -81,7 +81,7 @@ class MAPPOLagrangianConfig:
 
 class CentralCriticPolicy(nn.Module):
     """Shared decentralised actor + centralised critic, with the interface the shared trainer and
-    :func:`samarl.ppo.ppo_update` use (``features``, ``sample``, ``evaluate``, ``value``...).
+    :func:`samarl.training.ppo.ppo_update` use (``features``, ``sample``, ``evaluate``, ``value``...).
 
     Network input ``x`` of a row (agent ``n`` of copy ``r``) is ``[actor features (D), normalised
     observations of the N agents of copy r (N * obs_dim)]``; the actor reads the first D columns only,
@@ -265,10 +265,19 @@ class MAPPOLagrangianTrainer(Trainer):
         stats["constraint/train_violation_max"] = float(np.maximum(excess[seen], 0.0).max())
         return stats
 
+    def state(self) -> dict[str, Any]:
+        """The trainer's state and the central multiplier (a resumed run continues its ascent)."""
+        assert self.central_mult is not None
+        return super().state() | {"central_mult": self.central_mult.copy()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.central_mult = np.array(state["central_mult"], dtype=np.float64)
+
     # ---------------------------------------------------------------- execution
 
     def act_fn(self) -> Any:
-        """An executor :data:`~samarl.executor.ActFn`: every actor with the final central multiplier,
+        """An executor :data:`~samarl.execution.executor.ActFn`: every actor with the final central multiplier,
         whatever the executor's multipliers are (run it in ``unconstrained`` mode)."""
         actor = self.policy.actor.eval()
         assert self.central_mult is not None

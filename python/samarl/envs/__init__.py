@@ -28,9 +28,9 @@ from samarl.envs.demand_response import (
 from samarl.envs.dynamics import OBS_FIELDS, Dynamics, StepResult
 
 if TYPE_CHECKING:
-    from samarl.config import ScenarioConfig
     from samarl.envs.gymnasium import HouseholdEnv
     from samarl.envs.pettingzoo import DemandResponseParallelEnv
+    from samarl.scenario import ScenarioConfig
 
 __all__ = [
     "GYM_ENV_ID",

@@ -1,6 +1,6 @@
 """``check_batched_env``: checks that an env follows samarl's native batched API.
 
-Like Stable-Baselines3's ``check_env``, for the batched contract of notes/ENV_API.md: array dtypes
+Like Stable-Baselines3's ``check_env``, for the batched contract of docs/environment.md: array dtypes
 and shapes, zero-copy output buffers, seeded determinism, truncation at the episode's end, clear
 errors on bad actions (that leave the state unchanged), and the physics every demand-response env
 must respect (non-negative flows, power within each agent's limit, energy balance per agent).

@@ -1,6 +1,6 @@
 """The demand-response environment: N households sharing a grid's capacity (native batched API).
 
-:class:`DemandResponseEnv` turns a :class:`~samarl.config.ScenarioConfig` into an environment
+:class:`DemandResponseEnv` turns a :class:`~samarl.scenario.ScenarioConfig` into an environment
 with episodes. Every array is ``[N, ...]`` float32, C-contiguous, and written in place by the Rust
 engine: ``step`` returns views of buffers allocated once (copy what you keep), so a training loop
 allocates nothing per step and torch can wrap them with ``torch.from_numpy`` without a copy.
@@ -8,7 +8,7 @@ allocates nothing per step and torch can wrap them with ``torch.from_numpy`` wit
 The shared resource is first-class: every step returns each agent's ``resource_use`` (kW), and
 :attr:`DemandResponseEnv.constraints` declares what it must satisfy (total use <= capacity, per
 block of the day). The Lagrange multiplier is *not* part of the env: augmented policies append it
-(DESIGN.md section 2), and the executor runs the dual dynamics (section 3).
+(docs/method.md, training), and the executor runs the dual dynamics (section 3).
 
 Episodes start at midnight and are truncated after ``scenario.episode_steps`` steps (households
 never terminate). The env does not auto-reset: stepping a finished episode is an error, and
@@ -23,10 +23,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from samarl._validate import as_f32
-from samarl.config import ScenarioConfig, ScenarioData, load_scenario
 from samarl.envs.dynamics import OBS_FIELDS, Dynamics
 from samarl.errors import InvalidValueError
+from samarl.scenario import ScenarioConfig, ScenarioData, load_scenario
 
 __all__ = [
     "CapacityConstraint",
@@ -66,7 +65,7 @@ class EnvStep:
 class CapacityConstraint:
     """The global constraint: ``sum_n resource_use[n, t] <= capacity[t % S]``, on average per block.
 
-    Formally (DESIGN.md section 1) for every block ``h``: the long-run average over days of
+    Formally (docs/method.md) for every block ``h``: the long-run average over days of
     ``sum_{t in block h} (sum_n resource_use[n, t] - capacity[t % S])`` is ``<= 0``.
     """
 
@@ -87,12 +86,12 @@ class CapacityConstraint:
 
 
 class DemandResponseEnv:
-    """N heterogeneous households with deferrable demand (DESIGN.md section 4), batched.
+    """N heterogeneous households with deferrable demand (docs/environment.md), batched.
 
     Parameters
     ----------
     scenario
-        A :class:`~samarl.config.ScenarioConfig`, a preset name (``"small"``, ``"default"``, ...)
+        A :class:`~samarl.scenario.ScenarioConfig`, a preset name (``"small"``, ``"default"``, ...)
         or a scenario file path.
     **overrides
         Scenario fields to change, e.g. ``num_agents=64``.
@@ -139,7 +138,7 @@ class DemandResponseEnv:
 
     @classmethod
     def from_preset(cls, name: str, /, **overrides: Any) -> DemandResponseEnv:
-        """An env on a shipped preset (see :func:`samarl.config.preset_names`)."""
+        """An env on a shipped preset (see :func:`samarl.scenario.preset_names`)."""
         return cls(ScenarioConfig.preset(name, **overrides))
 
     # -- the API -----------------------------------------------------------------------------------
@@ -303,21 +302,19 @@ def observation_bounds(
 
 
 def lagrangian_reward(
-    reward: F32,
-    resource_use: F32,
-    mult: npt.ArrayLike,
-    capacity_per_agent: float,
-    out: F32 | None = None,
-) -> F32:
-    """``reward - mult * (resource_use - capacity_per_agent)``, the reward at a price (float32).
+    reward: Any, resource_use: Any, mult: Any, capacity_per_agent: Any, *, out: Any = None
+) -> Any:
+    """``reward - mult * (resource_use - capacity_per_agent)``: each agent's reward at a price.
 
-    ``mult`` is a scalar or ``[N]`` (each agent's multiplier for the current block);
-    ``capacity_per_agent`` is ``C_t / N`` of the step taken.
+    The one definition of the Lagrangian reward in samarl (docs/method.md): the trainer, the
+    PettingZoo adapter and the Gymnasium view all call it. ``mult`` is each agent's multiplier for
+    the current block (a scalar or ``[N]``) and ``capacity_per_agent`` is ``C_t / N`` of the step
+    taken (``0`` drops the constant term, which leaves the optimal policy unchanged). Works on
+    Python floats, NumPy arrays (``out`` may name a buffer to write) and torch tensors alike.
     """
-    m = as_f32("mult", mult)
     if out is None:
-        out = np.empty_like(reward)
-    np.subtract(resource_use, np.float32(capacity_per_agent), out=out)
-    np.multiply(out, m, out=out)
+        return reward - mult * (resource_use - capacity_per_agent)
+    np.subtract(resource_use, capacity_per_agent, out=out)
+    np.multiply(out, mult, out=out)
     np.subtract(reward, out, out=out)
     return out

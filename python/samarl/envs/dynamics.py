@@ -1,6 +1,6 @@
 """The batched demand-response dynamics: N agents stepped by the Rust engine in one call.
 
-This is the transition core only (DESIGN.md section 4; no episodes, no auto-reset, no multiplier).
+This is the transition core only (docs/environment.md; no episodes, no auto-reset, no multiplier).
 Outputs live in buffers allocated once and overwritten by every step, so a training loop allocates
 nothing per step and torch can view them with ``torch.from_numpy`` without a copy.
 """
@@ -17,7 +17,7 @@ from samarl import _core
 from samarl._validate import as_f32, as_index, check_shape
 
 if TYPE_CHECKING:
-    from samarl.config import ScenarioConfig, ScenarioData
+    from samarl.scenario import ScenarioConfig, ScenarioData
 
 __all__ = ["OBS_FIELDS", "Dynamics", "StepResult"]
 

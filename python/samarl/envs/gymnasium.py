@@ -1,6 +1,6 @@
 """Gymnasium single-agent view: one household facing a price profile (the multiplier).
 
-This is the problem each agent solves in state-augmented training (DESIGN.md section 2): maximise
+This is the problem each agent solves in state-augmented training (docs/method.md, training): maximise
 the Lagrangian reward ``r - mult[h(t)] * (g - C_t / N)`` with the multiplier vector ``mult`` part of
 the observation, so any single-agent learner (Stable-Baselines3, CleanRL, ...) can train one
 augmented policy. Registered as ``"samarl/DemandResponse-v0"`` on ``import samarl``::
@@ -14,7 +14,7 @@ off-the-shelf MLP policies and ``check_env`` accept it without wrappers):
   arrivals, time of day (sin, cos), expected arrivals of the coming step, max energy per step, mean
   arrivals per step;
 - ``obs[7 + j] = mult[(h + j) % m]``: the multiplier vector rolled so the coming step's block ``h``
-  comes first (the convention of the policies, notes/ENV_API.md).
+  comes first (the convention of the policies).
 
 All bounds are finite (backlog and arrivals are bounded by the largest possible arrivals over an
 episode).
@@ -40,10 +40,10 @@ import numpy.typing as npt
 from gymnasium import spaces
 
 from samarl._validate import as_f32
-from samarl.config import ScenarioConfig, load_scenario
-from samarl.envs.demand_response import observation_bounds
+from samarl.envs.demand_response import lagrangian_reward, observation_bounds
 from samarl.envs.dynamics import Dynamics
 from samarl.errors import InvalidValueError, ShapeError
+from samarl.scenario import ScenarioConfig, load_scenario
 
 __all__ = ["HouseholdEnv"]
 
@@ -56,7 +56,7 @@ class HouseholdEnv(gym.Env[F32, F32]):
     Parameters
     ----------
     scenario
-        A :class:`~samarl.config.ScenarioConfig`, a preset name or a scenario file; it supplies the
+        A :class:`~samarl.scenario.ScenarioConfig`, a preset name or a scenario file; it supplies the
         population households are drawn from, the profiles, the capacity and the episode length.
     agent
         Simulate always this household (an index into the population); ``None`` (default) draws
@@ -176,7 +176,7 @@ class HouseholdEnv(gym.Env[F32, F32]):
         h = int(self.data.block_of_step[tod])
         r, g = float(out.reward[0]) + 0.0, float(out.resource_use[0])  # + 0.0: no -0.0
         price = float(self._mult[h])
-        reward = r - price * (g - float(self._cap_share[tod]))
+        reward = lagrangian_reward(r, g, price, float(self._cap_share[tod]))
         info = {
             "reward_env": r,
             "resource_use": g,

@@ -12,7 +12,7 @@ Python work per step (see ``benches/python/bench_env.py`` for the overhead again
 Given the same seed and actions it produces the same trajectory as the native API.
 
 Rewards are the env's (minus the waiting cost) unless ``mult`` is given: then each agent gets the
-Lagrangian reward ``r - mult[h] * (g - C_t / N)`` at that fixed price profile (DESIGN.md section 1).
+Lagrangian reward ``r - mult[h] * (g - C_t / N)`` at that fixed price profile (docs/method.md).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from samarl._validate import as_f32
-from samarl.config import ScenarioConfig
 from samarl.envs.demand_response import CapacityConstraint, DemandResponseEnv, lagrangian_reward
 from samarl.errors import InvalidValueError, ShapeError
+from samarl.scenario import ScenarioConfig
 
 __all__ = ["DemandResponseParallelEnv", "parallel_env"]
 
@@ -40,7 +40,7 @@ class DemandResponseParallelEnv(ParallelEnv[str, F32, F32]):
     Parameters
     ----------
     scenario
-        A :class:`~samarl.config.ScenarioConfig`, a preset name or a scenario file path.
+        A :class:`~samarl.scenario.ScenarioConfig`, a preset name or a scenario file path.
     mult
         Optional fixed multipliers: a scalar, ``[m]`` (one price per block, shared) or ``[N, m]``
         (per agent), all ``>= 0``. When given, rewards are Lagrangian (see the module docstring).
@@ -224,7 +224,7 @@ def parallel_env(
 ) -> DemandResponseParallelEnv:
     """The PettingZoo ``ParallelEnv`` (PettingZoo's module convention).
 
-    ``scenario`` (a :class:`~samarl.config.ScenarioConfig` or a file) takes precedence over
+    ``scenario`` (a :class:`~samarl.scenario.ScenarioConfig` or a file) takes precedence over
     ``preset``; ``kwargs`` go to :class:`DemandResponseParallelEnv` (``mult=`` and scenario field
     overrides such as ``num_agents=``).
     """

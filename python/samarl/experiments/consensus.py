@@ -23,11 +23,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from samarl import plots
-from samarl.consensus import Consensus
-from samarl.dual import DualConfig
-from samarl.executor import ExecutionResult
+from samarl.comms.consensus import Consensus
+from samarl.comms.graph import make_graph
+from samarl.execution.dual import DualConfig
+from samarl.execution.executor import ExecutionResult
 from samarl.experiments.report import (
     check_line,
+    dual_config,
     environment,
     markdown_table,
     obtain_policy,
@@ -36,18 +38,16 @@ from samarl.experiments.report import (
     run_sizes,
     write_outputs,
 )
-from samarl.graph import make_graph
 
 ROUNDS = (0, 1, 2, 5, 10, 20, 50)
 FAMILIES = ("ring", "kring", "grid", "random_geometric", "small_world", "erdos_renyi")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sweeps: K values (on ``--graph``) and graph families (at ``--consensus-rounds``)."""
     parser.add_argument(
         "--rounds", type=int, nargs="+", default=list(ROUNDS), help="K values of the K sweep"
     )
-    parser.add_argument("--graph", default="small_world", help="graph family of the K sweep")
-    parser.add_argument("--family-rounds", type=int, default=10, help="K of the graph sweep")
     parser.add_argument(
         "--families", nargs="+", default=list(FAMILIES), help="graph families of the graph sweep"
     )
@@ -90,21 +90,22 @@ def run(args: argparse.Namespace) -> int:
     policy = obtain_policy(args, out, size["scenario"], iterations=size["iterations"])
     n, s, days = policy.scenario.num_agents, policy.scenario.steps_per_day, size["days"]
     window = (days // 2) * s
+    base = dual_config(args, mode="consensus")
     sigma: dict[str, float] = {}
     degree: dict[str, float] = {}
-    for fam in {args.graph, *args.families}:
+    for fam in {base.graph, *args.families}:
         g = make_graph(fam, n, seed=0)
         sigma[fam] = Consensus(g, require_connected=False).sigma2()
         degree[fam] = g.mean_degree
 
-    jobs = [("K", k, args.graph) for k in args.rounds] + [
-        ("family", args.family_rounds, fam) for fam in args.families
+    jobs = [("K", k, base.graph) for k in args.rounds] + [
+        ("family", base.consensus_rounds, fam) for fam in args.families
     ]
     k_rows: list[dict[str, Any]] = []
     fam_rows: list[dict[str, Any]] = []
     trace: ExecutionResult | None = None
     for sweep, k, fam in tqdm(jobs, desc="consensus", unit="run", disable=not progress):
-        dual = DualConfig(mode="consensus", consensus_rounds=k, graph=fam)
+        dual = base.replace(consensus_rounds=k, graph=fam)
         res = run_dual(policy, dual, days=days, seed=size["seed"], progress=False)
         m = res.metrics
         row = {
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
             "bound": bound_stats(res, sigma[fam], k, window, policy.mult_max),
         }
         (k_rows if sweep == "K" else fam_rows).append(row)
-        if sweep == "family" and fam == args.graph:
+        if sweep == "family" and fam == base.graph:
             trace = res
     above = sum(r["bound"].get("above_bound", 0) for r in k_rows + fam_rows)
     viol = [r["violation"] for r in k_rows]
@@ -165,13 +166,13 @@ def run(args: argparse.Namespace) -> int:
         "warmup_days": days // 2,
         "seed": size["seed"],
         "policy": str(policy.run_dir),
-        "k_sweep": {"graph": args.graph, "rows": k_rows},
-        "family_sweep": {"rounds": args.family_rounds, "rows": fam_rows},
+        "k_sweep": {"graph": base.graph, "rows": k_rows},
+        "family_sweep": {"rounds": base.consensus_rounds, "rows": fam_rows},
         "checks": {k: v[0] for k, v in checks.items()},
         "wall_s": time.perf_counter() - start,
         "environment": environment(),
     }
-    figures = _figures(out, k_rows, by_gap, trace, window, sigma[args.graph], args, s)
+    figures = _figures(out, k_rows, by_gap, trace, window, sigma[base.graph], base, s)
     write_outputs(out, results, _report(results, checks, figures, policy, by_gap))
     return 0
 
@@ -183,7 +184,7 @@ def _figures(
     trace: ExecutionResult | None,
     window: int,
     sigma2: float,
-    args: argparse.Namespace,
+    base: DualConfig,
     s: int,
 ) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
@@ -202,7 +203,7 @@ def _figures(
     ax.set(
         xlabel="consensus rounds K (K = 0 drawn at 0.5)",
         ylabel="max_n |mult^n - mean| after an update",
-        title=f"Consensus error vs K ({args.graph})",
+        title=f"Consensus error vs K ({base.graph})",
     )
     ax.legend(fontsize="small")
     bx.semilogx(x, [r["violation"] for r in k_rows], "o-", label="violation (max over blocks)")
@@ -225,7 +226,7 @@ def _figures(
     ax.set(
         xlabel="spectral gap 1 - sigma_2(W)",
         ylabel="max_n |mult^n - mean| after an update",
-        title=f"Error vs graph (K = {args.family_rounds})",
+        title=f"Error vs graph (K = {base.consensus_rounds})",
     )
     ax.legend(fontsize="small")
     bx.semilogx(gaps, [r["violation"] for r in fam_rows], "o-")
@@ -243,7 +244,7 @@ def _figures(
         ax.semilogy(days, np.maximum(log[:, 3], 1e-12), ".", ms=2, label="measured")
         ax.semilogy(
             days,
-            np.maximum(sigma2**args.family_rounds * log[:, 2], 1e-12),
+            np.maximum(sigma2**base.consensus_rounds * log[:, 2], 1e-12),
             ".",
             ms=2,
             label="bound",
@@ -252,8 +253,8 @@ def _figures(
         ax.set(
             xlabel="day",
             ylabel="max_n |mult^n - mean|",
-            title=f"Every update: measured error and its bound ({args.graph}, "
-            f"K = {args.family_rounds})",
+            title=f"Every update: measured error and its bound ({base.graph}, "
+            f"K = {base.consensus_rounds})",
         )
         ax.legend(fontsize="small")
         plots.save_figure(fig, out / "bound_per_update.png")

@@ -1,7 +1,7 @@
 """``samarl experiment ctde``: how training cost grows with N, CTDE (MAPPO-Lagrangian) against ours.
 
 For N = 4, 8, 16, ... (doubling) each method is measured in a fresh subprocess (so its peak memory is
-its own) on the ``--preset`` scenario family with N agents:
+its own) on the ``--scenario`` family (a preset or file) with N agents:
 
 1. **time**: seconds per PPO iteration with one copy of every agent and ``num_steps`` = 96 steps per
    agent (the per-agent batch of ``benches/python/bench_training.py``): one warm-up iteration, then
@@ -11,7 +11,7 @@ its own) on the ``--preset`` scenario family with N agents:
    them) after the timed iterations, and that peak minus the RSS after imports;
 3. **feasibility**: a fresh run of ``--train-iterations`` iterations (the trainer's default number of
    copies for small N), then the learnt policies are executed for ``--eval-days`` days
-   (:func:`samarl.executor.execute`, metrics after the warm-up half): ours with the dual dynamics and
+   (:func:`samarl.execution.executor.execute`, metrics after the warm-up half): ours with the dual dynamics and
    K = 10 consensus rounds, CTDE with its final central multiplier and no communication.
 
 CTDE stops at the first N where its seconds per iteration exceed ``--max-iteration-s``, its measured
@@ -41,7 +41,7 @@ import numpy as np
 
 __all__ = ["ScalingSettings", "add_arguments", "fit_slope", "measure", "run"]
 
-#: Feasibility thresholds of DESIGN.md section 6 (violation <= 1 %, served >= 99 %).
+#: Feasibility thresholds (violation <= 1 %, served >= 99 %).
 MAX_VIOLATION = 0.01
 MIN_SERVED = 0.99
 
@@ -50,8 +50,8 @@ MIN_SERVED = 0.99
 class ScalingSettings:
     """Settings of the scaling comparison (``--quick`` changes the defaults marked so)."""
 
-    preset: str = "default"
-    """Scenario family: the preset, with ``num_agents`` set to each N."""
+    scenario: str = "default"
+    """Scenario family: a preset or a scenario file, with ``num_agents`` set to each N."""
     min_agents: int = 4
     """First N; each next N doubles it."""
     max_iteration_s: float = 30.0
@@ -99,14 +99,14 @@ def measure(method: str, n: int, settings: ScalingSettings, *, train: bool) -> d
     """Time, peak memory and (when ``train``) feasibility of ``method`` (``ours`` or ``ctde``) with
     ``n`` agents, in this process (run it in a fresh one for a meaningful peak)."""
     from samarl.baselines.mappo_lagrangian import MAPPOLagrangianTrainer
-    from samarl.config import ScenarioConfig
-    from samarl.dual import DualConfig
-    from samarl.executor import execute, torch_act_fn
-    from samarl.trainer import TrainConfig, Trainer
+    from samarl.execution.dual import DualConfig
+    from samarl.execution.executor import execute, torch_act_fn
+    from samarl.scenario import load_scenario
+    from samarl.training import TrainConfig, Trainer
 
     rss_start = _rss_mib()
     cls = MAPPOLagrangianTrainer if method == "ctde" else Trainer
-    scenario = ScenarioConfig.preset(settings.preset, num_agents=n)
+    scenario = load_scenario(settings.scenario, num_agents=n)
     s = settings
     timing = TrainConfig(
         num_steps=s.num_steps, agent_copies=1, progress=False, checkpoint_every=0, seed=s.seed
@@ -455,34 +455,21 @@ def _plot(results: dict[str, Any], path: Path) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``samarl experiment ctde``."""
-    d = ScalingSettings()
+    """Options of ``samarl experiment ctde``: ``--out``, ``--quick`` and every
+    :class:`ScalingSettings` field."""
+    from samarl.cli.options import add_config_options
+
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--quick", action="store_true", help="small budgets (~10 min on 2 cores)")
-    parser.add_argument("--preset", default=d.preset, help="scenario family (a preset)")
-    parser.add_argument("--max-iteration-s", type=float, help="CTDE time budget per iteration")
-    parser.add_argument("--max-memory-gib", type=float, help="CTDE memory budget (GiB)")
-    parser.add_argument("--ours-max-agents", type=int, help="largest N timed for our method")
-    parser.add_argument("--repeats", type=int, help="timed iterations per size")
-    parser.add_argument("--train-iterations", type=int, help="iterations of feasibility runs")
-    parser.add_argument("--eval-days", type=int, help="executed days per feasibility run")
-    parser.add_argument("--seed", type=int, default=d.seed)
+    add_config_options(parser, ScalingSettings, title="scaling comparison (ScalingSettings)")
 
 
 def settings_from_args(args: argparse.Namespace) -> ScalingSettings:
+    """The settings: the dataclass defaults, ``--quick``'s, then the command line's."""
+    from samarl.cli.options import config_values
+
     values: dict[str, Any] = dict(QUICK) if args.quick else {}
-    values |= {"preset": args.preset, "seed": args.seed}
-    for name in (
-        "max_iteration_s",
-        "max_memory_gib",
-        "ours_max_agents",
-        "repeats",
-        "train_iterations",
-        "eval_days",
-    ):
-        if getattr(args, name, None) is not None:
-            values[name] = getattr(args, name)
-    return ScalingSettings(**values)
+    return ScalingSettings(**(values | config_values(args, ScalingSettings)))
 
 
 def run(args: argparse.Namespace) -> int:

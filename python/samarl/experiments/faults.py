@@ -7,13 +7,14 @@
   They leave the communication graph (the survivors' graph is rebuilt from their edges with
   ``Graph.from_edges``, its Metropolis–Hastings weights re-derived), their multipliers freeze and stay
   out of every later average, and their load stays on the grid, driven by the frozen prices (a
-  household whose controller went silent). See :meth:`samarl.dual.DualState.remove_agents`.
+  household whose controller went silent). See :meth:`samarl.execution.dual.DualState.remove_agents`.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from samarl import plots
-from samarl.dual import DualConfig
-from samarl.executor import AgentRemoval
+from samarl.execution.executor import AgentRemoval
 from samarl.experiments.report import (
     check_line,
+    dual_config,
     environment,
     markdown_table,
     obtain_policy,
@@ -39,8 +40,6 @@ REMOVED = (0.1, 0.3)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rounds", type=int, default=10, help="consensus rounds K")
-    parser.add_argument("--graph", default="small_world", help="communication graph family")
     parser.add_argument(
         "--drop-probs", type=float, nargs="+", default=list(DROP_PROBS), help="link failure p"
     )
@@ -75,15 +74,12 @@ def run(args: argparse.Namespace) -> int:
     policy = obtain_policy(args, out, size["scenario"], iterations=size["iterations"])
     days, seed = size["days"], size["seed"]
     removal_day = max(1, days // 4)
+    base = dual_config(args, mode="consensus")
     jobs: list[tuple[str, float]] = [("drop", p) for p in args.drop_probs]
     jobs += [("remove", f) for f in args.removed]
     drop_rows, remove_rows = [], []
     for kind, value in tqdm(jobs, desc="faults", unit="run", disable=not progress):
-        dual = DualConfig(
-            consensus_rounds=args.rounds,
-            graph=args.graph,
-            drop_prob=value if kind == "drop" else 0.0,
-        )
+        dual = base.replace(drop_prob=value if kind == "drop" else 0.0)
         removal = AgentRemoval(removal_day, value, seed=seed) if kind == "remove" else None
         res = run_dual(policy, dual, days=days, seed=seed, progress=False, removal=removal)
         row = _row(res.metrics)
@@ -101,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
                     **row,
                 }
             )
-    base = drop_rows[0] if drop_rows and drop_rows[0]["drop_prob"] == 0 else None
+    no_fault = drop_rows[0] if drop_rows and drop_rows[0]["drop_prob"] == 0 else None
     checks = {}
     if len(drop_rows) > 1:
         e = [r["consensus_error"] for r in drop_rows]
@@ -110,13 +106,13 @@ def run(args: argparse.Namespace) -> int:
             f"consensus error grows with p ({e[0]:.4g} at p = {drop_rows[0]['drop_prob']} -> "
             f"{e[-1]:.4g} at p = {drop_rows[-1]['drop_prob']})",
         )
-    if base is not None:
+    if no_fault is not None:
         for r in remove_rows:
             checks[f"removal_{r['fraction']}_keeps_working"] = (
-                r["served"] >= base["served"] - 0.02,
+                r["served"] >= no_fault["served"] - 0.02,
                 f"with {100 * r['fraction']:.0f}% of agents removed, served {r['served']:.4f} "
-                f"stays within 0.02 of no fault ({base['served']:.4f}); violation "
-                f"{r['violation']:.4f} vs {base['violation']:.4f}",
+                f"stays within 0.02 of no fault ({no_fault['served']:.4f}); violation "
+                f"{r['violation']:.4f} vs {no_fault['violation']:.4f}",
             )
     results = {
         "experiment": "faults",
@@ -127,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         "warmup_days": days // 2,
         "seed": seed,
         "policy": str(policy.run_dir),
-        "dual": {"consensus_rounds": args.rounds, "graph": args.graph},
+        "dual": asdict(base),
         "drop": drop_rows,
         "removal": remove_rows,
         "removal_semantics": (
@@ -147,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         ax.set(
             xlabel="link failure probability p",
             ylabel="consensus error (max)",
-            title=f"Consensus error vs p (K = {args.rounds}, {args.graph})",
+            title=f"Consensus error vs p (K = {base.consensus_rounds}, {base.graph})",
         )
         bx.plot(p, [r["violation"] for r in drop_rows], "o-", label="violation")
         bx.plot(p, [1.0 - r["served"] for r in drop_rows], "s-", label="unserved share")
@@ -160,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         f"# Faults: lossy links and agents removed{' (quick)' if args.quick else ''}",
         "",
         f"Scenario `{results['scenario']}`, N = {results['num_agents']}, {days} days per run "
-        f"(metrics over the last {days - days // 2}), K = {args.rounds} on a {args.graph} graph, "
+        f"(metrics over the last {days - days // 2}), K = {base.consensus_rounds} on a {base.graph} graph, "
         f"arrival seed {seed}. " + policy_note(policy),
         "",
         "## Lossy links",

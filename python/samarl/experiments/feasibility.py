@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from samarl import plots
-from samarl.dual import DualConfig
 from samarl.experiments.report import (
     check_line,
+    dual_config,
     environment,
     markdown_table,
     mean_spread,
@@ -58,8 +59,7 @@ def sizes(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rounds", type=int, default=10, help="consensus rounds K")
-    parser.add_argument("--graph", default="small_world", help="communication graph family")
+    """No options beyond the common ones (the dual settings apply to every mode)."""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,11 +73,7 @@ def run(args: argparse.Namespace) -> int:
     traces: dict[str, Any] = {}
     jobs = [(mode, seed) for seed in seeds for mode in MODES]
     for mode, seed in tqdm(jobs, desc="feasibility", unit="run", disable=not progress):
-        dual = DualConfig(
-            mode=mode,
-            consensus_rounds=args.rounds,
-            graph=args.graph,
-        )
+        dual = dual_config(args, mode=mode)
         res = run_dual(policy, dual, days=days, seed=seed, progress=False)
         runs[mode].append(res.metrics)
         if seed == seeds[0]:
@@ -110,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         "warmup_days": days // 2,
         "seeds": seeds,
         "policy": str(policy.run_dir),
-        "dual": {"consensus_rounds": args.rounds, "graph": args.graph},
+        "dual": asdict(dual_config(args)),
         "mult_max": policy.mult_max,
         "modes": modes,
         "settling": settle,

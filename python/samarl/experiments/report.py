@@ -19,34 +19,19 @@ from typing import Any
 
 import numpy as np
 
-from samarl.config import ScenarioConfig
-from samarl.dual import DualConfig
-from samarl.errors import ConfigError
-from samarl.executor import AgentRemoval, ExecutionResult, execute, torch_act_fn
+from samarl.execution.dual import DualConfig
+from samarl.execution.executor import AgentRemoval, ExecutionResult, execute, torch_act_fn
+from samarl.scenario import ScenarioConfig, load_scenario
 
 __all__ = [
     "Policy",
-    "add_common_arguments",
+    "dual_config",
     "markdown_table",
     "mean_spread",
     "obtain_policy",
     "run_dual",
     "write_outputs",
 ]
-
-
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--quick``, ``--policy``, ``--out``, ``--seeds``, ``--days``, ``--no-progress``."""
-    parser.add_argument("--quick", action="store_true", help="CI size: runs in a few minutes")
-    parser.add_argument(
-        "--policy", metavar="DIR", help="use this training run instead of training one"
-    )
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument(
-        "--seeds", type=int, nargs="+", default=None, help="arrival seeds (default: 0 1 2)"
-    )
-    parser.add_argument("--days", type=int, default=None, help="simulated days per run")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 @dataclass
@@ -56,7 +41,7 @@ class Policy:
     run_dir: Path
     scenario: ScenarioConfig
     module: Any
-    """The :class:`~samarl.policies.StateAugmentedPolicy` (eval mode, CPU)."""
+    """The :class:`~samarl.training.policies.StateAugmentedPolicy` (eval mode, CPU)."""
     trained_here: bool
     train_wall_s: float | None
 
@@ -72,26 +57,33 @@ def obtain_policy(
     *,
     iterations: int,
 ) -> Policy:
-    """The policy every run of an experiment shares: ``--policy DIR`` or trained once here."""
-    from samarl.trainer import TrainConfig, load_policy, train
+    """The policy every run of an experiment shares: ``--policy DIR`` (on ``scenario`` when the
+    experiment was given ``--scenario`` or ``--agents``, else on the policy's own), or trained once
+    here on ``scenario``."""
+    from samarl.training import TrainConfig, load_policy, load_run, train
 
     if args.policy:
-        run = Path(args.policy)
-        cfg = run / "config.json"
-        if not cfg.exists():
-            raise ConfigError(f"policy: {run} has no config.json (not a `samarl train` run folder)")
-        sc = ScenarioConfig.from_dict(json.loads(cfg.read_text())["scenario"])
-        return Policy(run, sc, load_policy(run), False, None)
-    run = out / "policy"
+        chosen = args.scenario is not None or args.agents is not None
+        run = load_run(args.policy, scenario=scenario if chosen else None)
+        return Policy(run.run_dir, run.scenario, run.policy, False, None)
+    run_dir = out / "policy"
     start = time.perf_counter()
     train(
         scenario,
         TrainConfig(iterations=iterations, progress=not args.no_progress),
-        run,
+        run_dir,
         evaluate=True,
     )
     wall = time.perf_counter() - start
-    return Policy(run, scenario, load_policy(run), True, wall)
+    return Policy(run_dir, scenario, load_policy(run_dir), True, wall)
+
+
+def dual_config(args: argparse.Namespace, **fields: Any) -> DualConfig:
+    """The experiment's base :class:`DualConfig`: the command line's dual settings, then
+    ``fields`` (what the experiment varies, e.g. the mode)."""
+    from samarl.cli.options import config_values
+
+    return DualConfig(**(config_values(args, DualConfig) | fields))
 
 
 def run_dual(
@@ -123,12 +115,16 @@ def run_dual(
 def run_sizes(args: argparse.Namespace, *, quick_days: int, days: int) -> dict[str, Any]:
     """Scenario, training iterations and simulated days of an experiment: ``--quick`` (64 agents
     of the ``small`` preset, 40 iterations) or default (the ``default`` preset, 150 iterations);
-    ``--days`` overrides the days."""
+    ``--scenario`` and ``--agents`` replace the scenario and its size, ``--days`` the days."""
     if args.quick:
-        scenario = ScenarioConfig.preset("small").replace(num_agents=64)
-        size: dict[str, Any] = {"scenario": scenario, "iterations": 40, "days": quick_days}
+        size: dict[str, Any] = {"scenario": load_scenario("small", num_agents=64), "iterations": 40}
+        size["days"] = quick_days
     else:
-        size = {"scenario": ScenarioConfig.preset("default"), "iterations": 150, "days": days}
+        size = {"scenario": load_scenario("default"), "iterations": 150, "days": days}
+    if args.scenario is not None:
+        size["scenario"] = load_scenario(args.scenario)
+    if args.agents is not None:
+        size["scenario"] = size["scenario"].replace(num_agents=args.agents)
     if args.days is not None:
         size["days"] = args.days
     return size

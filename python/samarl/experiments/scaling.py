@@ -1,6 +1,6 @@
 """Experiment 3, scaling: wall time of training per iteration and of execution per simulated day vs N.
 
-Training: a :class:`samarl.trainer.Trainer` on the default scenario resized to N agents; one
+Training: a :class:`samarl.training.trainer.Trainer` on the default scenario resized to N agents; one
 warm-up iteration, then the median of a few timed ones. Execution: one learnt shared-weights policy
 rebound to each population (``trainer.load_policy(run_dir, scenario=...)``) runs simulated days with
 consensus (K = 10, small-world graph). Both are drawn log-log with a least-squares slope (about 1
@@ -20,8 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from samarl import plots
-from samarl.config import ScenarioConfig
-from samarl.dual import DualConfig
+from samarl.execution.dual import DualConfig
 from samarl.experiments.report import (
     environment,
     markdown_table,
@@ -30,6 +29,7 @@ from samarl.experiments.report import (
     run_dual,
     write_outputs,
 )
+from samarl.scenario import ScenarioConfig
 
 TRAIN_N = (100, 300, 1000, 3000, 10000)
 EXEC_N = (100, 1000, 10000, 100000, 1000000)
@@ -49,7 +49,7 @@ def slope(ns: list[int], ts: list[float]) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from samarl.trainer import TrainConfig, Trainer, load_policy
+    from samarl.training import TrainConfig, Trainer, load_policy
 
     out = Path(args.out)
     progress = not args.no_progress

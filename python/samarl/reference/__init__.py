@@ -1,20 +1,18 @@
 """Pure NumPy/SciPy reference implementations ("oracles") of the Rust kernels.
 
 Nothing here imports the compiled extension ``samarl._core``. Each module mirrors one Rust module,
-following ``notes/ENGINE_SPEC.md`` operation by operation in ``float32``, so that:
-
-* the tests can compare the Rust engine with an independent implementation (bit for bit where the
-  spec fixes the order of operations: the RNG, the environment step, Metropolis weights and
-  consensus rounds; through invariants elsewhere);
-* the benchmarks can time the Rust kernels against good NumPy/SciPy on the same data (the fused
-  :func:`~samarl.reference.env.step_arrays` and repeated SciPy CSR products).
+following the engine's contracts (``docs/engine.md``) operation by operation in ``float32``, so
+that the tests can compare the Rust engine with an independent implementation (bit for bit where the
+contract fixes the order of operations: the RNG, the environment step, Metropolis weights and
+consensus rounds; through invariants elsewhere). The benchmarks' baselines live in
+:mod:`samarl.benchmarks`.
 
 Modules
 -------
 :mod:`~samarl.reference.rng`
     Counter-based random numbers (SplitMix64 finaliser), equal to ``rng.rs``.
 :mod:`~samarl.reference.env`
-    The demand-response environment: :class:`DemandResponseRef` and the fused :func:`step_arrays`.
+    The demand-response environment: :class:`DemandResponseRef`.
 :mod:`~samarl.reference.graph`
     Graph constructions as canonical ``scipy.sparse.csr_array`` adjacencies, RCM, components.
 :mod:`~samarl.reference.consensus`
@@ -36,11 +34,7 @@ from samarl.reference.consensus import (
 from samarl.reference.env import (
     OBS_DIM,
     DemandResponseRef,
-    StepConstants,
     StepOutputs,
-    StepScratch,
-    make_step_constants,
-    step_arrays,
 )
 from samarl.reference.graph import (
     bandwidth,
@@ -70,9 +64,7 @@ __all__ = [
     "STREAM_ARRIVALS",
     "STREAM_LINKS",
     "DemandResponseRef",
-    "StepConstants",
     "StepOutputs",
-    "StepScratch",
     "bandwidth",
     "bits",
     "complete",
@@ -87,7 +79,6 @@ __all__ = [
     "graph",
     "grid_2d",
     "lossy_weights",
-    "make_step_constants",
     "metropolis_weights",
     "mix",
     "mix64",
@@ -101,7 +92,6 @@ __all__ = [
     "sigma2",
     "spectral_gap",
     "split_diagonal",
-    "step_arrays",
     "track",
     "uniform_f32",
 ]

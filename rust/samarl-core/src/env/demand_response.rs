@@ -1,4 +1,4 @@
-//! Deferrable-demand dynamics for N agents at once (DESIGN §4; `notes/ENGINE_SPEC.md`, "env").
+//! Deferrable-demand dynamics for N agents at once (`docs/environment.md`, `docs/engine.md`).
 //!
 //! Agent `n` holds a backlog `q` (kWh not yet served). Each step of `dt_hours`, energy `d` arrives
 //! around `mu * phi_p(tod)` (a daily profile `p` scaled by the agent's mean), the agent draws a

@@ -1,4 +1,4 @@
-"""The PPO loss and update for :class:`~samarl.policies.StateAugmentedPolicy` (never steps the env).
+"""The PPO loss and update for :class:`~samarl.training.policies.StateAugmentedPolicy` (never steps the env).
 
 Reads as CleanRL's ``ppo_continuous_action.py`` update: generalised advantage estimation, the clipped
 surrogate, a (clipped) value loss on normalised values, an entropy bonus and gradient clipping, over
@@ -21,13 +21,13 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from samarl.policies import StateAugmentedPolicy
+from samarl.training.policies import StateAugmentedPolicy
 
 __all__ = ["PPOHyperparameters", "RolloutBatch", "compute_gae", "ppo_update"]
 
 
 class PPOHyperparameters(Protocol):
-    """The fields of :class:`samarl.trainer.TrainConfig` the update reads."""
+    """The fields of :class:`samarl.training.TrainConfig` the update reads."""
 
     @property
     def clip_coef(self) -> float: ...

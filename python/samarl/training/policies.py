@@ -1,6 +1,6 @@
 """State-augmented actor-critic policies ``pi^n(a | s^n, mult^n)`` for all N agents at once.
 
-DESIGN.md section 2: every agent learns one policy conditioned on its local observation and on the
+docs/method.md, training: every agent learns one policy conditioned on its local observation and on the
 Lagrange multiplier vector ``mult`` (one entry per capacity block of the day). The N policies are one
 :class:`torch.nn.Module` evaluated as one batch, in one of two parameterisations:
 
@@ -65,6 +65,7 @@ __all__ = [
     "RunningMeanStd",
     "StateAugmentedPolicy",
     "agent_tables",
+    "population_tables",
 ]
 
 Parameterisation = Literal["shared", "per_agent"]
@@ -268,6 +269,18 @@ def agent_tables(
     np.add.at(sums.T, blocks, prof.T)
     per_block = sums / np.maximum(counts, 1.0)
     return static.astype(np.float32), per_block[pid].astype(np.float32)
+
+
+#: The per-agent arrays of a built scenario that :func:`agent_tables` reads.
+PARAM_NAMES = ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id")
+
+
+def population_tables(
+    data: Any, dt_hours: float
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """:func:`agent_tables` of a built scenario (:class:`~samarl.scenario.ScenarioData`)."""
+    params = {k: getattr(data, k) for k in PARAM_NAMES}
+    return agent_tables(params, data.profiles, data.block_of_step, dt_hours)
 
 
 class StateAugmentedPolicy(nn.Module):

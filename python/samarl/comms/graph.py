@@ -3,8 +3,8 @@
 A :class:`Graph` is an undirected simple graph stored as compressed sparse rows by the Rust engine.
 Build one with a generator (:meth:`Graph.ring`, :meth:`Graph.grid`, :meth:`Graph.erdos_renyi`,
 :meth:`Graph.random_geometric`, :meth:`Graph.watts_strogatz`, :meth:`Graph.complete`), from an edge
-list, or from a SciPy sparse matrix; :func:`make_graph` builds one from a family name, as configs
-do.
+list, a SciPy sparse matrix or a file (:meth:`Graph.from_file`); :func:`make_graph` builds one from
+a family name or a file path, as configs do.
 
 Consensus over large random graphs is limited by cache misses when neighbours sit far apart in
 memory; :meth:`Graph.locality_order` (reverse Cuthill–McKee) returns a node order that keeps them
@@ -14,6 +14,8 @@ close, and :meth:`Graph.permute` applies it.
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +26,7 @@ from samarl import _core
 from samarl._validate import as_f32, as_index, positive_int
 from samarl.errors import GraphError, InvalidValueError
 
-__all__ = ["GRAPH_FAMILIES", "Graph", "make_graph"]
+__all__ = ["GRAPH_FAMILIES", "Graph", "is_graph_file", "make_graph"]
 
 #: Graph families :func:`make_graph` understands, with their parameters.
 GRAPH_FAMILIES = {
@@ -149,6 +151,53 @@ class Graph:
             )
         )
 
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], num_nodes: int | None = None) -> Graph:
+        """Graph from a file: a SciPy sparse matrix saved with ``scipy.sparse.save_npz``
+        (``.npz``), or a text edge list (any other suffix: two node indices per line, separated by
+        whitespace or a comma; ``#`` starts a comment). ``num_nodes`` defaults to the matrix size,
+        or to the largest index + 1 of an edge list; when given, it must match."""
+        p = Path(path)
+        if not p.is_file():
+            raise InvalidValueError(f"graph: no such file {os.fspath(p)!r}")
+        if p.suffix.lower() == ".npz":
+            try:
+                matrix = sp.load_npz(p)
+            except (OSError, ValueError, KeyError) as e:
+                raise InvalidValueError(
+                    f"graph: {os.fspath(p)!r} is not a SciPy sparse .npz file ({e})"
+                ) from None
+            graph = cls.from_scipy(matrix)
+        else:
+            try:
+                edges = np.loadtxt(
+                    p, dtype=np.int64, comments="#", delimiter=_delimiter(p), ndmin=2
+                )
+            except (OSError, ValueError, UnicodeDecodeError) as e:
+                raise InvalidValueError(
+                    f"graph: {os.fspath(p)!r} is not an edge list of integer pairs ({e})"
+                ) from None
+            if edges.size and edges.shape[1] != 2:
+                raise InvalidValueError(
+                    f"graph: {os.fspath(p)!r}: expected two node indices per line, got "
+                    f"{edges.shape[1]}"
+                )
+            if edges.size and edges.min() < 0:
+                raise InvalidValueError(f"graph: {os.fspath(p)!r} has a negative node index")
+            size = int(edges.max()) + 1 if edges.size else 0
+            n = size if num_nodes is None else num_nodes
+            if n < size:
+                raise GraphError(
+                    f"graph: {os.fspath(p)!r} names node {size - 1}, but there are only {n} agents"
+                )
+            graph = cls.from_edges(n, edges)
+        if num_nodes is not None and graph.num_nodes != num_nodes:
+            raise GraphError(
+                f"graph: {os.fspath(p)!r} has {graph.num_nodes} nodes, expected {num_nodes} "
+                "(one per agent)"
+            )
+        return graph
+
     # -- structure ------------------------------------------------------------------------------
     @property
     def num_nodes(self) -> int:
@@ -206,19 +255,20 @@ class Graph:
         data = np.ones(indices.shape[0], dtype=np.float32)
         return sp.csr_array((data, indices, self.indptr), shape=(self.num_nodes, self.num_nodes))
 
-    def spectral_gap(self) -> float:
-        """``1 - sigma_2(W)`` of the Metropolis–Hastings weights (see :class:`samarl.Consensus`)."""
-        from samarl.consensus import Consensus
-
-        return Consensus(self, require_connected=False).spectral_gap()
-
     def __repr__(self) -> str:
         return f"Graph(num_nodes={self.num_nodes}, num_edges={self.num_edges})"
 
 
 def make_graph(family: str, num_nodes: int, *, seed: int = 0, **params: Any) -> Graph:
-    """Builds a graph of a named family (see :data:`GRAPH_FAMILIES`), as scenario configs do."""
+    """Builds a graph of a named family (see :data:`GRAPH_FAMILIES`), or reads one from a file
+    (:meth:`Graph.from_file`: a ``.npz`` SciPy sparse matrix or an edge list), as configs do."""
     n = positive_int("num_nodes", num_nodes)
+    if family not in GRAPH_FAMILIES and is_graph_file(family):
+        if params:
+            raise InvalidValueError(
+                f"graph_params: a graph read from a file takes none, got {params}"
+            )
+        return Graph.from_file(family, n)
     if family == "ring":
         return Graph.ring(n, params.pop("k", 1), **params)
     if family == "kring":
@@ -239,6 +289,15 @@ def make_graph(family: str, num_nodes: int, *, seed: int = 0, **params: Any) -> 
     raise InvalidValueError(
         f"family: unknown graph family {family!r}; choose from {sorted(GRAPH_FAMILIES)}"
     )
+
+
+def is_graph_file(source: str) -> bool:
+    """Whether ``source`` names an existing file (rather than a graph family)."""
+    return Path(source).is_file()
+
+
+def _delimiter(path: Path) -> str | None:
+    return "," if path.suffix.lower() == ".csv" else None
 
 
 def _squarest_factor(n: int) -> int:

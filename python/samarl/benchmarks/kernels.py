@@ -1,7 +1,7 @@
 """Kernel benchmarks: the Rust engine against the NumPy/SciPy references, same data, one run.
 
 Every figure is the median of repeated timings. The ratios printed (and written as JSON by
-``samarl bench kernels --json FILE``) are what DESIGN.md section 6 calls fast:
+``samarl bench kernels --json FILE``) are what docs/engine.md calls fast:
 
 - ``env_step``: one step of N agents, Rust vs the fused NumPy reference, and vs the time to stream
   the bytes the step touches at the machine's measured copy bandwidth;
@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 
 from samarl import _core
-from samarl.consensus import Consensus
+from samarl.benchmarks import fused_env
+from samarl.comms.consensus import Consensus
+from samarl.comms.graph import Graph
 from samarl.envs.dynamics import Dynamics
 from samarl.errors import InvalidValueError
-from samarl.graph import Graph
 from samarl.reference import env as ref_env
 
 __all__ = ["copy_bandwidth", "run_kernel_benchmarks", "time_median"]
@@ -101,17 +102,17 @@ def bench_env_step(n: int, *, repeats: int, bandwidth: float) -> dict[str, Any]:
     rust.reset(seed=3)
     rust_s = time_median(lambda: rust.step(actions), repeats=repeats)
 
-    consts = ref_env.make_step_constants(**params)
+    consts = fused_env.make_step_constants(**params)
     backlog = np.zeros(n, dtype=np.float32)
     obs = np.zeros((n, ref_env.OBS_DIM), dtype=np.float32)
     outs = {
         k: np.zeros(n, dtype=np.float32) for k in ("reward", "resource_use", "served", "arrived")
     }
-    scratch = ref_env.StepScratch.empty(min(n, ref_env.DEFAULT_BLOCK or n))
+    scratch = fused_env.StepScratch.empty(min(n, fused_env.DEFAULT_BLOCK or n))
     counter = [0]
 
     def numpy_step() -> None:
-        ref_env.step_arrays(
+        fused_env.step_arrays(
             consts,
             backlog,
             actions,

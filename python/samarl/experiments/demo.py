@@ -4,89 +4,64 @@
 2. Run the learnt policies for a few simulated days in every mode through the same executor:
    ``consensus`` (dual dynamics + K rounds of neighbour averaging), ``independent`` (no
    communication), ``centralized`` (one price from the true total) and ``unconstrained``.
-3. Print the table of DESIGN.md's metrics and write everything to ``--out``: ``demo.json``,
+3. Print the table of the metrics (docs/metrics.md) and write everything to ``out``: ``demo.json``,
    ``report.md``, the training run (``train/``) and each mode's run folder with figures.
 
-``--engine`` instead shows the Rust kernels alone: consensus disagreement after K rounds against the
+:func:`engine_demo` (``samarl demo --engine``) instead shows the Rust kernels alone: consensus disagreement after K rounds against the
 bound ``sigma_2^K`` on a large graph, and a day of the batched dynamics.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from samarl.benchmarks import heterogeneous_agents
-from samarl.consensus import Consensus
-from samarl.dual import Mode
+from samarl import plots
+from samarl.benchmarks.kernels import heterogeneous_agents
+from samarl.comms import Consensus, Graph
 from samarl.envs.dynamics import Dynamics
-from samarl.graph import Graph
+from samarl.execution import DualConfig, Mode, execute, save_run, torch_act_fn
+from samarl.scenario import ScenarioConfig
+from samarl.training import TrainConfig, train
+
+__all__ = ["MODES_SHOWN", "end_to_end", "engine_demo"]
 
 MODES_SHOWN: tuple[Mode, ...] = ("consensus", "independent", "centralized", "unconstrained")
 
 
-def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``samarl demo``."""
-    parser.add_argument("--out", default="runs/demo", help="output folder")
-    parser.add_argument("--preset", default="default", help="scenario preset")
-    parser.add_argument("--agents", type=int, default=None, help="override the number of agents")
-    parser.add_argument("--iterations", type=int, default=None, help="PPO iterations")
-    parser.add_argument("--days", type=int, default=30, help="simulated days per mode")
-    parser.add_argument("--rounds", type=int, default=10, help="consensus rounds K")
-    parser.add_argument("--seed", type=int, default=0, help="seed of training and arrivals")
-    parser.add_argument("--engine", action="store_true", help="only the Rust kernel demonstration")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """Runs the demonstration and writes its results."""
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.engine:
-        result = engine_demo(args.agents or 100_000, seed=args.seed, out=out)
-    else:
-        result = end_to_end(args, out)
-    (out / "demo.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out / 'demo.json'} and figures in {out}")
-    return 0
-
-
-def end_to_end(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    """Trains on the scenario, runs every mode with the same policies, reports."""
-    from samarl.config import ScenarioConfig
-    from samarl.dual import DualConfig
-    from samarl.executor import execute, save_run, torch_act_fn
-    from samarl.trainer import TrainConfig, train
-
-    overrides = {"num_agents": args.agents} if args.agents else {}
-    scenario = ScenarioConfig.preset(args.preset, **overrides)
-    cfg = TrainConfig(seed=args.seed, progress=not args.no_progress)
-    if args.iterations:
-        cfg = dataclasses.replace(cfg, iterations=args.iterations)
+def end_to_end(
+    scenario: ScenarioConfig,
+    out: Path,
+    *,
+    train_config: TrainConfig,
+    dual: DualConfig,
+    days: int,
+    seed: int,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Trains on ``scenario``, runs every mode of :data:`MODES_SHOWN` with the same policies
+    (``dual`` with its mode replaced) for ``days`` days of arrivals from ``seed``, reports."""
     print(
         f"[1/2] training {scenario.num_agents:,} agents on '{scenario.name}' "
-        f"({cfg.iterations} PPO iterations)"
+        f"({train_config.iterations} PPO iterations)"
     )
-    trained = train(scenario, cfg, out / "train")
+    trained = train(scenario, train_config, out / "train")
     policy = trained.policy.eval()
     act = torch_act_fn(policy)
     rows: dict[str, dict[str, Any]] = {}
-    print(f"[2/2] running the learnt policies for {args.days} days in each mode")
+    print(f"[2/2] running the learnt policies for {days} days in each mode")
     for mode in MODES_SHOWN:
         res = execute(
             scenario,
             act,
-            DualConfig(mode=mode, consensus_rounds=args.rounds),
+            dual.replace(mode=mode),
             mult_max=float(policy.mult_max),
-            days=args.days,
-            seed=args.seed,
-            progress=not args.no_progress,
+            days=days,
+            seed=seed,
+            progress=progress,
         )
         save_run(res, scenario, out / mode)
         rows[mode] = res.metrics
@@ -95,8 +70,8 @@ def end_to_end(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     (out / "report.md").write_text(
         f"# samarl demo: {scenario.num_agents:,} agents, scenario '{scenario.name}'\n\n"
         f"Training: {trained.iterations} iterations in {trained.wall_time_s:.0f} s "
-        f"(run folder `train/`). Execution: {args.days} days per mode, metrics after the "
-        f"warm-up (first half), K = {args.rounds} consensus rounds.\n\n{table}\n"
+        f"(run folder `train/`). Execution: {days} days per mode, metrics after the "
+        f"warm-up (first half), K = {dual.consensus_rounds} consensus rounds.\n\n{table}\n"
     )
     return {
         "scenario": scenario.to_dict(),
@@ -170,7 +145,7 @@ def engine_demo(n: int, *, seed: int, out: Path) -> dict[str, Any]:
         f"({n * steps / wall / 1e6:.1f} M agent-steps/s); greedy peak load {load.max():,.0f} kW, "
         f"mean {load.mean():,.0f} kW"
     )
-    _plot(out, rounds, errors, bounds, load)
+    plots.plot_engine_demo(out / "demo.png", rounds, errors, bounds, load)
     return {
         "agents": n,
         "graph": {"family": "random_geometric", "mean_degree": graph.mean_degree, "sigma2": s2},
@@ -182,24 +157,3 @@ def engine_demo(n: int, *, seed: int, out: Path) -> dict[str, Any]:
             "greedy_load_kw": load.tolist(),
         },
     }
-
-
-def _plot(
-    out: Path, rounds: list[int], errors: list[float], bounds: list[float], load: np.ndarray
-) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    a.semilogy(rounds, errors, "o-", label="measured max |x - mean|")
-    a.semilogy(rounds, bounds, "k--", label=r"bound $\sigma_2^K \|x_0 - \bar x\|$")
-    a.set(xlabel="consensus rounds K", ylabel="disagreement", title="Consensus")
-    a.legend()
-    hours = np.arange(load.size) * 24 / load.size
-    b.plot(hours, load / 1e3)
-    b.set(xlabel="hour of day", ylabel="total load (MW)", title="Greedy load, one day")
-    fig.tight_layout()
-    fig.savefig(out / "demo.png", dpi=120)
-    plt.close(fig)

@@ -29,8 +29,8 @@ import scipy.sparse as sp
 
 from samarl import _core
 from samarl._validate import as_f32, positive_int
+from samarl.comms.graph import Graph
 from samarl.errors import DisconnectedGraphError, InvalidValueError, ShapeError
-from samarl.graph import Graph
 
 __all__ = ["Consensus"]
 
@@ -131,7 +131,7 @@ class Consensus:
         """Dynamic average tracking: ``y <- W^rounds y + (g_new - g_old)``.
 
         Started from ``y = g_0`` the network average of ``y`` equals that of the latest ``g`` at
-        every step, and each ``y^n`` tracks it (DESIGN.md section 3).
+        every step, and each ``y^n`` tracks it (docs/method.md).
         """
         arr = self._block("y", y, inplace)
         shape = tuple(arr.shape)

@@ -3,33 +3,29 @@
 Every agent holds its own multiplier vector ``mult^n`` (one entry per capacity block of the day).
 Each step all N agents act in one batched forward pass, ``a^n = pi^n(s^n, mult^n)``; the Rust engine
 steps their dynamics; when a block ends the agents update and share their multipliers
-(:class:`samarl.dual.DualState`: a local dual step, then K consensus rounds in the engine). Python
-never loops over agents or rounds. The same code path runs every mode of :data:`samarl.dual.MODES`.
+(:class:`samarl.execution.dual.DualState`: a local dual step, then K consensus rounds in the engine). Python
+never loops over agents or rounds. The same code path runs every mode of :data:`samarl.execution.dual.MODES`.
 
-``samarl run --policy DIR --mode MODE --out DIR`` writes ``metrics.json`` and figures: total load vs
-capacity, the multipliers over time (a band from the smallest to the largest copy) and the backlog
-of the most-loaded agents.
+``samarl run --policy DIR --mode MODE --out DIR`` writes the run folder of
+:mod:`samarl.execution.run_folder`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from tqdm.auto import tqdm
 
-from samarl.config import ScenarioConfig, ScenarioData, dump_scenario
-from samarl.dual import MODES, DualConfig, DualState
 from samarl.envs.dynamics import Dynamics
 from samarl.errors import ConfigError
-from samarl.metrics import Metrics
+from samarl.execution.dual import DualConfig, DualState
+from samarl.execution.metrics import Metrics
+from samarl.scenario import ScenarioConfig, ScenarioData
 
 __all__ = ["ActFn", "AgentRemoval", "ExecutionResult", "execute"]
 
@@ -40,7 +36,7 @@ ActFn = Callable[[F32, F32, int], F32]
 
 @dataclass
 class ExecutionResult:
-    """What a run measured: the metrics of DESIGN.md section 4 and the trajectories behind them."""
+    """What a run measured: the metrics of docs/metrics.md and the trajectories behind them."""
 
     metrics: dict[str, Any]
     """Violation, overshoot, slack, served, postponing, consensus error, final mult, wall time."""
@@ -58,9 +54,12 @@ class ExecutionResult:
     """``[T, k]`` backlog of the k agents with the largest final backlog."""
     final_mult: F32
     """``[N, m]`` every agent's multipliers at the end."""
+    mult_daily: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
+    """``[days, m]`` mean over the participating agents of block ``h``'s multiplier on day ``d``,
+    as it stood while the block ran."""
     mix_log: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 4)))
     """``[U, 4]`` per update of agent-held copies: step, block, 2-norm spread of the participants'
-    copies before mixing, max deviation from their mean after it (see :mod:`samarl.dual`)."""
+    copies before mixing, max deviation from their mean after it (see :mod:`samarl.execution.dual`)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ class AgentRemoval:
     """A fault: at the start of day ``day`` a random ``fraction`` of the agents stop participating.
 
     They leave the communication graph and their multipliers freeze (semantics in
-    :mod:`samarl.dual`, :meth:`~samarl.dual.DualState.remove_agents`); their load stays on the grid.
+    :mod:`samarl.execution.dual`, :meth:`~samarl.execution.dual.DualState.remove_agents`); their load stays on the grid.
     """
 
     day: int
@@ -155,6 +154,8 @@ def execute(
     last_step_of_block = np.array([np.flatnonzero(blocks == h).max() for h in range(m)])
     block_ends = np.zeros(s, dtype=bool)
     block_ends[last_step_of_block] = True
+    block_starts = np.zeros(s, dtype=bool)
+    block_starts[[int(np.flatnonzero(blocks == h).min()) for h in range(m)]] = True
 
     dyn = Dynamics.from_scenario(scenario, data)
     state = DualState(dual, cap_block, n, mult_max)
@@ -174,6 +175,7 @@ def execute(
     mix_steps: list[int] = []
     removed_at = None if removal is None else removal.day * s
     use_by_block = np.zeros((n, m), dtype=np.float64)
+    mult_daily = np.zeros((days, m))
 
     t0 = time.perf_counter()
     bar = tqdm(total=total_steps, desc=f"run {dual.mode}", unit="step", disable=not progress)
@@ -182,6 +184,10 @@ def execute(
         if t == removed_at and removal is not None:
             rng = np.random.default_rng(removal.seed)
             state.remove_agents(rng.choice(n, size=round(removal.fraction * n), replace=False))
+        if block_starts[tod]:
+            h = int(blocks[tod])
+            col = state.mult[:, h] if state.active is None else state.mult[state.active, h]
+            mult_daily[t // s, h] = float(col.mean(dtype=np.float64))
         actions = act(obs, state.mult, tod)
         res = dyn.step(actions)
         backlog = dyn.backlog
@@ -249,121 +255,10 @@ def execute(
         consensus_error=np.asarray(cons_err, dtype=np.float64),
         top_backlog=top_backlog,
         final_mult=state.mult.copy(),
+        mult_daily=mult_daily,
         mix_log=np.column_stack(
             [np.asarray(mix_steps, dtype=np.float64), np.asarray(state.mix_log).reshape(-1, 3)]
         )
         if state.mix_log
         else np.zeros((0, 4)),
     )
-
-
-# ============================================================================================ files
-
-
-def save_run(result: ExecutionResult, scenario: ScenarioConfig, out_dir: str | Path) -> Path:
-    """Writes ``metrics.json``, the scenario, and the run's figures into ``out_dir``."""
-    from samarl import plots
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
-    dump_scenario(scenario, out / "scenario.toml")
-    s, dt = scenario.steps_per_day, scenario.dt_hours
-    warm = int(result.metrics.get("warmup_days", 0))
-
-    fig = plots.new_figure()
-    plots.draw_load_vs_capacity(
-        fig.axes[0], result.total_load, result.capacity[:s], dt, skip_days=warm
-    )
-    fig.axes[0].set_title(f"{result.metrics['mode']}: total load after {warm} warm-up days")
-    plots.save_figure(fig, out / "load_vs_capacity.png")
-
-    fig = plots.new_figure(1, 2, size=(12.0, 4.5))
-    ax, bx = fig.axes
-    if result.mult_band.size:
-        days = result.mult_epochs / s
-        plots.draw_band(
-            ax,
-            days,
-            result.mult_band[:, 1],
-            result.mult_band[:, 0],
-            result.mult_band[:, 2],
-            label="mult of the block just updated: mean, min..max over agents",
-        )
-        ax.set(xlabel="day", ylabel="multiplier", title="Multipliers over time")
-        ax.legend(loc="upper left", fontsize="small")
-        if (result.consensus_error > 0).any():
-            bx.semilogy(days, np.maximum(result.consensus_error, 1e-12))
-        else:
-            bx.plot(days, result.consensus_error)
-        bx.set(xlabel="day", ylabel="max |mult^n - mean|", title="Consensus error per update")
-    plots.save_figure(fig, out / "multipliers.png")
-
-    if result.top_backlog.size:
-        fig = plots.new_figure()
-        days = np.arange(result.top_backlog.shape[0]) / s
-        fig.axes[0].plot(days, result.top_backlog)
-        fig.axes[0].set(
-            xlabel="day", ylabel="backlog (kWh)", title="Backlog of the most-loaded agents"
-        )
-        plots.save_figure(fig, out / "backlog_top_agents.png")
-    return out
-
-
-# ============================================================================================== CLI
-
-
-def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``samarl run``."""
-    parser.add_argument("--policy", required=True, help="training run folder (samarl train --out)")
-    parser.add_argument("--mode", choices=MODES, default="consensus", help="dual dynamics mode")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--days", type=int, default=20, help="simulated days")
-    parser.add_argument("--warmup-days", type=int, default=None, help="days left out of metrics")
-    parser.add_argument("--graph", default="small_world", help="communication graph family")
-    parser.add_argument("--rounds", type=int, default=10, help="consensus rounds K per update")
-    parser.add_argument("--step-size", type=float, default=None, help="dual step size eta")
-    parser.add_argument("--epoch-days", type=int, default=1, help="T0: days per dual update")
-    parser.add_argument("--drop-prob", type=float, default=0.0, help="link failure probability")
-    parser.add_argument("--seed", type=int, default=0, help="seed of arrivals and graph")
-    parser.add_argument("--device", default="cpu", help="torch device for the policy")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """``samarl run``: loads a trained policy and its scenario, executes, writes the results."""
-    from samarl.trainer import load_policy
-
-    run = Path(args.policy)
-    config_file = run / "config.json"
-    if not config_file.exists():
-        raise ConfigError(f"policy: {run} has no config.json (not a `samarl train` run folder)")
-    scenario = ScenarioConfig.from_dict(json.loads(config_file.read_text())["scenario"])
-    policy = load_policy(run, device=args.device)
-    dual = DualConfig(
-        mode=args.mode,
-        consensus_rounds=args.rounds,
-        dual_step_size=args.step_size,
-        dual_epoch_len=args.epoch_days,
-        graph=args.graph,
-        graph_seed=args.seed,
-        drop_prob=args.drop_prob,
-    )
-    result = execute(
-        scenario,
-        torch_act_fn(policy, args.device),
-        dual,
-        mult_max=float(policy.mult_max),
-        days=args.days,
-        seed=args.seed,
-        warmup_days=args.warmup_days,
-        progress=not args.no_progress,
-    )
-    out = save_run(result, scenario, args.out)
-    m = result.metrics
-    print(
-        f"{args.mode}: violation {m['constraint/violation_max']:.4f} (max over blocks), overshoot "
-        f"{m['constraint/overshoot']:.4f}, served {m['demand/served']:.4f}, postponing "
-        f"{m['demand/postponing']} agents; results in {out}"
-    )
-    return 0

@@ -1,4 +1,4 @@
-"""The metrics every run reports (DESIGN.md section 4), computed incrementally: O(N) per step.
+"""The metrics every run reports (docs/environment.md), computed incrementally: O(N) per step.
 
 :class:`Metrics` is fed one env step at a time (:meth:`Metrics.record`) and, by the executor, the
 agents' multiplier copies at each dual epoch (:meth:`Metrics.record_consensus`). It keeps running

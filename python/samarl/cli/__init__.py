@@ -14,70 +14,35 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from samarl.errors import SamarlError
 
-#: Subcommands implemented in other modules: name -> (module, help). Each module provides
-#: ``add_cli_arguments(parser)`` and ``run_from_args(args) -> int``.
-_DELEGATED = {
-    "demo": ("samarl.demo", "the main job: train agents, run them with consensus, save results"),
-    "train": ("samarl.trainer", "train state-augmented policies (PPO on the Lagrangian)"),
-    "run": ("samarl.executor", "run trained policies with dual dynamics and consensus"),
-    "experiment": ("samarl.experiments", "the paper's experiments: a Markdown report with figures"),
+#: Subcommands: name -> help. Each is the module ``samarl.cli.NAME`` with ``add_arguments(parser)``
+#: and ``run(args) -> int``, imported only when chosen (so ``samarl --help`` stays fast).
+COMMANDS = {
+    "demo": "the main job: train agents, run them with consensus, save results",
+    "bench": "benchmarks that print measured ratios",
+    "train": "train state-augmented policies (PPO on the Lagrangian)",
+    "run": "run trained policies with dual dynamics and consensus",
+    "experiment": "the paper's experiments: a Markdown report with figures",
 }
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from samarl import benchmarks
-    from samarl._validate import positive_int
-
-    positive_int("agents", args.agents, minimum=1000)
-    positive_int("rounds", args.rounds, minimum=1)
-    positive_int("repeats", args.repeats)
-    if args.what != "kernels":
-        raise SamarlError(f"bench: unknown benchmark {args.what!r}; choose 'kernels'")
-    result = benchmarks.run_kernel_benchmarks(
-        args.agents, rounds=args.rounds, repeats=args.repeats, scaling=not args.no_scaling
-    )
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {path}")
-    return 0
-
-
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser of the ``samarl`` command.
-
-    Delegated subcommands import their module (and torch) only when ``command`` names them, so
-    ``samarl bench`` and ``samarl --help`` stay fast.
-    """
+    """The argument parser of the ``samarl`` command; only ``command``'s module is imported."""
     from samarl import __version__
 
     parser = argparse.ArgumentParser(prog="samarl", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"samarl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    bench = sub.add_parser("bench", help="benchmarks that print measured ratios")
-    bench.add_argument("what", choices=["kernels"], help="which benchmark")
-    bench.add_argument("--agents", type=int, default=1_000_000, help="number of agents N")
-    bench.add_argument("--rounds", type=int, default=10, help="consensus rounds K")
-    bench.add_argument("--repeats", type=int, default=7, help="timed repetitions (median)")
-    bench.add_argument("--no-scaling", action="store_true", help="skip the N = 1e3..N sweep")
-    bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    bench.set_defaults(handler=_bench)
-
-    for name, (module, help_text) in _DELEGATED.items():
+    for name, help_text in COMMANDS.items():
         if name != command:
             sub.add_parser(name, help=help_text, add_help=False)
             continue
         try:
-            mod = importlib.import_module(module)
+            mod = importlib.import_module(f"samarl.cli.{name}")
         except ModuleNotFoundError as e:  # an optional dependency (e.g. torch) is missing
             if e.name and e.name.startswith("samarl"):
                 raise
@@ -86,8 +51,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             p.set_defaults(handler=lambda _a, m=missing: _missing(m))
             continue
         p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or "").split("\n\n")[0])
-        mod.add_cli_arguments(p)
-        p.set_defaults(handler=mod.run_from_args)
+        mod.add_arguments(p)
+        p.set_defaults(handler=mod.run)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Dual dynamics at run time (DESIGN.md section 3): each agent's own multiplier copy, per block.
+"""Dual dynamics at run time (docs/method.md): each agent's own multiplier copy, per block.
 
 When block ``h`` of the day ends (after ``dual_epoch_len`` days of it), agent ``n``
 
@@ -38,9 +38,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from samarl.consensus import Consensus
+from samarl.comms import GRAPH_FAMILIES, Consensus, Graph, is_graph_file, make_graph
 from samarl.errors import ConfigError, DisconnectedGraphError
-from samarl.graph import GRAPH_FAMILIES, Graph, make_graph
 
 __all__ = ["MODES", "DualConfig", "DualState"]
 
@@ -64,7 +63,8 @@ class DualConfig:
     mult_init: float = 0.0
     """Initial multiplier of every agent and block."""
     graph: str = "small_world"
-    """Communication graph family (see :data:`samarl.graph.GRAPH_FAMILIES`); the default, a ring of
+    """Communication graph: a family (see :data:`samarl.comms.GRAPH_FAMILIES`) or a file (a SciPy
+    sparse ``.npz`` or an edge list, one node per agent); the default, a ring of
     neighbours with a few random shortcuts, is connected at any size."""
     graph_params: tuple[tuple[str, float], ...] = ()
     """Extra parameters of the graph family, e.g. ``(("k", 2),)``."""
@@ -90,9 +90,10 @@ class DualConfig:
             )
         if not (np.isfinite(self.mult_init) and self.mult_init >= 0):
             raise ConfigError(f"mult_init: must be >= 0, got {self.mult_init!r}")
-        if self.graph not in GRAPH_FAMILIES:
+        if self.graph not in GRAPH_FAMILIES and not is_graph_file(self.graph):
             raise ConfigError(
-                f"graph: unknown family {self.graph!r}; choose from {sorted(GRAPH_FAMILIES)}"
+                f"graph: {self.graph!r} is neither a graph family ({sorted(GRAPH_FAMILIES)}) nor "
+                "a file"
             )
         if not 0.0 <= self.drop_prob < 1.0:
             raise ConfigError(f"drop_prob: must be in [0, 1), got {self.drop_prob!r}")

@@ -1,0 +1,533 @@
+"""Train state-augmented policies with PPO on the Lagrangian, all N agents in one batch.
+
+For a multiplier vector ``mult`` (one entry per capacity block) the Lagrangian separates into N
+independent problems (docs/method.md), so every agent ``n`` learns ``pi^n(a | s^n, mult^n)`` alone on
+
+    r^n_t - mult^n_{h(t)} * (g^n_t - C_t / N)
+
+with ``mult^n`` drawn per episode and per agent from the training price prior
+(:mod:`samarl.training.prior`) on ``[0, mult_max]``. Agents never see each other: the cost of an
+iteration is linear in N (one batched env step and one batched forward per time step, a PPO update
+over ``num_steps * N`` samples).
+
+Reads top to bottom: :class:`Trainer` (rollouts, update, checkpoints) -> :func:`train` (the run
+folder of :mod:`samarl.training.run_folder`, logging, evaluation). The settings are
+:class:`~samarl.training.config.TrainConfig`; the PPO loss is :mod:`samarl.training.ppo`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from samarl import plots
+from samarl.envs.demand_response import lagrangian_reward
+from samarl.envs.dynamics import Dynamics
+from samarl.errors import ConfigError
+from samarl.logging import KVLogger
+from samarl.scenario import resolve_scenario
+from samarl.training.config import TrainConfig
+from samarl.training.policies import StateAugmentedPolicy, population_tables
+from samarl.training.ppo import RolloutBatch, compute_gae, ppo_update
+from samarl.training.prior import default_mult_max, sample_mults
+from samarl.training.run_folder import write_config
+from samarl.training.sweep import response_sweep
+
+__all__ = ["TrainResult", "Trainer", "policy_for", "train"]
+
+
+def policy_for(
+    data: Any, scenario: Any, config: TrainConfig, mult_max: float
+) -> StateAugmentedPolicy:
+    """A freshly initialised policy for the agents of ``data`` (a built scenario)."""
+    static, prof = population_tables(data, scenario.dt_hours)
+    return StateAugmentedPolicy(
+        static,
+        prof,
+        data.block_of_step,
+        mult_max=mult_max,
+        parameterisation=config.parameterisation,
+        hidden_sizes=config.hidden_sizes,
+        init_log_std=config.init_log_std,
+        seed=config.seed,
+    )
+
+
+def _adam(policy: torch.nn.Module, learning_rate: float) -> torch.optim.Adam:
+    """Adam (CleanRL's eps), fused into one pass over the parameters where torch supports it: with
+    per-agent weights the parameters grow with N, and the unfused step streams them ~10 times."""
+    try:
+        return torch.optim.Adam(policy.parameters(), lr=learning_rate, eps=1e-5, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # older torch: no fused Adam on this device
+        return torch.optim.Adam(policy.parameters(), lr=learning_rate, eps=1e-5)
+
+
+class Trainer:
+    """State-augmented PPO for all agents of one scenario.
+
+    ``collect_rollouts()`` steps the batched dynamics ``num_steps`` times (one batched forward per
+    step, writing into preallocated ``[num_steps, copies * N, ...]`` tensors); ``update()`` runs PPO
+    on them; ``state()`` / ``load_state()`` capture everything needed to continue exactly.
+
+    Training steps the Rust :class:`~samarl.envs.Dynamics` of the scenario's agents directly
+    (``agent_copies`` copies of each, every copy with its own multipliers, arrivals and backlog):
+    episodes, random initial backlogs and the multipliers are the trainer's business.
+    """
+
+    def __init__(self, scenario: Any, config: TrainConfig, out_dir: str | os.PathLike[str]) -> None:
+        self.scenario = scenario = resolve_scenario(scenario)
+        self.config = cfg = config
+        self.out_dir = Path(out_dir)
+        if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"device: {cfg.device!r} requested but CUDA is not available")
+        self.device = dev = torch.device(cfg.device)
+        if torch.get_num_threads() != cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+
+        # One seed fans out: torch (weights, action noise, minibatches), numpy (multipliers, initial
+        # backlogs, the arrival seed of every episode, hence the Rust env's randomness).
+        torch.manual_seed(cfg.seed)
+        self.np_rng = np.random.default_rng(cfg.seed)
+        self.torch_gen = torch.Generator().manual_seed(cfg.seed + 1)
+
+        self.data = data = scenario.build()
+        self.num_agents = n = data.num_agents
+        self.copies = cfg.agent_copies or max(1, math.ceil(_MIN_SIMULATED / n))
+        self.rows = rows = self.copies * n
+        self.steps_per_day = scenario.steps_per_day
+        self.num_blocks = scenario.num_blocks
+        self.block_of_step = np.asarray(data.block_of_step, dtype=np.int64)
+        days = scenario.episode_days if cfg.episode_days is None else cfg.episode_days
+        self.episode_steps = max(1, round(days * self.steps_per_day))
+        self.dynamics = Dynamics.from_scenario(scenario, data, copies=self.copies)
+        self.mult_max = float(
+            cfg.mult_max
+            if cfg.mult_max is not None
+            else default_mult_max(
+                data.mean_arrival,
+                data.cost_linear,
+                data.cost_quadratic,
+                dt_hours=scenario.dt_hours,
+                steps_per_day=self.steps_per_day,
+                gamma=cfg.gamma,
+            )
+        )
+        self.policy = self._make_policy().to(dev)
+        self.optimizer = _adam(self.policy, cfg.learning_rate)
+
+        t, d = cfg.num_steps, self.policy.input_dim
+        self.x = torch.zeros((t, rows, d), device=dev)
+        self.raw_actions = torch.zeros((t, rows), device=dev)
+        self.logprobs = torch.zeros((t, rows), device=dev)
+        self.values = torch.zeros((t, rows), device=dev)
+        self.rewards = torch.zeros((t, rows), device=dev)
+        self.dones = torch.zeros((t, rows), device=dev)
+        self.cap_per_agent = torch.as_tensor(
+            np.asarray(data.capacity, dtype=np.float32) / n, device=dev
+        )
+        mu = np.tile(np.asarray(data.mean_arrival, dtype=np.float64), self.copies)
+        self._mu = np.maximum(mu, 1e-6)
+        self._cost = np.tile(
+            np.asarray(data.cost_linear, dtype=np.float64)
+            + np.asarray(data.cost_quadratic, dtype=np.float64) * np.asarray(data.mean_arrival),
+            self.copies,
+        )
+
+        # Per-row reward scaling: a factor per episode, then the running std of the discounted return.
+        self.episode_scale = torch.ones(rows, device=dev)
+        self.ret = torch.zeros(rows, dtype=torch.float64, device=dev)
+        self.ret_mean = torch.zeros(rows, dtype=torch.float64, device=dev)
+        self.ret_var = torch.ones(rows, dtype=torch.float64, device=dev)
+        self.ret_count = 1e-4
+
+        self.iteration = 0
+        self.episodes = 0
+        self.mult = torch.zeros((rows, self.num_blocks), device=dev)
+        self.obs = torch.zeros((rows, self.dynamics.obs_dim), device=dev)
+        self._new_episode()
+
+    # ---------------------------------------------------------------- hooks (baselines)
+
+    # The baselines of :mod:`samarl.baselines` subclass this trainer and override these three
+    # methods only: the rollouts, the PPO update and the bookkeeping stay in one place.
+
+    def _make_policy(self) -> Any:
+        """The policy trained (called once, in ``__init__``): a state-augmented policy."""
+        return policy_for(self.data, self.scenario, self.config, self.mult_max)
+
+    def _episode_mults(self) -> npt.NDArray[np.float32]:
+        """``[rows, m]`` multipliers of a new episode: drawn from the training distribution."""
+        return sample_mults(self.np_rng, self.rows, self.num_blocks, self.mult_max, self.config)
+
+    def _shape_reward(
+        self, step_of_day: int, reward: torch.Tensor, use: torch.Tensor, default: torch.Tensor
+    ) -> torch.Tensor:
+        """The reward agents are trained on at one step, before scaling (``[rows]``), from the env
+        reward and resource use; ``default`` is the Lagrangian reward this trainer optimises."""
+        return default
+
+    # ---------------------------------------------------------------- episodes
+
+    @property
+    def step_of_day(self) -> int:
+        """Step of the day of the coming step (episodes start at midnight)."""
+        return self.dynamics.step_count % self.steps_per_day
+
+    def _new_episode(self) -> None:
+        """Restarts every row with fresh arrivals, random initial backlogs and new multipliers."""
+        cfg, rows = self.config, self.rows
+        seed = int(self.np_rng.integers(2**62))
+        backlog = self.np_rng.random(rows) ** 2 * cfg.initial_backlog_days * self.steps_per_day
+        backlog = (backlog * self._mu).astype(np.float32)
+        mult = self._episode_mults()
+        self.obs.copy_(torch.from_numpy(self.dynamics.reset(seed, backlog)))
+        self.mult.copy_(torch.from_numpy(mult))
+        self.ret.zero_()
+        size = self._mu * (self._cost + mult.mean(axis=1) / self.scenario.dt_hours)
+        self.episode_scale.copy_(
+            torch.from_numpy((1.0 / np.maximum(size, 1e-12)).astype(np.float32))
+        )
+
+    def _scale_rewards(self, r: torch.Tensor) -> torch.Tensor:
+        """Reward scaling (``reward_norm``), O(rows): see :attr:`TrainConfig.reward_norm`."""
+        if not self.config.reward_norm:
+            return r
+        r = r * self.episode_scale
+        self.ret.mul_(self.config.gamma).add_(r.double())
+        self.ret_count += 1.0
+        delta = self.ret - self.ret_mean
+        self.ret_mean.add_(delta / self.ret_count)
+        self.ret_var.add_((delta * (self.ret - self.ret_mean) - self.ret_var) / self.ret_count)
+        return (r.double() / torch.sqrt(self.ret_var + 1e-8)).float()
+
+    # ---------------------------------------------------------------- rollouts
+
+    @torch.no_grad()
+    def collect_rollouts(self) -> dict[str, float]:
+        """Steps every row ``num_steps`` times, filling the rollout storage; returns statistics."""
+        cfg, policy, dev = self.config, self.policy, self.device
+        s = self.steps_per_day
+        sums = dict.fromkeys(("reward", "lagrangian", "load", "capacity", "served", "arrived"), 0.0)
+        mult_sum = 0.0
+        for t in range(cfg.num_steps):
+            tod = self.step_of_day
+            x = policy.features(self.obs, self.mult, tod, update_stats=True)
+            action, raw, logp, v_norm = policy.sample(x, self.torch_gen)
+            self.x[t] = x
+            self.raw_actions[t] = raw
+            self.logprobs[t] = logp
+            self.values[t] = policy.denormalize_values(v_norm)
+            out = self.dynamics.step(action.cpu().numpy())
+            reward = torch.from_numpy(out.reward).to(dev)
+            use = torch.from_numpy(out.resource_use).to(dev)
+            mult_h = self.mult[:, int(self.block_of_step[tod])]
+            cap = self.cap_per_agent[tod]
+            lagrangian = lagrangian_reward(reward, use, mult_h, cap)
+            trained = (
+                lagrangian if cfg.capacity_term else lagrangian_reward(reward, use, mult_h, 0.0)
+            )
+            self.rewards[t] = self._scale_rewards(self._shape_reward(tod, reward, use, trained))
+            sums["reward"] += float(reward.sum())
+            sums["lagrangian"] += float(lagrangian.sum())
+            sums["load"] += float(use.sum())
+            sums["capacity"] += float(self.cap_per_agent[tod]) * self.rows
+            sums["served"] += float(out.served.sum(dtype=np.float64))
+            sums["arrived"] += float(out.arrived.sum(dtype=np.float64))
+            mult_sum += float(mult_h.mean())
+            self.obs.copy_(torch.from_numpy(out.obs))
+            if self.dynamics.step_count >= self.episode_steps:
+                # Time limit: bootstrap from the final state's value, then start a new episode.
+                final = policy.value(self.obs, self.mult, (tod + 1) % s)  # scaled reward units
+                self.rewards[t] += cfg.gamma * final
+                self.dones[t] = 1.0
+                self.episodes += 1
+                self._new_episode()
+            else:
+                self.dones[t] = 0.0
+        agent_steps = cfg.num_steps * self.rows
+        return {
+            "rollout/reward": sums["reward"] / agent_steps,
+            "rollout/lagrangian_reward": sums["lagrangian"] / agent_steps,
+            "rollout/episodes": float(self.episodes),
+            "dual/mult_mean": mult_sum / cfg.num_steps,
+            "dual/mult_max": self.mult_max,
+            "constraint/load_over_capacity": sums["load"] / max(sums["capacity"], 1e-12),
+            "constraint/served_over_arrived": sums["served"] / max(sums["arrived"], 1e-12),
+        }
+
+    # ---------------------------------------------------------------- update
+
+    def update(self) -> dict[str, float]:
+        """One PPO update on the stored rollouts."""
+        cfg = self.config
+        with torch.no_grad():
+            next_value = self.policy.value(self.obs, self.mult, self.step_of_day)
+        adv, ret = compute_gae(
+            self.rewards,
+            self.values,
+            self.dones,
+            next_value,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
+        )
+        batch = RolloutBatch(self.x, self.raw_actions, self.logprobs, self.values, adv, ret)
+        stats = ppo_update(self.policy, self.optimizer, batch, cfg, generator=self.torch_gen)
+        return {f"train/{k}": v for k, v in stats.items()}
+
+    def iterate(self) -> dict[str, float]:
+        """One iteration: anneal the learning rate, collect, update. Returns the logged values."""
+        cfg = self.config
+        lr = cfg.learning_rate * (1.0 - self.iteration / cfg.iterations if cfg.anneal_lr else 1.0)
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        t0 = time.perf_counter()
+        stats = self.collect_rollouts()
+        t1 = time.perf_counter()
+        stats |= self.update()
+        t2 = time.perf_counter()
+        self.iteration += 1
+        stats["train/learning_rate"] = lr
+        stats["time/rollout_s"] = t1 - t0
+        stats["time/update_s"] = t2 - t1
+        stats["time/iteration_s"] = t2 - t0
+        stats["time/agent_steps_per_s"] = cfg.num_steps * self.rows / (t2 - t0)
+        return stats
+
+    # ---------------------------------------------------------------- checkpoints
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue this run exactly."""
+        return {
+            "iteration": self.iteration,
+            "episodes": self.episodes,
+            "policy": self.policy.save_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "torch_gen": self.torch_gen.get_state(),
+            "np_rng": self.np_rng.bit_generator.state,
+            "dynamics": self.dynamics.get_state(),
+            "obs": self.obs.cpu(),
+            "mult": self.mult.cpu(),
+            "reward_norm": {
+                "episode_scale": self.episode_scale.cpu(),
+                "ret": self.ret.cpu(),
+                "mean": self.ret_mean.cpu(),
+                "var": self.ret_var.cpu(),
+                "count": self.ret_count,
+            },
+            "mult_max": self.mult_max,
+            "copies": self.copies,
+            "config": self.config.to_dict(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restores :meth:`state`'s output (from the same scenario and config)."""
+        if state["copies"] != self.copies or state["mult_max"] != self.mult_max:
+            raise ConfigError(
+                "resume: the checkpoint was written with another scenario or config "
+                f"(copies {state['copies']} vs {self.copies}, mult_max {state['mult_max']} vs "
+                f"{self.mult_max})"
+            )
+        dev = self.device
+        self.iteration = int(state["iteration"])
+        self.episodes = int(state["episodes"])
+        self.policy.load_state_dict(state["policy"]["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        self.torch_gen.set_state(state["torch_gen"])
+        self.np_rng.bit_generator.state = state["np_rng"]
+        self.dynamics.set_state(state["dynamics"])
+        self.obs.copy_(state["obs"].to(dev))
+        self.mult.copy_(state["mult"].to(dev))
+        rn = state["reward_norm"]
+        self.episode_scale.copy_(rn["episode_scale"].to(dev))
+        self.ret.copy_(rn["ret"].to(dev))
+        self.ret_mean.copy_(rn["mean"].to(dev))
+        self.ret_var.copy_(rn["var"].to(dev))
+        self.ret_count = float(rn["count"])
+
+    def save_checkpoint(self, path: Path | None = None) -> Path:
+        """Writes :meth:`state` to ``checkpoints/latest.pt`` (atomically)."""
+        path = path or self.out_dir / "checkpoints" / "latest.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.state(), tmp)
+        tmp.replace(path)
+        return path
+
+    def load_checkpoint(self, path: Path | None = None) -> None:
+        """Continues from a checkpoint written by :meth:`save_checkpoint`."""
+        path = path or self.out_dir / "checkpoints" / "latest.pt"
+        self.load_state(torch.load(path, map_location="cpu", weights_only=False))
+
+
+#: With fewer agents than this, training steps copies of them (see ``TrainConfig.agent_copies``).
+_MIN_SIMULATED = 256
+
+
+# ====================================================================================== evaluation
+
+
+def _quick_check(trainer: Trainer) -> dict[str, float]:
+    """A 3-point flat-multiplier check during training (``constraint/sweep_*``)."""
+    cfg = trainer.config
+    res = response_sweep(
+        trainer.policy,
+        trainer.scenario,
+        [0.0, 0.5 * trainer.mult_max, trainer.mult_max],
+        days=cfg.eval_days,
+        seed=cfg.seed + 7919,
+        device=trainer.device,
+    )
+    cap = max(res["capacity"], 1e-12)
+    return {
+        "constraint/sweep_load_at_zero": res["total_load"][0] / cap,
+        "constraint/sweep_load_at_half": res["total_load"][1] / cap,
+        "constraint/sweep_load_at_max": res["total_load"][2] / cap,
+        "constraint/sweep_served_at_zero": res["served_at_zero"],
+    }
+
+
+# ======================================================================================= front end
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    """What :func:`train` returns."""
+
+    policy: StateAugmentedPolicy
+    """The trained policies (all agents)."""
+    out_dir: Path
+    """The run folder."""
+    history: list[dict[str, float]] = field(repr=False)
+    """One logged row per iteration."""
+    response: dict[str, Any] | None
+    """The contents of ``response.json`` (None when evaluation was skipped)."""
+    wall_time_s: float
+    """Seconds spent in this call."""
+    iterations: int
+    """Iterations completed (in total, counting a resumed run's earlier ones)."""
+
+
+def train(
+    scenario: Any,
+    config: TrainConfig | None = None,
+    out_dir: str | os.PathLike[str] = "runs/train",
+    *,
+    resume: bool = False,
+    stop_after: int | None = None,
+    evaluate: bool = True,
+    callback: Callable[[Trainer, dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Trains state-augmented policies for every agent of ``scenario``; writes the run to ``out_dir``.
+
+    Parameters
+    ----------
+    scenario
+        A :class:`samarl.scenario.ScenarioConfig`.
+    config
+        Training settings (default :class:`TrainConfig`).
+    out_dir
+        Run folder (created).
+    resume
+        Continue from ``out_dir/checkpoints/latest.pt`` when it exists.
+    stop_after
+        Stop (with a checkpoint) once this many iterations are done in total, without evaluating:
+        an interrupted run that :func:`train` with ``resume=True`` continues exactly. (Ctrl-C keeps
+        the last periodic checkpoint, every ``checkpoint_every`` iterations.)
+    evaluate
+        Run the flat-multiplier sweep at the end (``response.json``, ``response.png``).
+    callback
+        Called after every iteration with the trainer and the logged row.
+    """
+    config = config or TrainConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    trainer = Trainer(scenario, config, out)
+    scenario = trainer.scenario
+    ckpt = out / "checkpoints" / "latest.pt"
+    resumed = resume and ckpt.exists()
+    if resumed:
+        trainer.load_checkpoint(ckpt)
+    write_config(
+        out,
+        scenario,
+        config.to_dict(),
+        {
+            "mult_max": trainer.mult_max,
+            "episode_steps": trainer.episode_steps,
+            "num_agents": trainer.num_agents,
+            "agent_copies": trainer.copies,
+            "num_blocks": trainer.num_blocks,
+            "input_dim": trainer.policy.input_dim,
+            "torch_threads": torch.get_num_threads(),
+            "device": str(trainer.device),
+        },
+    )
+    logger = KVLogger(out, resume_iteration=trainer.iteration if resumed else None)
+    last = config.iterations if stop_after is None else min(stop_after, config.iterations)
+    bar = None
+    if config.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.iterations, initial=trainer.iteration, desc="train", unit="it")
+    try:
+        while trainer.iteration < last:
+            stats = trainer.iterate()
+            if config.eval_every and trainer.iteration % config.eval_every == 0:
+                stats |= _quick_check(trainer)
+            stats["time/elapsed_s"] = time.perf_counter() - start
+            for key, value in stats.items():
+                logger.record(key, value)
+            row = logger.dump(trainer.iteration)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(
+                    lag=f"{stats['rollout/lagrangian_reward']:.3g}",
+                    served=f"{stats['constraint/served_over_arrived']:.3f}",
+                    kl=f"{stats['train/approx_kl']:.3f}",
+                    sps=f"{stats['time/agent_steps_per_s']:.3g}",
+                )
+            if callback is not None:
+                callback(trainer, row)
+            if config.checkpoint_every and trainer.iteration % config.checkpoint_every == 0:
+                trainer.save_checkpoint()
+    finally:
+        # Interrupted inside an iteration, the state is half-updated: the last checkpoint (and the
+        # log rows up to it, which a resumed run keeps) is what survives.
+        if bar is not None:
+            bar.close()
+        logger.close()
+    trainer.save_checkpoint()
+    torch.save(trainer.policy.save_dict(), out / "policy.pt")
+    plots.plot_training_curves(logger.rows, out / "training_curves.png")
+    response = None
+    if evaluate and trainer.iteration >= config.iterations:
+        values = np.linspace(0.0, trainer.mult_max, config.eval_points)
+        response = response_sweep(
+            trainer.policy,
+            scenario,
+            values,
+            days=config.eval_days,
+            seed=config.seed + 7919,
+            device=trainer.device,
+        )
+        response["mult_max"] = trainer.mult_max
+        response["iterations"] = trainer.iteration
+        response["train_wall_time_s"] = time.perf_counter() - start
+        (out / "response.json").write_text(json.dumps(response, indent=2) + "\n")
+        plots.plot_response(response, out / "response.png")
+    return TrainResult(
+        trainer.policy, out, logger.rows, response, time.perf_counter() - start, trainer.iteration
+    )
