@@ -232,7 +232,7 @@ class MAPPOLagrangianTrainer(Trainer):
     def _make_policy(self) -> CentralCriticPolicy:
         actor = policy_for(self.data, self.scenario, self.config, self.mult_max)
         return CentralCriticPolicy(
-            actor, self.dynamics.obs_dim, self.baseline.critic_hidden_sizes, self.config.seed
+            actor, self.env.env.obs_dim, self.baseline.critic_hidden_sizes, self.config.seed
         )
 
     def _episode_mults(self) -> npt.NDArray[np.float32]:

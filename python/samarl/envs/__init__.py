@@ -26,6 +26,7 @@ from samarl.envs.demand_response import (
     observation_bounds,
 )
 from samarl.envs.dynamics import OBS_FIELDS, Dynamics, StepResult
+from samarl.envs.wrappers import AutoReset
 
 if TYPE_CHECKING:
     from samarl.envs.gymnasium import HouseholdEnv
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GYM_ENV_ID",
     "OBS_FIELDS",
+    "AutoReset",
     "CapacityConstraint",
     "DemandResponseEnv",
     "DemandResponseParallelEnv",

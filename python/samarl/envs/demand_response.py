@@ -10,9 +10,10 @@ The shared resource is first-class: every step returns each agent's ``resource_u
 block of the day). The Lagrange multiplier is *not* part of the env: augmented policies append it
 (docs/method.md, training), and the executor runs the dual dynamics (section 3).
 
-Episodes start at midnight and are truncated after ``scenario.episode_steps`` steps (households
-never terminate). The env does not auto-reset: stepping a finished episode is an error, and
-auto-reset belongs to a wrapper (as in JaxMARL).
+Episodes start at midnight and are truncated after ``episode_steps`` steps (the scenario's, unless
+given; households never terminate). The env does not auto-reset: stepping a finished episode is an
+error, and auto-reset is the :class:`~samarl.envs.AutoReset` wrapper (as in JaxMARL). The trainer
+runs copies of the population under that wrapper; the executor runs one long episode.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from samarl._validate import positive_int
 from samarl.envs.dynamics import OBS_FIELDS, Dynamics
 from samarl.errors import InvalidValueError
-from samarl.scenario import ScenarioConfig, ScenarioData, load_scenario
+from samarl.scenario import ScenarioConfig, ScenarioData, resolve_scenario
 
 __all__ = [
     "CapacityConstraint",
@@ -59,6 +61,9 @@ class EnvStep:
     """Always ``False``: households never stop."""
     truncated: bool
     """``True`` on the episode's last step."""
+    final_obs: F32 | None = None
+    """With :class:`~samarl.envs.AutoReset`, on the last step of an episode: its final
+    observation (``obs`` is then the next episode's first); ``None`` otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,29 +112,42 @@ class DemandResponseEnv:
     #: Names of the observation columns, in order.
     obs_fields: tuple[str, ...] = OBS_FIELDS
 
-    def __init__(self, scenario: ScenarioConfig | str = "default", **overrides: Any) -> None:
-        if isinstance(scenario, ScenarioConfig):
-            scenario = scenario.replace(**overrides) if overrides else scenario
-        else:
-            scenario = load_scenario(scenario, **overrides)
+    def __init__(
+        self,
+        scenario: ScenarioConfig | str = "default",
+        *,
+        data: ScenarioData | None = None,
+        copies: int = 1,
+        episode_steps: int | None = None,
+        **overrides: Any,
+    ) -> None:
+        scenario = resolve_scenario(scenario, **overrides)
         self.scenario: ScenarioConfig = scenario
         """The (validated) scenario."""
-        self.data: ScenarioData = scenario.build()
+        self.data: ScenarioData = scenario.build() if data is None else data
         """The scenario's arrays: per-agent parameters, profiles, capacity, expected demand."""
         d = self.data
-        self.dynamics = Dynamics.from_scenario(scenario, d)
+        self.copies: int = positive_int("copies", copies)
+        """Independent copies of the population side by side (row ``r * N + n`` is agent ``n``'s
+        ``r``-th copy, with its own arrivals and backlog); each copy shares the capacity."""
+        self.dynamics = Dynamics.from_scenario(scenario, d, copies=self.copies)
         """The Rust transition core."""
-        self.num_agents: int = d.num_agents
+        self.num_agents: int = d.num_agents * self.copies
+        """Rows of every array: the population size times ``copies``."""
         self.obs_dim: int = self.dynamics.obs_dim
         self.steps_per_day: int = scenario.steps_per_day
-        self.episode_steps: int = scenario.episode_steps
+        self.episode_steps: int = (
+            scenario.episode_steps
+            if episode_steps is None
+            else positive_int("episode_steps", episode_steps)
+        )
         self.num_blocks: int = scenario.num_blocks
         self.dt_hours: float = scenario.dt_hours
         self.constraints: tuple[CapacityConstraint, ...] = (
             CapacityConstraint(d.capacity, d.block_of_step, self.num_blocks),
         )
         """The global constraints (one: the grid's capacity)."""
-        cap_share = d.capacity / np.float32(self.num_agents)
+        cap_share = d.capacity / np.float32(d.num_agents)
         cap_share.flags.writeable = False
         self._capacity_per_agent: F32 = cap_share
         self._base_seed = scenario.seed

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm.auto import tqdm
 
-from samarl.envs.dynamics import Dynamics
+from samarl.envs import DemandResponseEnv
 from samarl.errors import ConfigError
 from samarl.execution.dual import DualConfig, DualState
 from samarl.execution.metrics import Metrics
@@ -157,7 +157,7 @@ def execute(
     block_starts = np.zeros(s, dtype=bool)
     block_starts[[int(np.flatnonzero(blocks == h).min()) for h in range(m)]] = True
 
-    dyn = Dynamics.from_scenario(scenario, data)
+    env = DemandResponseEnv(scenario, data=data, episode_steps=days * s)
     state = DualState(dual, cap_block, n, mult_max)
     metrics = Metrics(
         capacity=data.capacity,
@@ -166,7 +166,7 @@ def execute(
         total_steps=days * s,
         warmup_steps=warm * s,
     )
-    obs = dyn.reset(seed)
+    obs = env.reset(seed)
     epoch_days = np.zeros(m, dtype=np.int64)
     total_steps = days * s
     total_load = np.zeros(total_steps)
@@ -189,8 +189,8 @@ def execute(
             col = state.mult[:, h] if state.active is None else state.mult[state.active, h]
             mult_daily[t // s, h] = float(col.mean(dtype=np.float64))
         actions = act(obs, state.mult, tod)
-        res = dyn.step(actions)
-        backlog = dyn.backlog
+        res = env.step(actions)
+        backlog = env.backlog
         metrics.record(res.resource_use, res.served, res.arrived, res.reward, backlog)
         total_load[t] = float(res.resource_use.sum(dtype=np.float64))
         if backlog_hist is not None:
@@ -241,7 +241,7 @@ def execute(
         }
     if removal is not None:
         result["removal"] = asdict(removal) | {"participating": state.num_active}
-    final_backlog = dyn.backlog
+    final_backlog = env.backlog
     top = np.argsort(final_backlog)[::-1][:top_k]
     top_backlog = (
         backlog_hist[:, top].astype(np.float64) if backlog_hist is not None else np.zeros((0, 0))

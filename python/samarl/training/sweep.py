@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from samarl.envs.dynamics import Dynamics
+from samarl.envs import DemandResponseEnv
 from samarl.errors import ConfigError
 from samarl.scenario import resolve_scenario
 from samarl.training.policies import StateAugmentedPolicy
@@ -65,11 +65,11 @@ def response_sweep(
     if not 0 <= warmup_days < days:
         raise ConfigError(f"warmup_days: must be in [0, days = {days}), got {warmup_days}")
     data = scenario.build()
-    dyn = Dynamics.from_scenario(scenario, data)
     n, s, m = data.num_agents, scenario.steps_per_day, scenario.num_blocks
     values = np.asarray(mult_values, dtype=np.float64)
     mask_day, binding = binding_steps(data)
     steps = days * s
+    env = DemandResponseEnv(scenario, data=data, episode_steps=steps)
     window = np.concatenate([mask_day & (d >= warmup_days) for d in range(days)])
     cap_day = np.asarray(data.capacity, dtype=np.float64)
     cap = np.tile(cap_day, days)
@@ -78,14 +78,14 @@ def response_sweep(
     policy.eval()
     loads, last_day, served, group_power = [], [], [], []
     for value in values:
-        obs = torch.from_numpy(dyn.reset(seed)).to(device)
+        obs = torch.from_numpy(env.reset(seed)).to(device)
         mult = torch.full((n, m), float(value), device=device)
         total = np.zeros(steps)
         agent_load = np.zeros(n)
         served_sum = arrived_sum = 0.0
         for t in range(steps):
             a = policy.act(obs, mult, t % s, deterministic=True)
-            out = dyn.step(a.cpu().numpy())
+            out = env.step(a.cpu().numpy())
             total[t] = float(out.resource_use.sum(dtype=np.float64))
             if window[t]:
                 agent_load += out.resource_use

@@ -31,8 +31,8 @@ import numpy.typing as npt
 import torch
 
 from samarl import plots
+from samarl.envs import AutoReset, DemandResponseEnv
 from samarl.envs.demand_response import lagrangian_reward
-from samarl.envs.dynamics import Dynamics
 from samarl.errors import ConfigError
 from samarl.logging import KVLogger
 from samarl.scenario import resolve_scenario
@@ -79,9 +79,10 @@ class Trainer:
     step, writing into preallocated ``[num_steps, copies * N, ...]`` tensors); ``update()`` runs PPO
     on them; ``state()`` / ``load_state()`` capture everything needed to continue exactly.
 
-    Training steps the Rust :class:`~samarl.envs.Dynamics` of the scenario's agents directly
-    (``agent_copies`` copies of each, every copy with its own multipliers, arrivals and backlog):
-    episodes, random initial backlogs and the multipliers are the trainer's business.
+    Training steps the batched env (:class:`~samarl.envs.DemandResponseEnv`) with ``agent_copies``
+    copies of the scenario's agents (every copy with its own multipliers, arrivals and backlog)
+    under :class:`~samarl.envs.AutoReset`: the trainer chooses each episode's arrival seed and
+    random initial backlogs, and draws its multipliers from the price prior.
     """
 
     def __init__(self, scenario: Any, config: TrainConfig, out_dir: str | os.PathLike[str]) -> None:
@@ -109,7 +110,12 @@ class Trainer:
         self.block_of_step = np.asarray(data.block_of_step, dtype=np.int64)
         days = scenario.episode_days if cfg.episode_days is None else cfg.episode_days
         self.episode_steps = max(1, round(days * self.steps_per_day))
-        self.dynamics = Dynamics.from_scenario(scenario, data, copies=self.copies)
+        self.env = AutoReset(
+            DemandResponseEnv(
+                scenario, data=data, copies=self.copies, episode_steps=self.episode_steps
+            ),
+            self._episode_start,
+        )
         self.mult_max = float(
             cfg.mult_max
             if cfg.mult_max is not None
@@ -153,8 +159,9 @@ class Trainer:
         self.iteration = 0
         self.episodes = 0
         self.mult = torch.zeros((rows, self.num_blocks), device=dev)
-        self.obs = torch.zeros((rows, self.dynamics.obs_dim), device=dev)
-        self._new_episode()
+        self.obs = torch.zeros((rows, self.env.env.obs_dim), device=dev)
+        self.obs.copy_(torch.from_numpy(self.env.reset()))
+        self._new_prices()
 
     # ---------------------------------------------------------------- hooks (baselines)
 
@@ -181,16 +188,19 @@ class Trainer:
     @property
     def step_of_day(self) -> int:
         """Step of the day of the coming step (episodes start at midnight)."""
-        return self.dynamics.step_count % self.steps_per_day
+        return self.env.step_of_day
 
-    def _new_episode(self) -> None:
-        """Restarts every row with fresh arrivals, random initial backlogs and new multipliers."""
+    def _episode_start(self) -> tuple[int, npt.NDArray[np.float32]]:
+        """Each episode's arrival seed and random initial backlogs (the env's reset function)."""
         cfg, rows = self.config, self.rows
         seed = int(self.np_rng.integers(2**62))
         backlog = self.np_rng.random(rows) ** 2 * cfg.initial_backlog_days * self.steps_per_day
-        backlog = (backlog * self._mu).astype(np.float32)
+        return seed, (backlog * self._mu).astype(np.float32)
+
+    def _new_prices(self) -> None:
+        """Draws the new episode's multipliers (after :meth:`_episode_start`) and restarts the
+        per-row reward scaling."""
         mult = self._episode_mults()
-        self.obs.copy_(torch.from_numpy(self.dynamics.reset(seed, backlog)))
         self.mult.copy_(torch.from_numpy(mult))
         self.ret.zero_()
         size = self._mu * (self._cost + mult.mean(axis=1) / self.scenario.dt_hours)
@@ -227,7 +237,7 @@ class Trainer:
             self.raw_actions[t] = raw
             self.logprobs[t] = logp
             self.values[t] = policy.denormalize_values(v_norm)
-            out = self.dynamics.step(action.cpu().numpy())
+            out = self.env.step(action.cpu().numpy())
             reward = torch.from_numpy(out.reward).to(dev)
             use = torch.from_numpy(out.resource_use).to(dev)
             mult_h = self.mult[:, int(self.block_of_step[tod])]
@@ -244,16 +254,18 @@ class Trainer:
             sums["served"] += float(out.served.sum(dtype=np.float64))
             sums["arrived"] += float(out.arrived.sum(dtype=np.float64))
             mult_sum += float(mult_h.mean())
-            self.obs.copy_(torch.from_numpy(out.obs))
-            if self.dynamics.step_count >= self.episode_steps:
-                # Time limit: bootstrap from the final state's value, then start a new episode.
-                final = policy.value(self.obs, self.mult, (tod + 1) % s)  # scaled reward units
+            if out.final_obs is not None:
+                # Time limit: bootstrap from the final state's value; the env has already started
+                # the next episode, which gets new prices.
+                final_obs = torch.from_numpy(out.final_obs).to(dev)
+                final = policy.value(final_obs, self.mult, (tod + 1) % s)  # scaled reward units
                 self.rewards[t] += cfg.gamma * final
                 self.dones[t] = 1.0
                 self.episodes += 1
-                self._new_episode()
+                self._new_prices()
             else:
                 self.dones[t] = 0.0
+            self.obs.copy_(torch.from_numpy(out.obs))
         agent_steps = cfg.num_steps * self.rows
         return {
             "rollout/reward": sums["reward"] / agent_steps,
@@ -315,7 +327,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "torch_gen": self.torch_gen.get_state(),
             "np_rng": self.np_rng.bit_generator.state,
-            "dynamics": self.dynamics.get_state(),
+            "env": self.env.env.get_state(),
             "obs": self.obs.cpu(),
             "mult": self.mult.cpu(),
             "reward_norm": {
@@ -346,7 +358,7 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         self.torch_gen.set_state(state["torch_gen"])
         self.np_rng.bit_generator.state = state["np_rng"]
-        self.dynamics.set_state(state["dynamics"])
+        self.env.env.set_state(state["env"])
         self.obs.copy_(state["obs"].to(dev))
         self.mult.copy_(state["mult"].to(dev))
         rn = state["reward_norm"]
