@@ -1,4 +1,4 @@
-//! `Weights::mix` with K = 10 rounds on one column, on graphs of mean degree 6 (a random geometric
+//! `Mixer::mix` with K = 10 rounds on one column, on graphs of mean degree 6 (a random geometric
 //! graph, the headline, and a connected Erdős–Rényi graph), in the generated node order and after
 //! reverse Cuthill–McKee relabelling (which takes the banded fast path on the geometric graph).
 //!
@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use samarl_core::consensus::Weights;
+use samarl_core::consensus::Mixer;
 use samarl_core::graph::Graph;
 
 const ROUNDS: usize = 10;
@@ -32,10 +32,10 @@ fn mix(c: &mut Criterion) {
                 .permuted(&given.rcm_order())
                 .expect("rcm_order is a permutation");
             for (order, graph) in [("given", given), ("rcm", &rcm)] {
-                let weights = Weights::metropolis(graph);
+                let mixer = Mixer::new(graph, None).expect("no relabelling to check");
                 let mut x = x0.clone();
                 let id = BenchmarkId::new(format!("{name}/{order}"), n);
-                group.bench_with_input(id, &weights, |b, w| {
+                group.bench_with_input(id, &mixer, |b, w| {
                     b.iter(|| w.mix(black_box(&mut x), 1, ROUNDS).expect("finite input"));
                 });
             }

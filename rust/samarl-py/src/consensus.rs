@@ -4,19 +4,16 @@ use numpy::{
     PyArray1, PyReadonlyArray1, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
-use samarl_core::consensus::{Relabelling, Weights};
+use samarl_core::consensus::{LinkFailures, Mixer};
 
-use crate::arrays::{columns, slice, slice_mut};
+use crate::arrays::{columns, slice, slice_mut, to_u32};
 use crate::errors::{ShapeError, to_py};
 use crate::graph::PyGraph;
 
 /// Doubly stochastic Metropolis–Hastings weights of a graph, and the consensus kernels on them.
 #[pyclass(module = "samarl._core", name = "ConsensusCore", frozen)]
 pub struct PyConsensus {
-    inner: Weights,
-    /// Set when `inner` is built on a relabelled graph: the kernels then take and return blocks
-    /// in the caller's node order.
-    relabelling: Option<Relabelling>,
+    inner: Mixer,
 }
 
 fn same_shape(name: &str, a: &[usize], b: &[usize]) -> PyResult<()> {
@@ -41,25 +38,12 @@ impl PyConsensus {
         graph: &PyGraph,
         order: Option<PyReadonlyArray1<'_, i64>>,
     ) -> PyResult<Self> {
-        let g = &graph.inner;
-        let relabelling = match &order {
-            Some(order) => {
-                let order = slice("order", order)?;
-                if order.len() != g.num_nodes() {
-                    return Err(ShapeError::new_err(format!(
-                        "order: expected {} entries (one per node), got {}",
-                        g.num_nodes(),
-                        order.len()
-                    )));
-                }
-                Some(to_py(py.detach(|| Relabelling::new(order)))?)
-            }
+        let order = match &order {
+            Some(order) => Some(to_u32("order", slice("order", order)?)?),
             None => None,
         };
-        Ok(Self {
-            inner: py.detach(|| Weights::metropolis(g)),
-            relabelling,
-        })
+        let inner = to_py(py.detach(|| Mixer::new(&graph.inner, order.as_deref())))?;
+        Ok(Self { inner })
     }
 
     /// Number of nodes.
@@ -78,10 +62,7 @@ impl PyConsensus {
     ) -> PyResult<()> {
         let cols = columns("x", x.shape())?;
         let xs = slice_mut("x", &mut x)?;
-        to_py(py.detach(|| match &self.relabelling {
-            Some(r) => self.inner.mix_relabelled(xs, cols, rounds, r),
-            None => self.inner.mix(xs, cols, rounds),
-        }))
+        to_py(py.detach(|| self.inner.mix(xs, cols, rounds)))
     }
 
     /// Like `mix`, but each link fails independently with probability `drop_prob` in every round
@@ -98,14 +79,12 @@ impl PyConsensus {
     ) -> PyResult<()> {
         let cols = columns("x", x.shape())?;
         let xs = slice_mut("x", &mut x)?;
-        let kernel = |x: &mut [f32]| {
-            self.inner
-                .mix_lossy(x, cols, rounds, drop_prob, seed, round_offset)
+        let links = LinkFailures {
+            drop_prob,
+            seed,
+            round_offset,
         };
-        to_py(py.detach(|| match &self.relabelling {
-            Some(r) => r.run_internal("x", xs, cols, kernel),
-            None => kernel(xs),
-        }))
+        to_py(py.detach(|| self.inner.mix_lossy(xs, cols, rounds, links)))
     }
 
     /// Dynamic average tracking, in place: `y <- W^rounds y + (g_new - g_old)`.
@@ -124,16 +103,7 @@ impl PyConsensus {
         let cols = columns("y", &shape)?;
         let (gn, go) = (slice("g_new", &g_new)?, slice("g_old", &g_old)?);
         let ys = slice_mut("y", &mut y)?;
-        to_py(py.detach(|| match &self.relabelling {
-            Some(r) => {
-                let gn = r.to_internal("g_new", gn, cols)?;
-                let go = r.to_internal("g_old", go, cols)?;
-                r.run_internal("y", ys, cols, |y| {
-                    self.inner.track(y, &gn, &go, cols, rounds)
-                })
-            }
-            None => self.inner.track(ys, gn, go, cols, rounds),
-        }))
+        to_py(py.detach(|| self.inner.track(ys, gn, go, cols, rounds)))
     }
 
     /// Second largest singular value of W (power iteration on W minus the averaging projector).

@@ -1,38 +1,19 @@
 //! Relabelling: kernels built on a graph relabelled for locality take and return blocks in the
-//! caller's node order, moved in and out once per call.
+//! caller's node order, moved in and out once per call (see [`super::Mixer`]).
 
+use super::check_block_shape;
 use super::spare::SpareBuffers;
-use super::{Weights, check_block_shape};
 use crate::error::{CoreError, Result};
 use crate::pool::{self, CHUNK};
 
-impl Weights {
-    /// [`Weights::mix`] on `x` in the caller's node order, these weights being built on the graph
-    /// relabelled by `relabelling`: row `k` of `x` is the internal row `i` with `order[i] == k`.
-    /// The rows move to the internal order and back once per call, through buffers kept between
-    /// calls. Errors as in [`Weights::mix`], and a relabelling of another size is a
-    /// [`CoreError::Shape`] named `order`.
-    pub fn mix_relabelled(
-        &self,
-        x: &mut [f32],
-        cols: usize,
-        rounds: usize,
-        relabelling: &Relabelling,
-    ) -> Result<()> {
-        self.check_block("x", x, cols)?;
-        relabelling.check_len(self.n)?;
-        relabelling.run_internal("x", x, cols, |v| {
-            self.lossless(v, cols, rounds);
-            Ok(())
-        })
-    }
-}
-
 /// A relabelling of a graph's nodes: internal node `i` is the caller's node `order[i]`.
 ///
-/// [`Weights`] built on the relabelled graph (for locality, [`Graph::rcm_order`]) take and
-/// return blocks in the caller's order through it ([`Weights::mix_relabelled`], or any kernel
-/// wrapped in [`Relabelling::run_internal`]).
+/// A [`Mixer`] built on the relabelled graph (for locality, [`Graph::rcm_order`]) takes and
+/// returns blocks in the caller's order through it: each kernel runs wrapped in
+/// [`Relabelling::run_internal`].
+///
+/// [`Mixer`]: super::Mixer
+/// [`Graph::rcm_order`]: crate::graph::Graph::rcm_order
 #[derive(Debug, Clone, PartialEq)]
 pub struct Relabelling {
     order: Vec<u32>,
@@ -45,24 +26,22 @@ impl Relabelling {
     /// The relabelling with `order[i]` the caller's node at internal position `i`. `order` must
     /// be a permutation of `0..order.len()` with fewer than `2^32` entries
     /// ([`CoreError::InvalidValue`] named `order`).
-    pub fn new(order: &[i64]) -> Result<Self> {
+    pub fn new(order: &[u32]) -> Result<Self> {
         let n = order.len();
         let invalid = |msg: String| CoreError::invalid("order", msg);
         let len = u32::try_from(n).map_err(|_| invalid(format!("too many nodes ({n})")))?;
         let mut inverse = vec![u32::MAX; n];
-        let mut compact = Vec::with_capacity(n);
         for (i, &k) in (0..len).zip(order) {
-            let Some(slot) = usize::try_from(k).ok().and_then(|k| inverse.get_mut(k)) else {
+            let Some(slot) = inverse.get_mut(k as usize) else {
                 return Err(invalid(format!("entries must be in 0..{n}, found {k}")));
             };
             if *slot != u32::MAX {
                 return Err(invalid(format!("{k} appears twice: not a permutation")));
             }
             *slot = i;
-            compact.push(k as u32);
         }
         Ok(Self {
-            order: compact,
+            order: order.to_vec(),
             inverse,
             spare: SpareBuffers::default(),
         })
@@ -89,7 +68,12 @@ impl Relabelling {
     /// The rows of `x` (row-major `[n, cols]`, caller's order) in the internal order.
     /// A wrong length is a [`CoreError::Shape`] named `name`, `cols == 0` a
     /// [`CoreError::InvalidValue`] named `cols`.
-    pub fn to_internal(&self, name: &'static str, x: &[f32], cols: usize) -> Result<Vec<f32>> {
+    pub(super) fn to_internal(
+        &self,
+        name: &'static str,
+        x: &[f32],
+        cols: usize,
+    ) -> Result<Vec<f32>> {
         check_block_shape(name, x, self.len(), cols)?;
         let mut out = vec![0.0; x.len()];
         permute_rows(x, &self.order, &mut out, cols);
@@ -99,7 +83,7 @@ impl Relabelling {
     /// Runs `kernel` on the rows of `x` (caller's order) moved to the internal order, then moves
     /// them back. Errors as in [`Relabelling::to_internal`], or `kernel`'s, which leave `x`
     /// untouched.
-    pub fn run_internal(
+    pub(super) fn run_internal(
         &self,
         name: &'static str,
         x: &mut [f32],
@@ -115,19 +99,6 @@ impl Relabelling {
         }
         self.spare.keep([internal]);
         result
-    }
-
-    /// Checks that the relabelling has `n` nodes ([`CoreError::Shape`] named `order`).
-    fn check_len(&self, n: usize) -> Result<()> {
-        if self.len() == n {
-            Ok(())
-        } else {
-            Err(CoreError::shape(
-                "order",
-                format!("{n} entries (one per node)"),
-                format!("{} entries", self.len()),
-            ))
-        }
     }
 }
 
@@ -153,8 +124,6 @@ fn permute_rows(src: &[f32], index: &[u32], out: &mut [f32], cols: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consensus::test_support::*;
-    use crate::graph::Graph;
 
     #[test]
     #[allow(clippy::float_cmp, reason = "the moved value must come back exactly")]
@@ -164,7 +133,7 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         };
         assert_eq!(name(Relabelling::new(&[0, 4, 1, 2])), "order");
-        assert_eq!(name(Relabelling::new(&[0, -1, 1, 2])), "order");
+        assert_eq!(name(Relabelling::new(&[0, 1, 2, u32::MAX])), "order");
         assert_eq!(name(Relabelling::new(&[0, 1, 1, 2])), "order");
         let r = Relabelling::new(&[3, 0, 2, 1]).unwrap();
         assert_eq!(r.order(), [3, 0, 2, 1]);
@@ -184,44 +153,5 @@ mod tests {
         })
         .unwrap();
         assert_eq!(x[6], 106.0, "internal row 0 is the caller's row 3");
-    }
-
-    #[test]
-    fn mix_relabelled_is_mix_on_the_relabelled_graph() {
-        // Graphs of several blocks (the fast path, one sweep and several) and a small one.
-        let small = Graph::random_geometric(3000, 0.03, 8).unwrap();
-        let mut graphs = banded_graphs().to_vec();
-        graphs.push(small);
-        for g in graphs {
-            let n = g.num_nodes();
-            let order = g.rcm_order();
-            let internal = Weights::metropolis(&g.permuted(&order).unwrap());
-            let order64: Vec<i64> = order.iter().map(|&k| i64::from(k)).collect();
-            let relabelling = Relabelling::new(&order64).unwrap();
-            let x0 = random_values(2 * n, 31);
-            for (cols, rounds) in [(1, 0), (1, 1), (1, 12), (2, 3)] {
-                let x0 = &x0[..n * cols];
-                let mut caller = x0.to_vec();
-                internal
-                    .mix_relabelled(&mut caller, cols, rounds, &relabelling)
-                    .unwrap();
-                let mut expected = relabelling.to_internal("x", x0, cols).unwrap();
-                internal.mix(&mut expected, cols, rounds).unwrap();
-                for (i, &k) in order.iter().enumerate() {
-                    let k = k as usize;
-                    assert_eq!(
-                        caller[k * cols..(k + 1) * cols],
-                        expected[i * cols..(i + 1) * cols],
-                        "cols={cols} rounds={rounds}"
-                    );
-                }
-            }
-            let short = Relabelling::new(&[0]).unwrap();
-            let mut x = x0[..n].to_vec();
-            assert!(matches!(
-                internal.mix_relabelled(&mut x, 1, 1, &short),
-                Err(CoreError::Shape { name: "order", .. })
-            ));
-        }
     }
 }

@@ -19,7 +19,7 @@ impl Weights {
     /// products (at least one). Returns 0 for a single node; 1 (up to rounding) if the graph is
     /// disconnected.
     #[must_use]
-    pub fn sigma2(&self, max_iter: usize, tol: f64, seed: u64) -> f64 {
+    pub(super) fn sigma2(&self, max_iter: usize, tol: f64, seed: u64) -> f64 {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut v: Vec<f64> = (0..self.n).map(|_| unit_f64(&mut rng) - 0.5).collect();
         if center_and_normalize(&mut v) == 0.0 {

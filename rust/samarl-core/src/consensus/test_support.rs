@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 
-use super::Weights;
+use super::{LinkFailures, Weights};
 use crate::graph::Graph;
 use crate::pool::CHUNK;
 
@@ -62,4 +62,13 @@ pub(super) fn banded_graphs() -> [Graph; 2] {
         Graph::grid_2d(200, 300).unwrap(),
         rgg.permuted(&rgg.rcm_order()).unwrap(),
     ]
+}
+
+/// [`LinkFailures`] from its fields.
+pub(super) fn links(drop_prob: f32, seed: u64, round_offset: u64) -> LinkFailures {
+    LinkFailures {
+        drop_prob,
+        seed,
+        round_offset,
+    }
 }

@@ -105,17 +105,18 @@ impl Weights {
         (indptr, indices, data)
     }
 
-    /// Applies `x <- W x` `rounds` times to every column of `x` (row-major `[n, cols]`).
+    /// Applies `x <- W x` `rounds` times to every column of `x` (row-major `[n, cols]`, already
+    /// validated by [`Weights::check_block`]): [`Weights::iterate`] with every link up, or, for
+    /// one column of a banded graph, the bit-identical [`Banded`] fast path.
     ///
     /// Row `i` becomes `W_ii * x_i + sum_j W_ij * x_j`, accumulated in `f32` with the diagonal
-    /// term first and the neighbours in CSR order. Rounds ping-pong between `x` and one scratch
-    /// buffer allocated per call. `cols == 0` and non-finite values are
-    /// [`CoreError::InvalidValue`] (named `cols` and `x`), a wrong length is a
-    /// [`CoreError::Shape`] named `x`; `x` is untouched on error.
-    pub fn mix(&self, x: &mut [f32], cols: usize, rounds: usize) -> Result<()> {
-        self.check_block("x", x, cols)?;
-        self.lossless(x, cols, rounds);
-        Ok(())
+    /// term first and the neighbours in CSR order.
+    pub(super) fn mix(&self, x: &mut [f32], cols: usize, rounds: usize) {
+        if let Some((band, plan)) = self.fast_path(cols, rounds) {
+            band.iterate(x, rounds, plan);
+        } else {
+            self.iterate(x, cols, rounds, |_| all_links_up);
+        }
     }
 
     /// Off-diagonal neighbours and weights of row `i`.
@@ -124,7 +125,12 @@ impl Weights {
         (&self.indices[range.clone()], &self.data[range])
     }
 
-    /// Checks `cols >= 1`, `values.len() == n * cols` and finiteness.
+    /// Checks `cols >= 1` ([`CoreError::InvalidValue`] named `cols`), `values.len() == n * cols`
+    /// ([`CoreError::Shape`] named `name`) and finiteness ([`CoreError::InvalidValue`] named
+    /// `name`, with the first bad index).
+    ///
+    /// [`CoreError::InvalidValue`]: crate::CoreError::InvalidValue
+    /// [`CoreError::Shape`]: crate::CoreError::Shape
     pub(super) fn check_block(
         &self,
         name: &'static str,
@@ -133,16 +139,6 @@ impl Weights {
     ) -> Result<()> {
         check_block_shape(name, values, self.n, cols)?;
         check_finite(name, values)
-    }
-
-    /// Runs `rounds` lossless rounds: [`Weights::iterate`] with every link up, or, for one column
-    /// of a banded graph, the bit-identical [`Banded`] fast path.
-    pub(super) fn lossless(&self, x: &mut [f32], cols: usize, rounds: usize) {
-        if let Some((band, plan)) = self.fast_path(cols, rounds) {
-            band.iterate(x, rounds, plan);
-        } else {
-            self.iterate(x, cols, rounds, |_| all_links_up);
-        }
     }
 
     /// The [`Banded`] fast path and its plan, when it applies: lossless rounds on one column of a
@@ -176,9 +172,9 @@ mod tests {
         let w = Weights::metropolis(&Graph::ring(9, 2).unwrap());
         let x0 = random_values(18, 3);
         let mut x = x0.clone();
-        w.mix(&mut x, 2, 0).unwrap();
+        w.mix(&mut x, 2, 0);
         assert_eq!(x, x0);
-        w.track(&mut x, &x0, &x0, 2, 0).unwrap();
+        w.track(&mut x, &x0, &x0, 2, 0);
         assert_eq!(x, x0);
     }
 
