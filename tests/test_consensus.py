@@ -174,7 +174,7 @@ def test_engine_checks_the_relabelling() -> None:
         _core.ConsensusCore(g._core, order=np.array([0, 1, 2, 3, 4, 6]))
     with pytest.raises(ShapeError, match="order: expected 6 entries"):
         _core.ConsensusCore(g._core, order=np.arange(5))
-    with pytest.raises(InvalidValueError, match="order: .*found -1"):
+    with pytest.raises(InvalidValueError, match=r"order: .*found -1"):
         _core.ConsensusCore(g._core, order=np.array([0, 1, 2, 3, 4, -1]))
 
 

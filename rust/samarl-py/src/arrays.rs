@@ -38,13 +38,23 @@ pub fn columns(name: &str, shape: &[usize]) -> PyResult<usize> {
     }
 }
 
-/// Converts Python's int64 indices to `u32`, naming the argument on overflow.
+/// Converts Python's int64 indices to `u32`, naming the argument when one is negative or
+/// `>= 2^32`.
 pub fn to_u32(name: &str, xs: &[i64]) -> PyResult<Vec<u32>> {
+    to_index(name, xs, "2^32")
+}
+
+/// Converts Python's int64 offsets to `usize`, naming the argument when one is negative.
+pub fn to_usize(name: &str, xs: &[i64]) -> PyResult<Vec<usize>> {
+    to_index(name, xs, "2^64")
+}
+
+fn to_index<T: TryFrom<i64>>(name: &str, xs: &[i64], bound: &str) -> PyResult<Vec<T>> {
     xs.iter()
         .map(|&x| {
-            u32::try_from(x).map_err(|_| {
+            T::try_from(x).map_err(|_| {
                 crate::errors::InvalidValueError::new_err(format!(
-                    "{name}: indices must be in [0, 2^32), found {x}"
+                    "{name}: indices must be in [0, {bound}), found {x}"
                 ))
             })
         })

@@ -6,7 +6,7 @@ use numpy::{
 use pyo3::prelude::*;
 use samarl_core::graph::Graph;
 
-use crate::arrays::{slice, to_u32};
+use crate::arrays::{slice, to_u32, to_usize};
 use crate::errors::{ShapeError, to_py};
 
 fn usize_to_i64(xs: impl IntoIterator<Item = usize>) -> Vec<i64> {
@@ -53,8 +53,9 @@ impl PyGraph {
         indptr: PyReadonlyArray1<'_, i64>,
         indices: PyReadonlyArray1<'_, i64>,
     ) -> PyResult<Self> {
-        let (p, i) = (slice("indptr", &indptr)?, slice("indices", &indices)?);
-        to_py(py.detach(|| Graph::from_csr(num_nodes, p, i))).map(Self::from)
+        let indptr = to_usize("indptr", slice("indptr", &indptr)?)?;
+        let indices = to_u32("indices", slice("indices", &indices)?)?;
+        to_py(py.detach(|| Graph::from_csr(num_nodes, &indptr, &indices))).map(Self::from)
     }
 
     /// Ring where node i links to i±1 … i±k.
