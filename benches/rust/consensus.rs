@@ -3,6 +3,10 @@
 //! reverse Cuthill–McKee relabelling (which takes the banded fast path on the geometric graph).
 //!
 //! Throughput is `n` elements per call, so agent-rounds/s = elements/s x ROUNDS.
+//!
+//! `mix_rounds` checks that the cost is linear in K: one call of K = 2,000 and of K = 64,000
+//! rounds on a ring of 1,000 nodes in RCM order (throughput `n * K`, so the two agent-rounds/s
+//! figures should match).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -44,5 +48,27 @@ fn mix(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, mix);
+fn mix_rounds(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mix_rounds");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    let n = 1_000;
+    let ring = Graph::ring(n, 1).expect("valid parameters");
+    let rcm = ring
+        .permuted(&ring.rcm_order())
+        .expect("rcm_order is a permutation");
+    let mixer = Mixer::new(&rcm, None).expect("no relabelling to check");
+    let mut x: Vec<f32> = (0..n).map(|i| (i % 7) as f32).collect();
+    for rounds in [2_000usize, 64_000] {
+        group.throughput(Throughput::Elements((n * rounds) as u64));
+        group.bench_with_input(BenchmarkId::new("ring_1000", rounds), &rounds, |b, &k| {
+            b.iter(|| mixer.mix(black_box(&mut x), 1, k).expect("finite input"));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, mix, mix_rounds);
 criterion_main!(benches);

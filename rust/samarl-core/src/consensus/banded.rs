@@ -2,7 +2,7 @@
 //! [`Graph::rcm_order`]): a compact copy of `W` addressed through window slots, rows summed
 //! [`LANES`] at a time, and temporal blocking over rounds.
 
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 
 use rayon::prelude::*;
 
@@ -124,6 +124,30 @@ impl Blocks {
     fn span(self, owned: &Range<usize>, rounds: usize, r: usize) -> Range<usize> {
         owned.start.saturating_sub(rounds - r)..(owned.end + rounds - r).min(self.count())
     }
+
+    /// The schedule of a `rounds`-round sweep for the part that owns the blocks `owned`: round
+    /// `r` visits every block `b` of [`Blocks::span`]`(owned, rounds, r)`, in order of
+    /// `s = r + b`, lower rounds first within `s`. Yields each `s` with its rounds `r` (`b = s - r`).
+    ///
+    /// The rounds of each `s` are solved for, not searched: `b >= 0` gives `r <= s`, `b < count`
+    /// gives `r > s - count`, and `b >= owned.start - (rounds - r)` gives
+    /// `2 r <= s + rounds - owned.start` (the upper end of the span, `b < owned.end + rounds - r`,
+    /// is `s < owned.end + rounds`). A sweep therefore costs one step per block round plus one per
+    /// `s`; scanning `1..=rounds` for each `s` instead cost `rounds^2 / 2` steps, which at a
+    /// thousand nodes swamped the arithmetic from a few thousand rounds on.
+    fn wavefront(
+        self,
+        owned: &Range<usize>,
+        rounds: usize,
+    ) -> impl Iterator<Item = (usize, RangeInclusive<usize>)> {
+        let (count, first) = (self.count(), owned.start);
+        let start = self.span(owned, rounds, 0).start + 1;
+        (start..owned.end + rounds).map(move |s| {
+            let lowest = (s + 1).saturating_sub(count).max(1);
+            let highest = rounds.min(s).min((s + rounds - first) / 2);
+            (s, lowest..=highest)
+        })
+    }
 }
 
 /// How [`Banded::iterate`] splits a call: parallel parts of `part_blocks` blocks (or one serial
@@ -133,6 +157,23 @@ pub(super) struct Plan {
     part_blocks: usize,
     sweep: usize,
     parallel: bool,
+}
+
+/// The work a call of [`Banded::iterate`] did, counted in the units of its cost: the scheduler's
+/// steps and the rows it computed (halo included). Both must grow linearly with the rounds.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Work {
+    /// Wavefront positions visited plus `(round, block)` pairs considered.
+    pub(super) steps: u64,
+    /// Row updates computed, halo rows included.
+    pub(super) rows: u64,
+}
+
+impl std::ops::AddAssign for Work {
+    fn add_assign(&mut self, other: Self) {
+        self.steps += other.steps;
+        self.rows += other.rows;
+    }
 }
 
 /// One part's working buffers for a sweep: the slots of the blocks its `owned` blocks depend on,
@@ -250,13 +291,14 @@ impl Banded {
     /// `rounds` lossless rounds on one column `x`, in sweeps of at most `plan.sweep` rounds.
     /// Each sweep loads every part's input (owned rows and halo) from `x`, runs the parts, and
     /// writes their owned rows back into `x`.
-    pub(super) fn iterate(&self, x: &mut [f32], rounds: usize, plan: Plan) {
+    pub(super) fn iterate(&self, x: &mut [f32], rounds: usize, plan: Plan) -> Work {
         let blocks = self.blocks.count();
         let parts = blocks.div_ceil(plan.part_blocks);
         let mut done = 0;
+        let mut work = Work::default();
         while done < rounds {
             let k = plan.sweep.min(rounds - done);
-            pool::run(self.blocks.n, |_| {
+            work += pool::run(self.blocks.n, |_| {
                 let src: &[f32] = x;
                 let load = |p: usize| {
                     let owned = p * plan.part_blocks..((p + 1) * plan.part_blocks).min(blocks);
@@ -267,19 +309,22 @@ impl Banded {
                 } else {
                     (0..parts).map(load).collect()
                 };
-                if plan.parallel {
-                    sweeps.par_iter_mut().for_each(|s| self.run(s));
+                let work: Vec<Work> = if plan.parallel {
+                    sweeps.par_iter_mut().map(|s| self.run(s)).collect()
                 } else {
-                    for s in &mut sweeps {
-                        self.run(s);
-                    }
-                }
+                    sweeps.iter_mut().map(|s| self.run(s)).collect()
+                };
                 self.store(&sweeps, plan, x);
                 self.spare
                     .keep(sweeps.into_iter().flat_map(|s| [s.even, s.odd]));
+                work.into_iter().fold(Work::default(), |mut sum, w| {
+                    sum += w;
+                    sum
+                })
             });
             done += k;
         }
+        work
     }
 
     /// Loads, from `x`, the input of the part that owns the blocks `owned` for a `rounds`-round
@@ -314,15 +359,15 @@ impl Banded {
     }
 
     /// Runs a loaded sweep along the wavefront.
-    fn run(&self, sweep: &mut Sweep) {
+    fn run(&self, sweep: &mut Sweep) -> Work {
         let (rounds, base) = (sweep.rounds, sweep.base);
-        let input = self.blocks.span(&sweep.owned, rounds, 0);
-        for s in input.start + 1..input.end + rounds {
-            for r in 1..=rounds.min(s) {
+        let mut work = Work::default();
+        for (s, steps) in self.blocks.wavefront(&sweep.owned, rounds) {
+            work.steps += 1;
+            for r in steps {
+                work.steps += 1;
                 let b = s - r;
-                if !self.blocks.span(&sweep.owned, rounds, r).contains(&b) {
-                    continue;
-                }
+                work.rows += self.blocks.rows(b).len() as u64;
                 if r % 2 == 1 {
                     self.block_round(&sweep.even, &mut sweep.odd, base, b);
                 } else {
@@ -330,6 +375,7 @@ impl Banded {
                 }
             }
         }
+        work
     }
 
     /// Writes the owned rows of every part's sweep into `x`.
@@ -409,6 +455,85 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_wavefront_visits_every_span_block_once_in_order() {
+        // The schedule as first written: every round of every `s`, filtered by the span.
+        let scanned = |blocks: Blocks, owned: &Range<usize>, rounds: usize| {
+            let input = blocks.span(owned, rounds, 0);
+            let mut steps = Vec::new();
+            for s in input.start + 1..input.end + rounds {
+                for r in 1..=rounds.min(s) {
+                    if blocks.span(owned, rounds, r).contains(&(s - r)) {
+                        steps.push((r, s - r));
+                    }
+                }
+            }
+            steps
+        };
+        for count in 1..7 {
+            let blocks = Blocks {
+                n: count * MIN_BLOCK - 5,
+                block: MIN_BLOCK,
+            };
+            for start in 0..count {
+                for end in start + 1..=count {
+                    for rounds in 1..9 {
+                        let owned = start..end;
+                        let solved: Vec<(usize, usize)> = blocks
+                            .wavefront(&owned, rounds)
+                            .flat_map(|(s, rs)| rs.map(move |r| (r, s - r)))
+                            .collect();
+                        assert_eq!(
+                            solved,
+                            scanned(blocks, &owned, rounds),
+                            "{owned:?} {rounds}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_cost_of_a_call_is_linear_in_the_rounds() {
+        // The case measured from Python: one call on a ring of 1,000 nodes (one block) in RCM
+        // order, serially. 32 times the rounds must be 32 times the work, to the step.
+        let ring = Graph::ring(1000, 1).unwrap();
+        let w = Weights::metropolis(&ring.permuted(&ring.rcm_order()).unwrap());
+        let band = w.banded.as_ref().expect("banded");
+        let serial = Plan {
+            part_blocks: band.blocks.count(),
+            sweep: usize::MAX,
+            parallel: false,
+        };
+        let x0 = random_values(1000, 5);
+        let work = |rounds: usize| band.iterate(&mut x0.clone(), rounds, serial);
+        let (short, long) = (work(2_000), work(64_000));
+        assert_eq!(short.rows, 2_000 * 1000);
+        assert_eq!(long.rows, 32 * short.rows);
+        assert_eq!(long.steps, 32 * short.steps);
+
+        // Several blocks, one serial sweep: the schedule is one step per block round plus one per
+        // wavefront position (`blocks + rounds - 1` of them), so within a few blocks of 32x.
+        let blocks = Blocks {
+            n: 40 * MIN_BLOCK,
+            block: MIN_BLOCK,
+        };
+        let steps = |rounds: usize| -> usize {
+            let owned = 0..blocks.count();
+            blocks
+                .wavefront(&owned, rounds)
+                .map(|(_, rs)| 1 + rs.count())
+                .sum()
+        };
+        let (short, long) = (steps(2_000), steps(64_000));
+        assert_eq!(short, 40 * 2_000 + 40 + 2_000 - 1);
+        assert!(
+            long.abs_diff(32 * short) <= 32 * 40,
+            "{long} vs 32 x {short}"
+        );
     }
 
     #[test]
