@@ -188,6 +188,24 @@ def test_inplace_mix_overwrites_the_input() -> None:
     np.testing.assert_allclose(buf, want, rtol=1e-6)
 
 
+def test_read_only_or_aliased_arrays_raise_value_errors_not_panics() -> None:
+    cons = Consensus(Graph.ring(10))
+    frozen = np.zeros(10, dtype=np.float32)
+    frozen.flags.writeable = False
+    with pytest.raises(InvalidValueError, match="x: the array is read-only"):
+        cons.mix(frozen, 3, inplace=True)
+    with pytest.raises(InvalidValueError, match="x: the array is read-only"):
+        cons.mix_lossy(frozen, 3, drop_prob=0.5, inplace=True)
+    with pytest.raises(InvalidValueError, match="y: the array is read-only"):
+        cons.track(frozen, np.ones(10), np.zeros(10), 1, inplace=True)
+    y = np.zeros(10, dtype=np.float32)
+    with pytest.raises(InvalidValueError, match="g_new: the array shares memory"):
+        cons.track(y, y, np.zeros(10), 1, inplace=True)
+    with pytest.raises(InvalidValueError, match="g_old: the array shares memory"):
+        cons._core.track(y, np.zeros(10, dtype=np.float32), y[::-1], rounds=1)
+    assert not y.any(), "a rejected call leaves its arguments alone"
+
+
 def test_bad_inputs_raise_clear_errors() -> None:
     two_parts = Graph.from_edges(4, [[0, 1], [2, 3]])
     with pytest.raises(DisconnectedGraphError, match="2 connected components"):

@@ -1,12 +1,10 @@
 //! `ConsensusCore`: Metropolis–Hastings weights and K rounds of `x <- W x`.
 
-use numpy::{
-    PyArray1, PyReadonlyArray1, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
-};
+use numpy::{PyArray1, PyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use samarl_core::consensus::{LinkFailures, Mixer};
 
-use crate::arrays::{columns, slice, slice_mut, to_u32};
+use crate::arrays::{columns, readonly, readwrite, slice, slice_mut, to_u32};
 use crate::errors::{ShapeError, to_py};
 use crate::graph::PyGraph;
 
@@ -36,10 +34,10 @@ impl PyConsensus {
     fn new(
         py: Python<'_>,
         graph: &PyGraph,
-        order: Option<PyReadonlyArray1<'_, i64>>,
+        order: Option<&Bound<'_, PyArray1<i64>>>,
     ) -> PyResult<Self> {
-        let order = match &order {
-            Some(order) => Some(to_u32("order", slice("order", order)?)?),
+        let order = match order {
+            Some(order) => Some(to_u32("order", order)?),
             None => None,
         };
         let inner = to_py(py.detach(|| Mixer::new(&graph.inner, order.as_deref())))?;
@@ -54,12 +52,8 @@ impl PyConsensus {
 
     /// `rounds` rounds of `x <- W x`, in place, on a float32 `[n]` or `[n, m]` array.
     #[pyo3(signature = (x, *, rounds))]
-    fn mix(
-        &self,
-        py: Python<'_>,
-        mut x: PyReadwriteArrayDyn<'_, f32>,
-        rounds: usize,
-    ) -> PyResult<()> {
+    fn mix(&self, py: Python<'_>, x: &Bound<'_, PyArrayDyn<f32>>, rounds: usize) -> PyResult<()> {
+        let mut x = readwrite("x", x)?;
         let cols = columns("x", x.shape())?;
         let xs = slice_mut("x", &mut x)?;
         to_py(py.detach(|| self.inner.mix(xs, cols, rounds)))
@@ -71,12 +65,13 @@ impl PyConsensus {
     fn mix_lossy(
         &self,
         py: Python<'_>,
-        mut x: PyReadwriteArrayDyn<'_, f32>,
+        x: &Bound<'_, PyArrayDyn<f32>>,
         rounds: usize,
         drop_prob: f32,
         seed: u64,
         round_offset: u64,
     ) -> PyResult<()> {
+        let mut x = readwrite("x", x)?;
         let cols = columns("x", x.shape())?;
         let xs = slice_mut("x", &mut x)?;
         let links = LinkFailures {
@@ -92,11 +87,13 @@ impl PyConsensus {
     fn track(
         &self,
         py: Python<'_>,
-        mut y: PyReadwriteArrayDyn<'_, f32>,
-        g_new: PyReadonlyArrayDyn<'_, f32>,
-        g_old: PyReadonlyArrayDyn<'_, f32>,
+        y: &Bound<'_, PyArrayDyn<f32>>,
+        g_new: &Bound<'_, PyArrayDyn<f32>>,
+        g_old: &Bound<'_, PyArrayDyn<f32>>,
         rounds: usize,
     ) -> PyResult<()> {
+        let mut y = readwrite("y", y)?;
+        let (g_new, g_old) = (readonly("g_new", g_new)?, readonly("g_old", g_old)?);
         let shape = y.shape().to_vec();
         same_shape("g_new", &shape, g_new.shape())?;
         same_shape("g_old", &shape, g_old.shape())?;
