@@ -173,6 +173,8 @@ def test_engine_checks_the_relabelling() -> None:
         _core.ConsensusCore(g._core, order=np.array([0, 1, 2, 3, 4, 6]))
     with pytest.raises(ShapeError, match="order: expected 6 entries"):
         _core.ConsensusCore(g._core, order=np.arange(5))
+    with pytest.raises(InvalidValueError, match=r"order: .*found -1"):
+        _core.ConsensusCore(g._core, order=np.array([0, 1, 2, 3, 4, -1]))
 
 
 def test_inplace_mix_overwrites_the_input() -> None:
@@ -183,6 +185,24 @@ def test_inplace_mix_overwrites_the_input() -> None:
     buf = x.copy()
     assert cons.mix(buf, 5, inplace=True) is buf
     np.testing.assert_allclose(buf, want, rtol=1e-6)
+
+
+def test_read_only_or_aliased_arrays_raise_value_errors_not_panics() -> None:
+    cons = Consensus(Graph.ring(10))
+    frozen = np.zeros(10, dtype=np.float32)
+    frozen.flags.writeable = False
+    with pytest.raises(InvalidValueError, match="x: the array is read-only"):
+        cons.mix(frozen, 3, inplace=True)
+    with pytest.raises(InvalidValueError, match="x: the array is read-only"):
+        cons.mix_lossy(frozen, 3, drop_prob=0.5, inplace=True)
+    with pytest.raises(InvalidValueError, match="y: the array is read-only"):
+        cons.track(frozen, np.ones(10), np.zeros(10), 1, inplace=True)
+    y = np.zeros(10, dtype=np.float32)
+    with pytest.raises(InvalidValueError, match="g_new: the array shares memory"):
+        cons.track(y, y, np.zeros(10), 1, inplace=True)
+    with pytest.raises(InvalidValueError, match="g_old: the array shares memory"):
+        cons._core.track(y, np.zeros(10, dtype=np.float32), y[::-1], rounds=1)
+    assert not y.any(), "a rejected call leaves its arguments alone"
 
 
 def test_bad_inputs_raise_clear_errors() -> None:

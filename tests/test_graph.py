@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from samarl import Graph, make_graph
+from samarl import Graph, _core, make_graph
 from samarl.comms.graph import GRAPH_FAMILIES
 from samarl.errors import GraphError, InvalidValueError
 from samarl.reference import graph as ref
@@ -143,3 +143,12 @@ def test_bad_graphs_raise_clear_errors() -> None:
         Graph.from_scipy(sp.csr_array(np.array([[0, 1], [0, 0]])))
     with pytest.raises(InvalidValueError, match="order"):
         Graph.ring(5).permute([0, 0, 1, 2, 3])
+
+
+def test_engine_rejects_negative_csr_indices() -> None:
+    indptr, indices = np.array([0, 1, 2]), np.array([1, 0])
+    with pytest.raises(InvalidValueError, match=r"indptr: .*found -1"):
+        _core.GraphCore.from_csr(2, np.array([0, -1, 2]), indices)
+    with pytest.raises(InvalidValueError, match=r"indices: .*found -1"):
+        _core.GraphCore.from_csr(2, indptr, np.array([1, -1]))
+    assert _core.GraphCore.from_csr(2, indptr, indices).num_edges == 1

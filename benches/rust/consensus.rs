@@ -1,14 +1,18 @@
-//! `Weights::mix` with K = 10 rounds on one column, on graphs of mean degree 6 (a random geometric
+//! `Mixer::mix` with K = 10 rounds on one column, on graphs of mean degree 6 (a random geometric
 //! graph, the headline, and a connected Erdős–Rényi graph), in the generated node order and after
 //! reverse Cuthill–McKee relabelling (which takes the banded fast path on the geometric graph).
 //!
 //! Throughput is `n` elements per call, so agent-rounds/s = elements/s x ROUNDS.
+//!
+//! `mix_rounds` checks that the cost is linear in K: one call of K = 2,000 and of K = 64,000
+//! rounds on a ring of 1,000 nodes in RCM order (throughput `n * K`, so the two agent-rounds/s
+//! figures should match).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use samarl_core::consensus::Weights;
+use samarl_core::consensus::Mixer;
 use samarl_core::graph::Graph;
 
 const ROUNDS: usize = 10;
@@ -32,10 +36,10 @@ fn mix(c: &mut Criterion) {
                 .permuted(&given.rcm_order())
                 .expect("rcm_order is a permutation");
             for (order, graph) in [("given", given), ("rcm", &rcm)] {
-                let weights = Weights::metropolis(graph);
+                let mixer = Mixer::new(graph, None).expect("no relabelling to check");
                 let mut x = x0.clone();
                 let id = BenchmarkId::new(format!("{name}/{order}"), n);
-                group.bench_with_input(id, &weights, |b, w| {
+                group.bench_with_input(id, &mixer, |b, w| {
                     b.iter(|| w.mix(black_box(&mut x), 1, ROUNDS).expect("finite input"));
                 });
             }
@@ -44,5 +48,27 @@ fn mix(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, mix);
+fn mix_rounds(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mix_rounds");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    let n = 1_000;
+    let ring = Graph::ring(n, 1).expect("valid parameters");
+    let rcm = ring
+        .permuted(&ring.rcm_order())
+        .expect("rcm_order is a permutation");
+    let mixer = Mixer::new(&rcm, None).expect("no relabelling to check");
+    let mut x: Vec<f32> = (0..n).map(|i| (i % 7) as f32).collect();
+    for rounds in [2_000usize, 64_000] {
+        group.throughput(Throughput::Elements((n * rounds) as u64));
+        group.bench_with_input(BenchmarkId::new("ring_1000", rounds), &rounds, |b, &k| {
+            b.iter(|| mixer.mix(black_box(&mut x), 1, k).expect("finite input"));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, mix, mix_rounds);
 criterion_main!(benches);

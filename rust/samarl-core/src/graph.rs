@@ -63,7 +63,7 @@ impl Graph {
     /// be symmetric. A malformed `indptr` (wrong length, not starting at 0, decreasing, or not
     /// ending at `indices.len()`), a column index outside `0..n`, or an asymmetric pattern is a
     /// [`CoreError::InvalidGraph`].
-    pub fn from_csr(n: usize, indptr: &[i64], indices: &[i64]) -> Result<Self> {
+    pub fn from_csr(n: usize, indptr: &[usize], indices: &[u32]) -> Result<Self> {
         check_num_nodes(n)?;
         let bad = |msg: String| Err(CoreError::InvalidGraph(msg));
         if indptr.len() != n + 1 {
@@ -85,20 +85,17 @@ impl Graph {
                 indptr[i + 1]
             ));
         }
-        if usize::try_from(indptr[n]).ok() != Some(indices.len()) {
+        if indptr[n] != indices.len() {
             return bad(format!(
                 "indptr[num_nodes] = {} but indices has {} entries",
                 indptr[n],
                 indices.len()
             ));
         }
-        if let Some(k) = indices.iter().position(|&j| !(0..n as i64).contains(&j)) {
+        if let Some(k) = indices.iter().position(|&j| j as usize >= n) {
             return bad(format!("indices[{k}] = {} is outside 0..{n}", indices[k]));
         }
-        // Validated above: every entry fits in usize / u32.
-        let indptr = indptr.iter().map(|&p| p as usize).collect();
-        let indices = indices.iter().map(|&j| j as u32).collect();
-        let graph = Self::canonical(n, indptr, indices);
+        let graph = Self::canonical(n, indptr.to_vec(), indices.to_vec());
         if let Some((i, j)) = graph.first_asymmetric_entry() {
             return bad(format!(
                 "adjacency is not symmetric: entry ({i}, {j}) has no mirror ({j}, {i})"
@@ -871,7 +868,7 @@ mod tests {
 
     #[test]
     fn from_csr_rejects_malformed_input() {
-        let graph_err = |indptr: &[i64], indices: &[i64]| {
+        let graph_err = |indptr: &[usize], indices: &[u32]| {
             matches!(
                 Graph::from_csr(3, indptr, indices),
                 Err(CoreError::InvalidGraph(_))
@@ -882,7 +879,7 @@ mod tests {
         assert!(graph_err(&[0, 2, 1, 2], &[1, 0])); // decreasing
         assert!(graph_err(&[0, 1, 2, 3], &[1, 0])); // last != len(indices)
         assert!(graph_err(&[0, 1, 2, 2], &[1, 3])); // column out of range
-        assert!(graph_err(&[0, 1, 2, 2], &[1, -1])); // negative column
+        assert!(graph_err(&[0, 1, 2, 2], &[1, u32::MAX])); // column far out of range
         assert!(graph_err(&[0, 1, 1, 1], &[1])); // asymmetric
         assert!(matches!(
             Graph::from_csr(0, &[0], &[]),
@@ -1088,9 +1085,7 @@ mod tests {
                 .flat_map(|&(u, v)| [(u, v), (v, u)])
                 .collect();
             prop_assert_eq!(edge_set(&g), expected);
-            let indptr: Vec<i64> = g.indptr().iter().map(|&p| p as i64).collect();
-            let indices: Vec<i64> = g.indices().iter().map(|&j| i64::from(j)).collect();
-            prop_assert_eq!(Graph::from_csr(n, &indptr, &indices).unwrap(), g);
+            prop_assert_eq!(Graph::from_csr(n, g.indptr(), g.indices()).unwrap(), g);
         }
 
         #[test]

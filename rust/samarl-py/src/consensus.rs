@@ -1,22 +1,17 @@
 //! `ConsensusCore`: Metropolis–Hastings weights and K rounds of `x <- W x`.
 
-use numpy::{
-    PyArray1, PyReadonlyArray1, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArrayMethods,
-};
+use numpy::{PyArray1, PyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use samarl_core::consensus::{Relabelling, Weights};
+use samarl_core::consensus::{LinkFailures, Mixer};
 
-use crate::arrays::{columns, slice, slice_mut};
+use crate::arrays::{columns, readonly, readwrite, slice, slice_mut, to_u32};
 use crate::errors::{ShapeError, to_py};
 use crate::graph::PyGraph;
 
 /// Doubly stochastic Metropolis–Hastings weights of a graph, and the consensus kernels on them.
 #[pyclass(module = "samarl._core", name = "ConsensusCore", frozen)]
 pub struct PyConsensus {
-    inner: Weights,
-    /// Set when `inner` is built on a relabelled graph: the kernels then take and return blocks
-    /// in the caller's node order.
-    relabelling: Option<Relabelling>,
+    inner: Mixer,
 }
 
 fn same_shape(name: &str, a: &[usize], b: &[usize]) -> PyResult<()> {
@@ -39,27 +34,14 @@ impl PyConsensus {
     fn new(
         py: Python<'_>,
         graph: &PyGraph,
-        order: Option<PyReadonlyArray1<'_, i64>>,
+        order: Option<&Bound<'_, PyArray1<i64>>>,
     ) -> PyResult<Self> {
-        let g = &graph.inner;
-        let relabelling = match &order {
-            Some(order) => {
-                let order = slice("order", order)?;
-                if order.len() != g.num_nodes() {
-                    return Err(ShapeError::new_err(format!(
-                        "order: expected {} entries (one per node), got {}",
-                        g.num_nodes(),
-                        order.len()
-                    )));
-                }
-                Some(to_py(py.detach(|| Relabelling::new(order)))?)
-            }
+        let order = match order {
+            Some(order) => Some(to_u32("order", order)?),
             None => None,
         };
-        Ok(Self {
-            inner: py.detach(|| Weights::metropolis(g)),
-            relabelling,
-        })
+        let inner = to_py(py.detach(|| Mixer::new(&graph.inner, order.as_deref())))?;
+        Ok(Self { inner })
     }
 
     /// Number of nodes.
@@ -70,18 +52,11 @@ impl PyConsensus {
 
     /// `rounds` rounds of `x <- W x`, in place, on a float32 `[n]` or `[n, m]` array.
     #[pyo3(signature = (x, *, rounds))]
-    fn mix(
-        &self,
-        py: Python<'_>,
-        mut x: PyReadwriteArrayDyn<'_, f32>,
-        rounds: usize,
-    ) -> PyResult<()> {
+    fn mix(&self, py: Python<'_>, x: &Bound<'_, PyArrayDyn<f32>>, rounds: usize) -> PyResult<()> {
+        let mut x = readwrite("x", x)?;
         let cols = columns("x", x.shape())?;
         let xs = slice_mut("x", &mut x)?;
-        to_py(py.detach(|| match &self.relabelling {
-            Some(r) => self.inner.mix_relabelled(xs, cols, rounds, r),
-            None => self.inner.mix(xs, cols, rounds),
-        }))
+        to_py(py.detach(|| self.inner.mix(xs, cols, rounds)))
     }
 
     /// Like `mix`, but each link fails independently with probability `drop_prob` in every round
@@ -90,22 +65,21 @@ impl PyConsensus {
     fn mix_lossy(
         &self,
         py: Python<'_>,
-        mut x: PyReadwriteArrayDyn<'_, f32>,
+        x: &Bound<'_, PyArrayDyn<f32>>,
         rounds: usize,
         drop_prob: f32,
         seed: u64,
         round_offset: u64,
     ) -> PyResult<()> {
+        let mut x = readwrite("x", x)?;
         let cols = columns("x", x.shape())?;
         let xs = slice_mut("x", &mut x)?;
-        let kernel = |x: &mut [f32]| {
-            self.inner
-                .mix_lossy(x, cols, rounds, drop_prob, seed, round_offset)
+        let links = LinkFailures {
+            drop_prob,
+            seed,
+            round_offset,
         };
-        to_py(py.detach(|| match &self.relabelling {
-            Some(r) => r.run_internal("x", xs, cols, kernel),
-            None => kernel(xs),
-        }))
+        to_py(py.detach(|| self.inner.mix_lossy(xs, cols, rounds, links)))
     }
 
     /// Dynamic average tracking, in place: `y <- W^rounds y + (g_new - g_old)`.
@@ -113,27 +87,20 @@ impl PyConsensus {
     fn track(
         &self,
         py: Python<'_>,
-        mut y: PyReadwriteArrayDyn<'_, f32>,
-        g_new: PyReadonlyArrayDyn<'_, f32>,
-        g_old: PyReadonlyArrayDyn<'_, f32>,
+        y: &Bound<'_, PyArrayDyn<f32>>,
+        g_new: &Bound<'_, PyArrayDyn<f32>>,
+        g_old: &Bound<'_, PyArrayDyn<f32>>,
         rounds: usize,
     ) -> PyResult<()> {
+        let mut y = readwrite("y", y)?;
+        let (g_new, g_old) = (readonly("g_new", g_new)?, readonly("g_old", g_old)?);
         let shape = y.shape().to_vec();
         same_shape("g_new", &shape, g_new.shape())?;
         same_shape("g_old", &shape, g_old.shape())?;
         let cols = columns("y", &shape)?;
         let (gn, go) = (slice("g_new", &g_new)?, slice("g_old", &g_old)?);
         let ys = slice_mut("y", &mut y)?;
-        to_py(py.detach(|| match &self.relabelling {
-            Some(r) => {
-                let gn = r.to_internal("g_new", gn, cols)?;
-                let go = r.to_internal("g_old", go, cols)?;
-                r.run_internal("y", ys, cols, |y| {
-                    self.inner.track(y, &gn, &go, cols, rounds)
-                })
-            }
-            None => self.inner.track(ys, gn, go, cols, rounds),
-        }))
+        to_py(py.detach(|| self.inner.track(ys, gn, go, cols, rounds)))
     }
 
     /// Second largest singular value of W (power iteration on W minus the averaging projector).

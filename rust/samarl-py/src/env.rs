@@ -1,13 +1,10 @@
 //! `DemandResponseCore`: the batched demand-response dynamics of samarl-core.
 
-use numpy::{
-    PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyReadwriteArray1, PyReadwriteArray2,
-    PyUntypedArrayMethods,
-};
+use numpy::{PyArray1, PyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use samarl_core::env::{AgentParams, DemandResponse, DynamicsConfig, OBS_DIM, StepOutputs};
 
-use crate::arrays::{slice, slice_mut, to_u32};
+use crate::arrays::{readonly, readwrite, slice, slice_mut, to_u32, to_vec};
 use crate::errors::to_py;
 
 /// Batched demand-response dynamics for N agents (structure of arrays, float32).
@@ -26,28 +23,28 @@ impl PyDemandResponse {
                         profiles, dt_hours = 0.25, noise = 0.3))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        mean_arrival: PyReadonlyArray1<'_, f32>,
-        max_power: PyReadonlyArray1<'_, f32>,
-        cost_linear: PyReadonlyArray1<'_, f32>,
-        cost_quadratic: PyReadonlyArray1<'_, f32>,
-        profile_id: PyReadonlyArray1<'_, i64>,
-        profiles: PyReadonlyArray2<'_, f32>,
+        mean_arrival: &Bound<'_, PyArray1<f32>>,
+        max_power: &Bound<'_, PyArray1<f32>>,
+        cost_linear: &Bound<'_, PyArray1<f32>>,
+        cost_quadratic: &Bound<'_, PyArray1<f32>>,
+        profile_id: &Bound<'_, PyArray1<i64>>,
+        profiles: &Bound<'_, PyArray2<f32>>,
         dt_hours: f32,
         noise: f32,
     ) -> PyResult<Self> {
         let steps_per_day = profiles.shape()[1];
         let params = AgentParams {
-            mean_arrival: slice("mean_arrival", &mean_arrival)?.to_vec(),
-            max_power: slice("max_power", &max_power)?.to_vec(),
-            cost_linear: slice("cost_linear", &cost_linear)?.to_vec(),
-            cost_quadratic: slice("cost_quadratic", &cost_quadratic)?.to_vec(),
-            profile_id: to_u32("profile_id", slice("profile_id", &profile_id)?)?,
+            mean_arrival: to_vec("mean_arrival", mean_arrival)?,
+            max_power: to_vec("max_power", max_power)?,
+            cost_linear: to_vec("cost_linear", cost_linear)?,
+            cost_quadratic: to_vec("cost_quadratic", cost_quadratic)?,
+            profile_id: to_u32("profile_id", profile_id)?,
         };
         let config = DynamicsConfig {
             dt_hours,
             steps_per_day,
             noise,
-            profiles: slice("profiles", &profiles)?.to_vec(),
+            profiles: to_vec("profiles", profiles)?,
         };
         Ok(Self {
             inner: to_py(DemandResponse::new(params, config))?,
@@ -96,9 +93,14 @@ impl PyDemandResponse {
         &mut self,
         py: Python<'_>,
         seed: u64,
-        mut obs: PyReadwriteArray2<'_, f32>,
-        initial_backlog: Option<PyReadonlyArray1<'_, f32>>,
+        obs: &Bound<'_, PyArray2<f32>>,
+        initial_backlog: Option<&Bound<'_, PyArray1<f32>>>,
     ) -> PyResult<()> {
+        let mut obs = readwrite("obs", obs)?;
+        let initial_backlog = match initial_backlog {
+            Some(b) => Some(readonly("initial_backlog", b)?),
+            None => None,
+        };
         let obs = slice_mut("obs", &mut obs)?;
         let backlog = match &initial_backlog {
             Some(b) => Some(slice("initial_backlog", b)?),
@@ -114,13 +116,19 @@ impl PyDemandResponse {
     fn step(
         &mut self,
         py: Python<'_>,
-        actions: PyReadonlyArray1<'_, f32>,
-        mut obs: PyReadwriteArray2<'_, f32>,
-        mut reward: PyReadwriteArray1<'_, f32>,
-        mut resource_use: PyReadwriteArray1<'_, f32>,
-        mut served: PyReadwriteArray1<'_, f32>,
-        mut arrived: PyReadwriteArray1<'_, f32>,
+        actions: &Bound<'_, PyArray1<f32>>,
+        obs: &Bound<'_, PyArray2<f32>>,
+        reward: &Bound<'_, PyArray1<f32>>,
+        resource_use: &Bound<'_, PyArray1<f32>>,
+        served: &Bound<'_, PyArray1<f32>>,
+        arrived: &Bound<'_, PyArray1<f32>>,
     ) -> PyResult<()> {
+        let actions = readonly("actions", actions)?;
+        let mut obs = readwrite("obs", obs)?;
+        let mut reward = readwrite("reward", reward)?;
+        let mut resource_use = readwrite("resource_use", resource_use)?;
+        let mut served = readwrite("served", served)?;
+        let mut arrived = readwrite("arrived", arrived)?;
         let actions = slice("actions", &actions)?;
         let out = StepOutputs {
             obs: slice_mut("obs", &mut obs)?,
@@ -134,8 +142,11 @@ impl PyDemandResponse {
     }
 
     /// Writes the current observation into `obs`.
-    fn observe(&self, mut obs: PyReadwriteArray2<'_, f32>) -> PyResult<()> {
-        to_py(self.inner.observe(slice_mut("obs", &mut obs)?))
+    fn observe(&self, obs: &Bound<'_, PyArray2<f32>>) -> PyResult<()> {
+        to_py(
+            self.inner
+                .observe(slice_mut("obs", &mut readwrite("obs", obs)?)?),
+        )
     }
 
     /// The backlog of every agent (kWh), copied.
@@ -167,14 +178,14 @@ impl PyDemandResponse {
         &mut self,
         seed: u64,
         step_count: u64,
-        backlog: PyReadonlyArray1<'_, f32>,
-        last_arrival: PyReadonlyArray1<'_, f32>,
+        backlog: &Bound<'_, PyArray1<f32>>,
+        last_arrival: &Bound<'_, PyArray1<f32>>,
     ) -> PyResult<()> {
         to_py(self.inner.set_state(
             seed,
             step_count,
-            slice("backlog", &backlog)?,
-            slice("last_arrival", &last_arrival)?,
+            slice("backlog", &readonly("backlog", backlog)?)?,
+            slice("last_arrival", &readonly("last_arrival", last_arrival)?)?,
         ))
     }
 }

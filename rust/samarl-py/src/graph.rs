@@ -1,12 +1,10 @@
 //! `GraphCore`: undirected communication graphs in CSR form.
 
-use numpy::{
-    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
-};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use samarl_core::graph::Graph;
 
-use crate::arrays::{slice, to_u32};
+use crate::arrays::{readonly, slice, to_u32, to_usize};
 use crate::errors::{ShapeError, to_py};
 
 fn usize_to_i64(xs: impl IntoIterator<Item = usize>) -> Vec<i64> {
@@ -32,7 +30,7 @@ impl PyGraph {
     fn from_edges(
         py: Python<'_>,
         num_nodes: usize,
-        edges: PyReadonlyArray2<'_, i64>,
+        edges: &Bound<'_, PyArray2<i64>>,
     ) -> PyResult<Self> {
         if edges.shape()[1] != 2 {
             return Err(ShapeError::new_err(format!(
@@ -40,7 +38,7 @@ impl PyGraph {
                 edges.shape()
             )));
         }
-        let flat = to_u32("edges", slice("edges", &edges)?)?;
+        let flat = to_u32("edges", edges)?;
         let pairs: Vec<(u32, u32)> = flat.chunks_exact(2).map(|p| (p[0], p[1])).collect();
         to_py(py.detach(|| Graph::from_edges(num_nodes, &pairs))).map(Self::from)
     }
@@ -50,11 +48,12 @@ impl PyGraph {
     fn from_csr(
         py: Python<'_>,
         num_nodes: usize,
-        indptr: PyReadonlyArray1<'_, i64>,
-        indices: PyReadonlyArray1<'_, i64>,
+        indptr: &Bound<'_, PyArray1<i64>>,
+        indices: &Bound<'_, PyArray1<i64>>,
     ) -> PyResult<Self> {
-        let (p, i) = (slice("indptr", &indptr)?, slice("indices", &indices)?);
-        to_py(py.detach(|| Graph::from_csr(num_nodes, p, i))).map(Self::from)
+        let indptr = to_usize("indptr", indptr)?;
+        let indices = to_u32("indices", indices)?;
+        to_py(py.detach(|| Graph::from_csr(num_nodes, &indptr, &indices))).map(Self::from)
     }
 
     /// Ring where node i links to i±1 … i±k.
@@ -103,9 +102,10 @@ impl PyGraph {
     #[staticmethod]
     fn geometric_from_points(
         py: Python<'_>,
-        points: PyReadonlyArray2<'_, f32>,
+        points: &Bound<'_, PyArray2<f32>>,
         radius: f64,
     ) -> PyResult<Self> {
+        let points = readonly("points", points)?;
         if points.shape()[1] != 2 {
             return Err(ShapeError::new_err(format!(
                 "points: expected shape [n, 2], got {:?}",
@@ -193,8 +193,8 @@ impl PyGraph {
     }
 
     /// The graph relabelled so that new node i is old node `order[i]`.
-    fn permuted(&self, py: Python<'_>, order: PyReadonlyArray1<'_, i64>) -> PyResult<Self> {
-        let order = to_u32("order", slice("order", &order)?)?;
+    fn permuted(&self, py: Python<'_>, order: &Bound<'_, PyArray1<i64>>) -> PyResult<Self> {
+        let order = to_u32("order", order)?;
         to_py(py.detach(|| self.inner.permuted(&order))).map(Self::from)
     }
 
