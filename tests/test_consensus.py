@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -203,6 +213,60 @@ def test_read_only_or_aliased_arrays_raise_value_errors_not_panics() -> None:
     with pytest.raises(InvalidValueError, match="g_old: the array shares memory"):
         cons._core.track(y, np.zeros(10, dtype=np.float32), y[::-1], rounds=1)
     assert not y.any(), "a rejected call leaves its arguments alone"
+
+
+LONG_CALLS = """
+import numpy as np
+from samarl import Consensus, Graph
+
+small, big = Consensus(Graph.ring(1000)), Consensus(Graph.ring(100_000))
+x, y = np.ones(1000, dtype=np.float32), np.ones(100_000, dtype=np.float32)
+calls = {
+    "mix": lambda: small.mix(x, 10**9),
+    "mix_large": lambda: big.mix(y, 10**9),
+    "mix_lossy": lambda: small.mix_lossy(x, 10**9, drop_prob=0.5),
+    "track": lambda: small.track(x, x, x, 10**9),
+    "sigma2": lambda: small._core.sigma2(max_iter=10**9, tol=0.0),
+}
+for name, call in calls.items():
+    print("start", name, flush=True)
+    try:
+        call()
+    except KeyboardInterrupt:
+        print("interrupted", name, flush=True)
+    else:
+        print("finished", name, flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT is POSIX")
+def test_ctrl_c_stops_long_engine_calls() -> None:
+    # Each call would run for hours; SIGINT during it must raise KeyboardInterrupt within ~1 s.
+    env = dict(os.environ, PYTHONPATH=str(Path(samarl.__file__).parent.parent))
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read(stream: IO[str]) -> None:
+        for line in stream:
+            lines.put(line.strip())
+
+    with subprocess.Popen(
+        [sys.executable, "-c", LONG_CALLS], stdout=subprocess.PIPE, text=True, env=env
+    ) as child:
+        assert child.stdout is not None
+        reader = threading.Thread(target=read, args=(child.stdout,))
+        reader.start()
+        try:
+            for name in ["mix", "mix_large", "mix_lossy", "track", "sigma2"]:
+                assert lines.get(timeout=30) == f"start {name}"
+                time.sleep(1.0 if name == "mix" else 0.3)
+                sent = time.monotonic()
+                child.send_signal(signal.SIGINT)
+                assert lines.get(timeout=5) == f"interrupted {name}"
+                assert time.monotonic() - sent < 1.0, name
+            assert child.wait(timeout=10) == 0
+        finally:
+            child.kill()
+            reader.join(timeout=10)
 
 
 def test_bad_inputs_raise_clear_errors() -> None:

@@ -14,6 +14,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use samarl_core::consensus::Mixer;
 use samarl_core::graph::Graph;
+use samarl_core::interrupt::Never;
 
 const ROUNDS: usize = 10;
 const MEAN_DEGREE: f64 = 6.0;
@@ -40,7 +41,10 @@ fn mix(c: &mut Criterion) {
                 let mut x = x0.clone();
                 let id = BenchmarkId::new(format!("{name}/{order}"), n);
                 group.bench_with_input(id, &mixer, |b, w| {
-                    b.iter(|| w.mix(black_box(&mut x), 1, ROUNDS).expect("finite input"));
+                    b.iter(|| {
+                        w.mix(black_box(&mut x), 1, ROUNDS, &Never)
+                            .expect("finite input");
+                    });
                 });
             }
         }
@@ -64,7 +68,11 @@ fn mix_rounds(c: &mut Criterion) {
     for rounds in [2_000usize, 64_000] {
         group.throughput(Throughput::Elements((n * rounds) as u64));
         group.bench_with_input(BenchmarkId::new("ring_1000", rounds), &rounds, |b, &k| {
-            b.iter(|| mixer.mix(black_box(&mut x), 1, k).expect("finite input"));
+            b.iter(|| {
+                mixer
+                    .mix(black_box(&mut x), 1, k, &Never)
+                    .expect("finite input");
+            });
         });
     }
     group.finish();

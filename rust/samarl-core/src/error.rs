@@ -25,6 +25,9 @@ pub enum CoreError {
          communication graph"
     )]
     Disconnected { components: usize },
+    /// A long kernel was stopped by its [`Interrupt`](crate::interrupt::Interrupt) (Ctrl-C).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl CoreError {

@@ -5,6 +5,7 @@
 //!   node reordering and spectral estimates.
 //! - [`consensus`]: Metropolis–Hastings weights and K rounds of `x <- W x`, plus dynamic average
 //!   tracking.
+//! - [`interrupt`]: how long kernels are stopped (Ctrl-C) between chunks of work.
 //! - [`rng`]: counter-based random numbers keyed by `(seed, agent, step)`.
 //! - [`pool`]: the private thread pool.
 
@@ -12,6 +13,7 @@ pub mod consensus;
 pub mod env;
 pub mod error;
 pub mod graph;
+pub mod interrupt;
 pub mod pool;
 pub mod rng;
 

@@ -5,7 +5,8 @@ use pyo3::prelude::*;
 use samarl_core::consensus::{LinkFailures, Mixer};
 
 use crate::arrays::{columns, readonly, readwrite, slice, slice_mut, to_u32};
-use crate::errors::{ShapeError, to_py};
+use crate::detach::detach;
+use crate::errors::ShapeError;
 use crate::graph::PyGraph;
 
 /// Doubly stochastic Metropolis–Hastings weights of a graph, and the consensus kernels on them.
@@ -40,7 +41,7 @@ impl PyConsensus {
             Some(order) => Some(to_u32("order", order)?),
             None => None,
         };
-        let inner = to_py(py.detach(|| Mixer::new(&graph.inner, order.as_deref())))?;
+        let inner = detach(py, |_| Mixer::new(&graph.inner, order.as_deref()))?;
         Ok(Self { inner })
     }
 
@@ -56,7 +57,7 @@ impl PyConsensus {
         let mut x = readwrite("x", x)?;
         let cols = columns("x", x.shape())?;
         let xs = slice_mut("x", &mut x)?;
-        to_py(py.detach(|| self.inner.mix(xs, cols, rounds)))
+        detach(py, |interrupt| self.inner.mix(xs, cols, rounds, interrupt))
     }
 
     /// Like `mix`, but each link fails independently with probability `drop_prob` in every round
@@ -79,7 +80,9 @@ impl PyConsensus {
             seed,
             round_offset,
         };
-        to_py(py.detach(|| self.inner.mix_lossy(xs, cols, rounds, links)))
+        detach(py, |interrupt| {
+            self.inner.mix_lossy(xs, cols, rounds, links, interrupt)
+        })
     }
 
     /// Dynamic average tracking, in place: `y <- W^rounds y + (g_new - g_old)`.
@@ -100,13 +103,17 @@ impl PyConsensus {
         let cols = columns("y", &shape)?;
         let (gn, go) = (slice("g_new", &g_new)?, slice("g_old", &g_old)?);
         let ys = slice_mut("y", &mut y)?;
-        to_py(py.detach(|| self.inner.track(ys, gn, go, cols, rounds)))
+        detach(py, |interrupt| {
+            self.inner.track(ys, gn, go, cols, rounds, interrupt)
+        })
     }
 
     /// Second largest singular value of W (power iteration on W minus the averaging projector).
     #[pyo3(signature = (*, max_iter = 10_000, tol = 1e-9, seed = 0))]
-    fn sigma2(&self, py: Python<'_>, max_iter: usize, tol: f64, seed: u64) -> f64 {
-        py.detach(|| self.inner.sigma2(max_iter, tol, seed))
+    fn sigma2(&self, py: Python<'_>, max_iter: usize, tol: f64, seed: u64) -> PyResult<f64> {
+        detach(py, |interrupt| {
+            self.inner.sigma2(max_iter, tol, seed, interrupt)
+        })
     }
 
     /// W as CSR arrays `(indptr, indices, data)` including the diagonal (int64, int64, float32),

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 use samarl_core::env::{AgentParams, DemandResponse, DynamicsConfig, OBS_DIM, StepOutputs};
 
 use crate::arrays::{readonly, readwrite, slice, slice_mut, to_u32, to_vec};
+use crate::detach::detach;
 use crate::errors::to_py;
 
 /// Batched demand-response dynamics for N agents (structure of arrays, float32).
@@ -107,7 +108,7 @@ impl PyDemandResponse {
             None => None,
         };
         let inner = &mut self.inner;
-        to_py(py.detach(|| inner.reset(seed, backlog, obs)))
+        detach(py, |_| inner.reset(seed, backlog, obs))
     }
 
     /// Advances every agent one step with `actions` (fraction of max power, clipped to [0, 1]),
@@ -138,7 +139,7 @@ impl PyDemandResponse {
             arrived: slice_mut("arrived", &mut arrived)?,
         };
         let inner = &mut self.inner;
-        to_py(py.detach(|| inner.step(actions, out)))
+        detach(py, |_| inner.step(actions, out))
     }
 
     /// Writes the current observation into `obs`.

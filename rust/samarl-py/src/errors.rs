@@ -1,9 +1,10 @@
 //! The one place where core errors become Python exceptions.
 //!
 //! Every exception derives from `ValueError`, so `except ValueError` keeps working for callers who do
-//! not care about the finer classes. `samarl.errors` re-exports them.
+//! not care about the finer classes. `samarl.errors` re-exports them. An interrupted kernel raises
+//! `KeyboardInterrupt` (or whatever Python's signal handler raised: see `detach.rs`).
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
 use pyo3::{PyErr, create_exception};
 use samarl_core::CoreError;
@@ -56,6 +57,7 @@ impl From<PyCoreError> for PyErr {
             CoreError::InvalidValue { .. } => InvalidValueError::new_err(msg),
             CoreError::InvalidGraph(_) => GraphError::new_err(msg),
             CoreError::Disconnected { .. } => DisconnectedGraphError::new_err(msg),
+            CoreError::Interrupted => PyKeyboardInterrupt::new_err(msg),
         }
     }
 }
@@ -88,6 +90,7 @@ mod tests {
             class_of(CoreError::Disconnected { components: 2 }),
             "DisconnectedGraphError"
         );
+        assert_eq!(class_of(CoreError::Interrupted), "KeyboardInterrupt");
     }
 
     #[test]

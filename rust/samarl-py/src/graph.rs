@@ -5,7 +5,8 @@ use pyo3::prelude::*;
 use samarl_core::graph::Graph;
 
 use crate::arrays::{readonly, slice, to_u32, to_usize};
-use crate::errors::{ShapeError, to_py};
+use crate::detach::detach;
+use crate::errors::ShapeError;
 
 fn usize_to_i64(xs: impl IntoIterator<Item = usize>) -> Vec<i64> {
     xs.into_iter().map(|x| x as i64).collect()
@@ -40,7 +41,7 @@ impl PyGraph {
         }
         let flat = to_u32("edges", edges)?;
         let pairs: Vec<(u32, u32)> = flat.chunks_exact(2).map(|p| (p[0], p[1])).collect();
-        to_py(py.detach(|| Graph::from_edges(num_nodes, &pairs))).map(Self::from)
+        detach(py, |_| Graph::from_edges(num_nodes, &pairs)).map(Self::from)
     }
 
     /// Graph from a symmetric CSR pattern (`indptr`, `indices`, int64); the diagonal is dropped.
@@ -53,25 +54,25 @@ impl PyGraph {
     ) -> PyResult<Self> {
         let indptr = to_usize("indptr", indptr)?;
         let indices = to_u32("indices", indices)?;
-        to_py(py.detach(|| Graph::from_csr(num_nodes, &indptr, &indices))).map(Self::from)
+        detach(py, |_| Graph::from_csr(num_nodes, &indptr, &indices)).map(Self::from)
     }
 
     /// Ring where node i links to i±1 … i±k.
     #[staticmethod]
     fn ring(py: Python<'_>, num_nodes: usize, k: usize) -> PyResult<Self> {
-        to_py(py.detach(|| Graph::ring(num_nodes, k))).map(Self::from)
+        detach(py, |_| Graph::ring(num_nodes, k)).map(Self::from)
     }
 
     /// 4-neighbour lattice with `rows * cols` nodes (node = r * cols + c).
     #[staticmethod]
     fn grid_2d(py: Python<'_>, rows: usize, cols: usize) -> PyResult<Self> {
-        to_py(py.detach(|| Graph::grid_2d(rows, cols))).map(Self::from)
+        detach(py, |_| Graph::grid_2d(rows, cols)).map(Self::from)
     }
 
     /// Complete graph (small N only).
     #[staticmethod]
     fn complete(py: Python<'_>, num_nodes: usize) -> PyResult<Self> {
-        to_py(py.detach(|| Graph::complete(num_nodes))).map(Self::from)
+        detach(py, |_| Graph::complete(num_nodes)).map(Self::from)
     }
 
     /// Erdős–Rényi G(n, p) with `p = mean_degree / (n - 1)`; `connected` adds a random Hamiltonian cycle.
@@ -83,8 +84,10 @@ impl PyGraph {
         seed: u64,
         connected: bool,
     ) -> PyResult<Self> {
-        to_py(py.detach(|| Graph::erdos_renyi(num_nodes, mean_degree, seed, connected)))
-            .map(Self::from)
+        detach(py, |_| {
+            Graph::erdos_renyi(num_nodes, mean_degree, seed, connected)
+        })
+        .map(Self::from)
     }
 
     /// `num_nodes` points uniform in the unit square, `[n, 2]` float32 (the points of `random_geometric`).
@@ -113,7 +116,7 @@ impl PyGraph {
             )));
         }
         let pts = slice("points", &points)?;
-        to_py(py.detach(|| Graph::geometric_from_points(pts, radius))).map(Self::from)
+        detach(py, |_| Graph::geometric_from_points(pts, radius)).map(Self::from)
     }
 
     /// Random geometric graph: `random_points(n, seed)` linked within `radius`.
@@ -124,7 +127,7 @@ impl PyGraph {
         radius: f64,
         seed: u64,
     ) -> PyResult<Self> {
-        to_py(py.detach(|| Graph::random_geometric(num_nodes, radius, seed))).map(Self::from)
+        detach(py, |_| Graph::random_geometric(num_nodes, radius, seed)).map(Self::from)
     }
 
     /// Watts–Strogatz small world: ring(n, k) with each edge rewired with probability `beta`.
@@ -136,7 +139,7 @@ impl PyGraph {
         beta: f64,
         seed: u64,
     ) -> PyResult<Self> {
-        to_py(py.detach(|| Graph::watts_strogatz(num_nodes, k, beta, seed))).map(Self::from)
+        detach(py, |_| Graph::watts_strogatz(num_nodes, k, beta, seed)).map(Self::from)
     }
 
     /// Number of nodes.
@@ -195,7 +198,7 @@ impl PyGraph {
     /// The graph relabelled so that new node i is old node `order[i]`.
     fn permuted(&self, py: Python<'_>, order: &Bound<'_, PyArray1<i64>>) -> PyResult<Self> {
         let order = to_u32("order", order)?;
-        to_py(py.detach(|| self.inner.permuted(&order))).map(Self::from)
+        detach(py, |_| self.inner.permuted(&order)).map(Self::from)
     }
 
     /// Largest |i - j| over the edges.

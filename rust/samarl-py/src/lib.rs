@@ -1,11 +1,12 @@
 //! `samarl._core`: the PyO3 binding of samarl-core.
 //!
 //! Each binding converts numpy arrays (zero copy in), calls exactly one core function with the GIL
-//! released, and maps errors in one place (`errors.rs`). The Python package `samarl` wraps these
+//! released and Ctrl-C working (`detach.rs`), and maps errors in one place (`errors.rs`). The Python package `samarl` wraps these
 //! classes with validation and a friendlier API.
 
 mod arrays;
 mod consensus;
+mod detach;
 mod env;
 mod errors;
 mod graph;

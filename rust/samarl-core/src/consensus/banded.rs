@@ -7,13 +7,19 @@ use std::ops::{Range, RangeInclusive};
 use rayon::prelude::*;
 
 use super::spare::SpareBuffers;
+use crate::error::Result;
 use crate::graph::Graph;
+use crate::interrupt::{Interrupt, Pacer};
 use crate::pool;
 
 /// Rows per wavefront block at least (blocks are at least the bandwidth wide).
 const MIN_BLOCK: usize = 1024;
 /// A parallel part recomputes up to `1 / HALO_FRACTION` of its rows as halo for its neighbours.
 const HALO_FRACTION: usize = 8;
+/// Row updates a parallel part does per sweep at most (tens of milliseconds): the calling thread
+/// checks for interruption between sweeps. Below ten million nodes on two threads the halo
+/// already keeps sweeps shorter.
+const SWEEP_ROWS: usize = 1 << 25;
 /// Rows summed side by side by [`Banded`]'s kernel.
 const LANES: usize = 8;
 /// Slots a row group can address: its `u16` slot numbers index a window of this many.
@@ -26,7 +32,7 @@ const SENTINEL: [f32; 2] = [-0.0, 0.0];
 type Slot = [f32; 2];
 
 /// The fast path of lossless single-column rounds on a banded graph: the same arithmetic as
-/// [`Weights::gather_fixed`] (`W_ii x_i + sum_j W_ij x_j` in `f32`, neighbours in CSR order),
+/// `Weights::gather_fixed` (`W_ii x_i + sum_j W_ij x_j` in `f32`, neighbours in CSR order),
 /// from a compact copy of `W`, on [`LANES`] rows at a time, with temporal blocking over rounds.
 ///
 /// **Blocks and slots.** Rows are cut into blocks of `block >= bandwidth` rows, so the neighbours
@@ -176,6 +182,16 @@ impl std::ops::AddAssign for Work {
     }
 }
 
+impl std::iter::Sum for Work {
+    fn sum<I: Iterator<Item = Self>>(works: I) -> Self {
+        let mut total = Self::default();
+        for w in works {
+            total += w;
+        }
+        total
+    }
+}
+
 /// One part's working buffers for a sweep: the slots of the blocks its `owned` blocks depend on,
 /// from slot `base` on. After `rounds` rounds the result is in `odd` if `rounds` is odd.
 struct Sweep {
@@ -281,9 +297,10 @@ impl Banded {
             });
         }
         let part_blocks = blocks.div_ceil(pool::num_threads());
+        let interruptible = (SWEEP_ROWS / (part_blocks * self.blocks.block)).max(1);
         (part_blocks >= HALO_FRACTION).then_some(Plan {
             part_blocks,
-            sweep: part_blocks / HALO_FRACTION,
+            sweep: (part_blocks / HALO_FRACTION).min(interruptible),
             parallel: true,
         })
     }
@@ -291,39 +308,69 @@ impl Banded {
     /// `rounds` lossless rounds on one column `x`, in sweeps of at most `plan.sweep` rounds.
     /// Each sweep loads every part's input (owned rows and halo) from `x`, runs the parts, and
     /// writes their owned rows back into `x`.
-    pub(super) fn iterate(&self, x: &mut [f32], rounds: usize, plan: Plan) -> Work {
-        let blocks = self.blocks.count();
-        let parts = blocks.div_ceil(plan.part_blocks);
-        let mut done = 0;
+    ///
+    /// `interrupt` is asked (paced by the clock) between block rounds of a serial sweep, and
+    /// between parallel sweeps, always on the calling thread. If it stops the call, its error is
+    /// returned and `x` holds the result of the sweeps already done.
+    pub(super) fn iterate(
+        &self,
+        x: &mut [f32],
+        rounds: usize,
+        plan: Plan,
+        interrupt: &dyn Interrupt,
+    ) -> Result<Work> {
+        let mut pacer = Pacer::new(interrupt);
         let mut work = Work::default();
+        let mut done = 0;
         while done < rounds {
             let k = plan.sweep.min(rounds - done);
-            work += pool::run(self.blocks.n, |_| {
-                let src: &[f32] = x;
-                let load = |p: usize| {
-                    let owned = p * plan.part_blocks..((p + 1) * plan.part_blocks).min(blocks);
-                    self.load(src, owned, k)
-                };
-                let mut sweeps: Vec<Sweep> = if plan.parallel {
-                    (0..parts).into_par_iter().map(load).collect()
-                } else {
-                    (0..parts).map(load).collect()
-                };
-                let work: Vec<Work> = if plan.parallel {
-                    sweeps.par_iter_mut().map(|s| self.run(s)).collect()
-                } else {
-                    sweeps.iter_mut().map(|s| self.run(s)).collect()
-                };
-                self.store(&sweeps, plan, x);
-                self.spare
-                    .keep(sweeps.into_iter().flat_map(|s| [s.even, s.odd]));
-                work.into_iter().fold(Work::default(), |mut sum, w| {
-                    sum += w;
-                    sum
-                })
-            });
+            if plan.parallel {
+                let swept = pool::run(self.blocks.n, |_| self.sweep(x, k, plan, &mut |_| Ok(())))?;
+                pacer.tick(swept.rows as usize)?;
+                work += swept;
+            } else {
+                work += self.sweep(x, k, plan, &mut |rows| pacer.tick(rows))?;
+            }
             done += k;
         }
+        Ok(work)
+    }
+
+    /// One sweep of `rounds` rounds over every part, in parallel if `plan` says so. In a serial
+    /// sweep `tick` is called with the rows of each block round (parallel parts, on pool
+    /// threads, never call it); its error abandons the sweep and leaves `x` as it was.
+    fn sweep(
+        &self,
+        x: &mut [f32],
+        rounds: usize,
+        plan: Plan,
+        tick: &mut (dyn FnMut(usize) -> Result<()> + Send),
+    ) -> Result<Work> {
+        let blocks = self.blocks.count();
+        let parts = blocks.div_ceil(plan.part_blocks);
+        let src: &[f32] = x;
+        let load = |p: usize| {
+            let owned = p * plan.part_blocks..((p + 1) * plan.part_blocks).min(blocks);
+            self.load(src, owned, rounds)
+        };
+        let mut sweeps: Vec<Sweep>;
+        let ran: Result<Vec<Work>>;
+        if plan.parallel {
+            sweeps = (0..parts).into_par_iter().map(load).collect();
+            ran = sweeps
+                .par_iter_mut()
+                .map(|s| self.run(s, &mut |_| Ok(())))
+                .collect();
+        } else {
+            sweeps = (0..parts).map(load).collect();
+            ran = sweeps.iter_mut().map(|s| self.run(s, tick)).collect();
+        }
+        let work = ran.map(|parts| {
+            self.store(&sweeps, plan, x);
+            parts.into_iter().sum()
+        });
+        self.spare
+            .keep(sweeps.into_iter().flat_map(|s| [s.even, s.odd]));
         work
     }
 
@@ -358,8 +405,12 @@ impl Banded {
         }
     }
 
-    /// Runs a loaded sweep along the wavefront.
-    fn run(&self, sweep: &mut Sweep) -> Work {
+    /// Runs a loaded sweep along the wavefront, calling `tick` with the rows of each block round.
+    fn run(
+        &self,
+        sweep: &mut Sweep,
+        tick: &mut (dyn FnMut(usize) -> Result<()> + Send),
+    ) -> Result<Work> {
         let (rounds, base) = (sweep.rounds, sweep.base);
         let mut work = Work::default();
         for (s, steps) in self.blocks.wavefront(&sweep.owned, rounds) {
@@ -367,15 +418,17 @@ impl Banded {
             for r in steps {
                 work.steps += 1;
                 let b = s - r;
-                work.rows += self.blocks.rows(b).len() as u64;
+                let rows = self.blocks.rows(b).len();
+                work.rows += rows as u64;
                 if r % 2 == 1 {
                     self.block_round(&sweep.even, &mut sweep.odd, base, b);
                 } else {
                     self.block_round(&sweep.odd, &mut sweep.even, base, b);
                 }
+                tick(rows)?;
             }
         }
-        work
+        Ok(work)
     }
 
     /// Writes the owned rows of every part's sweep into `x`.
@@ -435,6 +488,7 @@ mod tests {
     use crate::consensus::Weights;
     use crate::consensus::gather::all_links_up;
     use crate::consensus::test_support::*;
+    use crate::interrupt::Never;
 
     #[test]
     fn the_banded_path_matches_the_plain_kernel_bitwise() {
@@ -445,8 +499,9 @@ mod tests {
             let x0 = random_values(g.num_nodes(), 12);
             for rounds in [1, 2, 7, 30] {
                 let (mut fast, mut plain) = (x0.clone(), x0.clone());
-                w.mix(&mut fast, 1, rounds);
-                w.iterate(&mut plain, 1, rounds, |_| all_links_up);
+                w.mix(&mut fast, 1, rounds, &Never).unwrap();
+                w.iterate(&mut plain, 1, rounds, |_| all_links_up, &Never)
+                    .unwrap();
                 assert!(
                     fast.iter()
                         .zip(&plain)
@@ -509,7 +564,10 @@ mod tests {
             parallel: false,
         };
         let x0 = random_values(1000, 5);
-        let work = |rounds: usize| band.iterate(&mut x0.clone(), rounds, serial);
+        let work = |rounds: usize| {
+            band.iterate(&mut x0.clone(), rounds, serial, &Never)
+                .unwrap()
+        };
         let (short, long) = (work(2_000), work(64_000));
         assert_eq!(short.rows, 2_000 * 1000);
         assert_eq!(long.rows, 32 * short.rows);
@@ -555,8 +613,9 @@ mod tests {
                     sweep: usize::MAX,
                     parallel: false,
                 };
-                band.iterate(&mut fast, rounds, serial);
-                w.iterate(&mut plain, 1, rounds, |_| all_links_up);
+                band.iterate(&mut fast, rounds, serial, &Never).unwrap();
+                w.iterate(&mut plain, 1, rounds, |_| all_links_up, &Never)
+                    .unwrap();
                 assert!(
                     fast.iter()
                         .zip(&plain)

@@ -3,23 +3,32 @@
 //! surviving ones for [`Weights::mix_lossy`]).
 
 use super::Weights;
+use crate::error::Result;
+use crate::interrupt::{Interrupt, Pacer};
 use crate::pool::{self, CHUNK};
 
 impl Weights {
     /// Runs `rounds` rounds, ping-ponging between `x` and one scratch buffer. `links(r)` says
     /// which links are up in round `r`.
+    ///
+    /// `interrupt` is asked between rounds (paced by the clock); if it stops the call, its error
+    /// is returned and `x` holds the result of some whole number of rounds.
     pub(super) fn iterate<L>(
         &self,
         x: &mut [f32],
         cols: usize,
         rounds: usize,
         links: impl Fn(usize) -> L,
-    ) where
+        interrupt: &dyn Interrupt,
+    ) -> Result<()>
+    where
         L: Fn(usize, usize) -> bool + Sync,
     {
         if rounds == 0 {
-            return;
+            return Ok(());
         }
+        let mut pacer = Pacer::new(interrupt);
+        let per_round = (self.n + self.indices.len()) * cols;
         let mut scratch = vec![0.0f32; x.len()];
         for r in 0..rounds {
             if r % 2 == 0 {
@@ -27,10 +36,12 @@ impl Weights {
             } else {
                 self.round(&scratch, x, cols, &links(r));
             }
+            pacer.tick(per_round)?;
         }
         if rounds % 2 == 1 {
             x.copy_from_slice(&scratch);
         }
+        Ok(())
     }
 
     /// One round `y = W x` (without the links that are down), in parallel over row chunks.
@@ -122,6 +133,7 @@ mod tests {
     use super::*;
     use crate::consensus::test_support::*;
     use crate::graph::Graph;
+    use crate::interrupt::Never;
 
     #[test]
     fn one_round_matches_the_dense_product() {
@@ -130,7 +142,7 @@ mod tests {
         let a = dense(&w);
         let x0 = random_values(60, 2);
         let mut x = x0.clone();
-        w.mix(&mut x, 1, 1);
+        w.mix(&mut x, 1, 1, &Never).unwrap();
         for (row, &got) in a.iter().zip(&x) {
             let want: f64 = row.iter().zip(&x0).map(|(a, &x)| a * f64::from(x)).sum();
             assert!((want - f64::from(got)).abs() < 1e-6);
@@ -148,12 +160,14 @@ mod tests {
                 x.iter().skip(c).step_by(cols).copied().collect()
             };
             let (mut mixed, mut lossy) = (x0.clone(), x0.clone());
-            w.mix(&mut mixed, cols, 7);
-            w.mix_lossy(&mut lossy, cols, 3, links(0.25, 9, 1));
+            w.mix(&mut mixed, cols, 7, &Never).unwrap();
+            w.mix_lossy(&mut lossy, cols, 3, links(0.25, 9, 1), &Never)
+                .unwrap();
             for c in 0..cols {
                 let (mut one, mut one_lossy) = (column(&x0, c), column(&x0, c));
-                w.mix(&mut one, 1, 7);
-                w.mix_lossy(&mut one_lossy, 1, 3, links(0.25, 9, 1));
+                w.mix(&mut one, 1, 7, &Never).unwrap();
+                w.mix_lossy(&mut one_lossy, 1, 3, links(0.25, 9, 1), &Never)
+                    .unwrap();
                 assert_eq!(column(&mixed, c), one, "mix, cols={cols}, column {c}");
                 assert_eq!(
                     column(&lossy, c),
@@ -176,7 +190,7 @@ mod tests {
             let w = Weights::metropolis(g);
             let mut x = random_values(g.num_nodes() * 2, 9);
             let means = column_means(&x, 2);
-            w.mix(&mut x, 2, 5000);
+            w.mix(&mut x, 2, 5000, &Never).unwrap();
             for (k, &v) in x.iter().enumerate() {
                 assert!(
                     (f64::from(v) - means[k % 2]).abs() < 1e-4,

@@ -3,6 +3,7 @@
 
 use super::Weights;
 use crate::error::{CoreError, Result};
+use crate::interrupt::Interrupt;
 use crate::rng;
 
 /// Stream id of the link-failure draws of lossy rounds (the env's arrivals use
@@ -46,24 +47,35 @@ impl Weights {
     /// moves the edge's weight onto both diagonals: every round's matrix stays symmetric and
     /// doubly stochastic, so the column means are kept. Row `i` is
     /// `W_ii * x_i + sum_j W_ij * (up ? x_j : x_i)` in CSR order. `drop_prob == 0` is exactly
-    /// [`Weights::mix`]; `drop_prob == 1` leaves `x` unchanged.
-    pub(super) fn mix_lossy(&self, x: &mut [f32], cols: usize, rounds: usize, links: LinkFailures) {
+    /// [`Weights::mix`]; `drop_prob == 1` leaves `x` unchanged. Interruption as in
+    /// [`Weights::mix`].
+    pub(super) fn mix_lossy(
+        &self,
+        x: &mut [f32],
+        cols: usize,
+        rounds: usize,
+        links: LinkFailures,
+        interrupt: &dyn Interrupt,
+    ) -> Result<()> {
         let LinkFailures {
             drop_prob,
             seed,
             round_offset,
         } = links;
         if drop_prob == 0.0 {
-            self.mix(x, cols, rounds);
+            self.mix(x, cols, rounds, interrupt)
         } else if drop_prob < 1.0 {
             let n = self.n as u64;
-            self.iterate(x, cols, rounds, |r| {
+            let links_up = |r: usize| {
                 let step = round_offset.wrapping_add(r as u64);
                 move |i: usize, j: usize| {
                     let (lo, hi) = (i.min(j) as u64, i.max(j) as u64);
                     rng::uniform_f32(seed, STREAM_LINKS, lo * n + hi, step) >= drop_prob
                 }
-            });
+            };
+            self.iterate(x, cols, rounds, links_up, interrupt)
+        } else {
+            Ok(())
         }
     }
 }
@@ -73,16 +85,19 @@ mod tests {
     use super::*;
     use crate::consensus::test_support::*;
     use crate::graph::Graph;
+    use crate::interrupt::Never;
 
     #[test]
     fn lossy_extremes_are_mix_and_identity() {
         let w = Weights::metropolis(&Graph::erdos_renyi(200, 6.0, 2, true).unwrap());
         let x0 = random_values(400, 4);
         let (mut lossless, mut mixed, mut frozen) = (x0.clone(), x0.clone(), x0.clone());
-        w.mix_lossy(&mut lossless, 2, 5, links(0.0, 7, 0));
-        w.mix(&mut mixed, 2, 5);
+        w.mix_lossy(&mut lossless, 2, 5, links(0.0, 7, 0), &Never)
+            .unwrap();
+        w.mix(&mut mixed, 2, 5, &Never).unwrap();
         assert_eq!(lossless, mixed);
-        w.mix_lossy(&mut frozen, 2, 5, links(1.0, 7, 0));
+        w.mix_lossy(&mut frozen, 2, 5, links(1.0, 7, 0), &Never)
+            .unwrap();
         assert_eq!(frozen, x0);
     }
 
@@ -115,14 +130,23 @@ mod tests {
                 .collect();
         }
         let mut x = x0.clone();
-        w.mix_lossy(&mut x, 1, 3, links(drop_prob, seed, offset));
+        w.mix_lossy(&mut x, 1, 3, links(drop_prob, seed, offset), &Never)
+            .unwrap();
         for (&got, want) in x.iter().zip(&want) {
             assert!((f64::from(got) - want).abs() < 1e-5);
         }
 
         let mut stepped = x0.clone();
-        w.mix_lossy(&mut stepped, 1, 1, links(drop_prob, seed, offset));
-        w.mix_lossy(&mut stepped, 1, 2, links(drop_prob, seed, offset + 1));
+        w.mix_lossy(&mut stepped, 1, 1, links(drop_prob, seed, offset), &Never)
+            .unwrap();
+        w.mix_lossy(
+            &mut stepped,
+            1,
+            2,
+            links(drop_prob, seed, offset + 1),
+            &Never,
+        )
+        .unwrap();
         assert_eq!(stepped, x);
     }
 }

@@ -10,7 +10,7 @@
 //! gathers close in memory.
 //!
 //! Lossless rounds on one column of a *banded* graph (bandwidth below 21,840, as after
-//! [`Graph::rcm_order`]) take a specialised path, [`Banded`]: the same sums in the same order, but
+//! [`Graph::rcm_order`]) take a specialised path (`banded.rs`): the same sums in the same order, but
 //! from a compact copy of `W` and over all rounds at once (temporal blocking), so the graph is
 //! streamed from memory once per call instead of once per round.
 //!
@@ -30,7 +30,6 @@
 //!
 //! [`CHUNK`]: crate::pool::CHUNK
 //! [`Graph::rcm_order`]: crate::graph::Graph::rcm_order
-//! [`Banded`]: banded::Banded
 
 mod banded;
 mod gather;
@@ -49,6 +48,7 @@ pub use weights::Weights;
 
 use crate::error::{CoreError, Result};
 use crate::graph::Graph;
+use crate::interrupt::Interrupt;
 
 /// The consensus kernels on the Metropolis–Hastings weights of a graph, in the caller's node order.
 ///
@@ -59,6 +59,15 @@ use crate::graph::Graph;
 ///
 /// Blocks are row-major `[n, cols]` `f32` slices: one row per node, one column per quantity.
 /// Every kernel validates its arguments first and leaves them untouched on error.
+///
+/// The kernels that loop (over rounds, or power iterations) ask their `interrupt` between chunks
+/// of work, about every [`CHECK_INTERVAL`], always on the calling thread. When it returns an
+/// error (Ctrl-C: [`CoreError::Interrupted`]) the kernel stops and returns that error; a block
+/// being mixed in place then holds the result of some whole number of rounds (or is untouched,
+/// with a relabelling). Pass [`Never`] to run uninterrupted.
+///
+/// [`CHECK_INTERVAL`]: crate::interrupt::CHECK_INTERVAL
+/// [`Never`]: crate::interrupt::Never
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mixer {
     weights: Weights,
@@ -113,11 +122,16 @@ impl Mixer {
     /// term first and the neighbours in CSR order, so results do not depend on the thread count.
     /// `cols == 0` and non-finite values are [`CoreError::InvalidValue`] (named `cols` and `x`), a
     /// length other than `num_nodes * cols` is a [`CoreError::Shape`] named `x`.
-    pub fn mix(&self, x: &mut [f32], cols: usize, rounds: usize) -> Result<()> {
+    pub fn mix(
+        &self,
+        x: &mut [f32],
+        cols: usize,
+        rounds: usize,
+        interrupt: &dyn Interrupt,
+    ) -> Result<()> {
         self.weights.check_block("x", x, cols)?;
         self.in_graph_order("x", x, cols, |x| {
-            self.weights.mix(x, cols, rounds);
-            Ok(())
+            self.weights.mix(x, cols, rounds, interrupt)
         })
     }
 
@@ -131,12 +145,12 @@ impl Mixer {
         cols: usize,
         rounds: usize,
         links: LinkFailures,
+        interrupt: &dyn Interrupt,
     ) -> Result<()> {
         links.check()?;
         self.weights.check_block("x", x, cols)?;
         self.in_graph_order("x", x, cols, |x| {
-            self.weights.mix_lossy(x, cols, rounds, links);
-            Ok(())
+            self.weights.mix_lossy(x, cols, rounds, links, interrupt)
         })
     }
 
@@ -152,17 +166,17 @@ impl Mixer {
         g_old: &[f32],
         cols: usize,
         rounds: usize,
+        interrupt: &dyn Interrupt,
     ) -> Result<()> {
         self.weights.check_track(y, g_new, g_old, cols)?;
         let Some(r) = &self.relabelling else {
-            self.weights.track(y, g_new, g_old, cols, rounds);
-            return Ok(());
+            return self.weights.track(y, g_new, g_old, cols, rounds, interrupt);
         };
         let g_new = r.to_internal("g_new", g_new, cols)?;
         let g_old = r.to_internal("g_old", g_old, cols)?;
         r.run_internal("y", y, cols, |y| {
-            self.weights.track(y, &g_new, &g_old, cols, rounds);
-            Ok(())
+            self.weights
+                .track(y, &g_new, &g_old, cols, rounds, interrupt)
         })
     }
 
@@ -173,9 +187,14 @@ impl Mixer {
     /// Power iteration in `f64` from a random start drawn from `seed`, stopping once the estimate
     /// moves by less than `tol`, or after `max_iter` products (at least one). Returns 0 for a
     /// single node; 1 (up to rounding) if the graph is disconnected.
-    #[must_use]
-    pub fn sigma2(&self, max_iter: usize, tol: f64, seed: u64) -> f64 {
-        self.weights.sigma2(max_iter, tol, seed)
+    pub fn sigma2(
+        &self,
+        max_iter: usize,
+        tol: f64,
+        seed: u64,
+        interrupt: &dyn Interrupt,
+    ) -> Result<f64> {
+        self.weights.sigma2(max_iter, tol, seed, interrupt)
     }
 
     /// `W` with its diagonal as CSR `(indptr, indices, data)`, in the order of the graph it was
@@ -222,6 +241,7 @@ fn check_block_shape(name: &'static str, values: &[f32], n: usize, cols: usize) 
 mod tests {
     use super::*;
     use crate::consensus::test_support::*;
+    use crate::interrupt::Never;
     use crate::pool::{self, CHUNK};
     use proptest::prelude::*;
 
@@ -261,9 +281,9 @@ mod tests {
                 check(
                     cols,
                     &what,
-                    &|x| mixer.mix(x, cols, rounds).unwrap(),
+                    &|x| mixer.mix(x, cols, rounds, &Never).unwrap(),
                     &|x| {
-                        w.mix(x, cols, rounds);
+                        w.mix(x, cols, rounds, &Never).unwrap();
                     },
                 );
             }
@@ -271,9 +291,9 @@ mod tests {
             check(
                 2,
                 "mix_lossy",
-                &|x| mixer.mix_lossy(x, 2, 3, lossy).unwrap(),
+                &|x| mixer.mix_lossy(x, 2, 3, lossy, &Never).unwrap(),
                 &|x| {
-                    w.mix_lossy(x, 2, 3, lossy);
+                    w.mix_lossy(x, 2, 3, lossy, &Never).unwrap();
                 },
             );
             let g = random_values(2 * n, 32);
@@ -283,9 +303,10 @@ mod tests {
             check(
                 1,
                 "track",
-                &|y| mixer.track(y, g_new, g_old, 1, 2).unwrap(),
+                &|y| mixer.track(y, g_new, g_old, 1, 2, &Never).unwrap(),
                 &|y| {
-                    w.track(y, &new_internal, &old_internal, 1, 2);
+                    w.track(y, &new_internal, &old_internal, 1, 2, &Never)
+                        .unwrap();
                 },
             );
             assert!(matches!(
@@ -296,11 +317,67 @@ mod tests {
     }
 
     #[test]
+    fn every_loop_stops_when_interrupted() {
+        let stop = || Err(CoreError::Interrupted);
+        let forever = 1usize << 40;
+        let rcm = |g: Graph| g.permuted(&g.rcm_order()).unwrap();
+        // The serial banded path, the parallel one (with two threads or more), and plain CSR.
+        let graphs = [
+            rcm(Graph::ring(1000, 1).unwrap()),
+            rcm(Graph::ring(3 * CHUNK, 1).unwrap()),
+            Graph::erdos_renyi(2000, 6.0, 1, true).unwrap(),
+        ];
+        for g in graphs {
+            let n = g.num_nodes();
+            let mixer = Mixer::new(&g, None).unwrap();
+            let x0 = random_values(2 * n, 1);
+            for cols in [1, 2] {
+                let mut x = x0[..n * cols].to_vec();
+                assert_eq!(
+                    mixer.mix(&mut x, cols, forever, &stop),
+                    Err(CoreError::Interrupted)
+                );
+                // Stopped between whole rounds: the column means are kept.
+                for (a, b) in column_means(&x, cols)
+                    .iter()
+                    .zip(column_means(&x0[..n * cols], cols))
+                {
+                    assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+                }
+            }
+            let mut x = x0[..n].to_vec();
+            let lossy = links(0.5, 1, 0);
+            assert_eq!(
+                mixer.mix_lossy(&mut x, 1, forever, lossy, &stop),
+                Err(CoreError::Interrupted)
+            );
+            let (g_new, g_old) = (&x0[..n], &x0[n..]);
+            assert_eq!(
+                mixer.track(&mut x, g_new, g_old, 1, forever, &stop),
+                Err(CoreError::Interrupted)
+            );
+            assert_eq!(
+                mixer.sigma2(forever, 0.0, 1, &stop),
+                Err(CoreError::Interrupted)
+            );
+            // With a relabelling an interrupted block is left untouched.
+            let order: Vec<u32> = (0..n as u32).rev().collect();
+            let relabelled = Mixer::new(&g, Some(&order)).unwrap();
+            let mut x = x0[..n].to_vec();
+            assert_eq!(
+                relabelled.mix(&mut x, 1, forever, &stop),
+                Err(CoreError::Interrupted)
+            );
+            assert_eq!(x, x0[..n]);
+        }
+    }
+
+    #[test]
     fn a_relabelled_mixer_reports_bad_values_at_the_callers_index() {
         let ring = Graph::ring(4, 1).unwrap();
         let mixer = Mixer::new(&ring, Some(&[2, 0, 3, 1])).unwrap();
         let mut x = vec![0.0, 1.0, 2.0, f32::NAN];
-        let Err(CoreError::InvalidValue { name, reason }) = mixer.mix(&mut x, 1, 1) else {
+        let Err(CoreError::InvalidValue { name, reason }) = mixer.mix(&mut x, 1, 1, &Never) else {
             panic!("NaN accepted");
         };
         assert_eq!(name, "x");
@@ -324,29 +401,35 @@ mod tests {
             Err(CoreError::InvalidValue { name, .. } | CoreError::Shape { name, .. }) => name,
             other => panic!("unexpected {other:?}"),
         };
-        assert_eq!(name(w.mix(&mut x, 0, 1)), "cols");
+        assert_eq!(name(w.mix(&mut x, 0, 1, &Never)), "cols");
         assert!(matches!(
-            w.mix(&mut x, 2, 1),
+            w.mix(&mut x, 2, 1, &Never),
             Err(CoreError::Shape { name: "x", .. })
         ));
         assert!(matches!(
-            w.mix(&mut x[..4], 1, 1),
+            w.mix(&mut x[..4], 1, 1, &Never),
             Err(CoreError::Shape { name: "x", .. })
         ));
         let mut bad = x0.clone();
         bad[3] = f32::NAN;
         assert!(matches!(
-            w.mix(&mut bad, 1, 1),
+            w.mix(&mut bad, 1, 1, &Never),
             Err(CoreError::InvalidValue { name: "x", .. })
         ));
         assert!(bad[..3] == x0[..3] && bad[4] == x0[4]);
-        assert_eq!(name(w.track(&mut x, &x0[..4], &x0, 1, 1)), "g_new");
-        assert_eq!(name(w.track(&mut x, &x0, &bad, 1, 1)), "g_old");
-        assert_eq!(name(w.track(&mut bad.clone(), &x0, &x0, 1, 1)), "y");
+        assert_eq!(name(w.track(&mut x, &x0[..4], &x0, 1, 1, &Never)), "g_new");
+        assert_eq!(name(w.track(&mut x, &x0, &bad, 1, 1, &Never)), "g_old");
+        assert_eq!(name(w.track(&mut bad.clone(), &x0, &x0, 1, 1, &Never)), "y");
         for p in [-0.1, 1.5, f32::NAN] {
-            assert_eq!(name(w.mix_lossy(&mut x, 1, 1, links(p, 0, 0))), "drop_prob");
+            assert_eq!(
+                name(w.mix_lossy(&mut x, 1, 1, links(p, 0, 0), &Never)),
+                "drop_prob"
+            );
         }
-        assert_eq!(name(w.mix_lossy(&mut bad, 1, 1, links(0.5, 0, 0))), "x");
+        assert_eq!(
+            name(w.mix_lossy(&mut bad, 1, 1, links(0.5, 0, 0), &Never)),
+            "x"
+        );
         assert_eq!(x, x0);
     }
 
@@ -360,13 +443,15 @@ mod tests {
         let run = |threads: usize| {
             pool::set_num_threads(threads);
             let mut single = x0[..n].to_vec();
-            w.mix(&mut single, 1, 5);
+            w.mix(&mut single, 1, 5, &Never).unwrap();
             let mut block = x0.clone();
-            w.mix(&mut block, 2, 3);
+            w.mix(&mut block, 2, 3, &Never).unwrap();
             let mut lossy = x0[..n].to_vec();
-            w.mix_lossy(&mut lossy, 1, 4, links(0.3, 5, 0));
+            w.mix_lossy(&mut lossy, 1, 4, links(0.3, 5, 0), &Never)
+                .unwrap();
             let mut tracked = x0[..n].to_vec();
-            w.track(&mut tracked, &x0[n..], &x0[..n], 1, 2);
+            w.track(&mut tracked, &x0[n..], &x0[..n], 1, 2, &Never)
+                .unwrap();
             // Banded fast path: one sweep, and several (30 rounds exceed the halo cap).
             let banded: Vec<Vec<u32>> = banded_graphs()
                 .iter()
@@ -374,7 +459,7 @@ mod tests {
                     let w = Weights::metropolis(g);
                     [3, 30].map(|rounds| {
                         let mut x = x0[..g.num_nodes()].to_vec();
-                        w.mix(&mut x, 1, rounds);
+                        w.mix(&mut x, 1, rounds, &Never).unwrap();
                         x.iter().map(|v| v.to_bits()).collect()
                     })
                 })
@@ -384,7 +469,7 @@ mod tests {
                 block,
                 lossy,
                 tracked,
-                w.sigma2(30, 0.0, 3).to_bits(),
+                w.sigma2(30, 0.0, 3, &Never).unwrap().to_bits(),
                 banded,
             )
         };
@@ -410,12 +495,12 @@ mod tests {
             let tol = 1e-5 * max_abs(&x0).max(1e-3);
             let before = column_means(&x0, cols);
             let mut x = x0.clone();
-            w.mix(&mut x, cols, rounds);
+            w.mix(&mut x, cols, rounds, &Never).unwrap();
             for (a, b) in column_means(&x, cols).iter().zip(&before) {
                 prop_assert!((a - b).abs() <= tol, "mix: {} vs {}", a, b);
             }
             let mut x = x0.clone();
-            w.mix_lossy(&mut x, cols, rounds, links(drop_prob, seed, 3));
+            w.mix_lossy(&mut x, cols, rounds, links(drop_prob, seed, 3), &Never).unwrap();
             for (a, b) in column_means(&x, cols).iter().zip(&before) {
                 prop_assert!((a - b).abs() <= tol, "mix_lossy: {} vs {}", a, b);
             }

@@ -9,8 +9,8 @@ use crate::pool::{self, CHUNK};
 /// A relabelling of a graph's nodes: internal node `i` is the caller's node `order[i]`.
 ///
 /// A [`Mixer`] built on the relabelled graph (for locality, [`Graph::rcm_order`]) takes and
-/// returns blocks in the caller's order through it: each kernel runs wrapped in
-/// [`Relabelling::run_internal`].
+/// returns blocks in the caller's order through it: each kernel runs on the rows moved to the
+/// internal order and back.
 ///
 /// [`Mixer`]: super::Mixer
 /// [`Graph::rcm_order`]: crate::graph::Graph::rcm_order

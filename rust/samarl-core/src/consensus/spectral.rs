@@ -4,7 +4,9 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::SeedableRng;
 
 use super::Weights;
+use crate::error::Result;
 use crate::graph::unit_f64;
+use crate::interrupt::{Interrupt, Pacer};
 use crate::pool::{self, CHUNK};
 
 impl Weights {
@@ -17,21 +19,28 @@ impl Weights {
     /// the Rayleigh quotient of `M^2`, which converges even when `+sigma2` and `-sigma2` are both
     /// eigenvalues); iteration stops once it changes by less than `tol`, or after `max_iter`
     /// products (at least one). Returns 0 for a single node; 1 (up to rounding) if the graph is
-    /// disconnected.
-    #[must_use]
-    pub(super) fn sigma2(&self, max_iter: usize, tol: f64, seed: u64) -> f64 {
+    /// disconnected. `interrupt` is asked between products (paced by the clock), and its error
+    /// returned.
+    pub(super) fn sigma2(
+        &self,
+        max_iter: usize,
+        tol: f64,
+        seed: u64,
+        interrupt: &dyn Interrupt,
+    ) -> Result<f64> {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut v: Vec<f64> = (0..self.n).map(|_| unit_f64(&mut rng) - 0.5).collect();
         if center_and_normalize(&mut v) == 0.0 {
-            return 0.0;
+            return Ok(0.0);
         }
+        let mut pacer = Pacer::new(interrupt);
         let mut w = vec![0.0f64; self.n];
         let mut estimate = f64::NAN;
         for _ in 0..max_iter.max(1) {
             self.apply_f64(&v, &mut w);
             let norm = center_and_normalize(&mut w);
             if norm == 0.0 {
-                return 0.0;
+                return Ok(0.0);
             }
             std::mem::swap(&mut v, &mut w);
             let converged = (norm - estimate).abs() < tol;
@@ -39,8 +48,9 @@ impl Weights {
             if converged {
                 break;
             }
+            pacer.tick(self.n + self.indices.len())?;
         }
-        estimate
+        Ok(estimate)
     }
 
     /// `y = W v` in `f64` (for [`Weights::sigma2`]).
@@ -80,6 +90,7 @@ mod tests {
     use super::*;
     use crate::consensus::test_support::*;
     use crate::graph::Graph;
+    use crate::interrupt::Never;
     use proptest::prelude::*;
 
     /// Eigenvalues of a symmetric matrix by cyclic Jacobi rotations (test oracle).
@@ -141,7 +152,7 @@ mod tests {
                     ((1.0 + 2.0 * angle.cos()) / 3.0).abs()
                 })
                 .fold(0.0f64, f64::max);
-            let estimate = w.sigma2(100_000, 1e-13, 1);
+            let estimate = w.sigma2(100_000, 1e-13, 1, &Never).unwrap();
             assert!(
                 (estimate - exact).abs() < 1e-6,
                 "n={n}: {estimate} vs {exact}"
@@ -158,15 +169,20 @@ mod tests {
     fn sigma2_edge_cases() {
         for n in [2usize, 5, 30] {
             let w = Weights::metropolis(&Graph::complete(n).unwrap());
-            assert!(w.sigma2(1000, 1e-12, 0) < 1e-6, "complete({n})");
+            assert!(
+                w.sigma2(1000, 1e-12, 0, &Never).unwrap() < 1e-6,
+                "complete({n})"
+            );
         }
         assert_eq!(
-            Weights::metropolis(&Graph::complete(1).unwrap()).sigma2(10, 1e-9, 0),
+            Weights::metropolis(&Graph::complete(1).unwrap())
+                .sigma2(10, 1e-9, 0, &Never)
+                .unwrap(),
             0.0
         );
         let two_rings = Graph::from_edges(6, &[(0, 1), (1, 2), (2, 0), (3, 4), (4, 5), (5, 3)]);
         let w = Weights::metropolis(&two_rings.unwrap());
-        assert!((w.sigma2(1000, 1e-12, 0) - 1.0).abs() < 1e-6);
+        assert!((w.sigma2(1000, 1e-12, 0, &Never).unwrap() - 1.0).abs() < 1e-6);
     }
 
     proptest! {
@@ -176,7 +192,7 @@ mod tests {
         fn sigma2_matches_dense_eigenvalues(n in 2usize..25, mean_degree in 0.0f64..6.0, seed: u64) {
             let g = Graph::erdos_renyi(n, mean_degree.min((n - 1) as f64), seed, true).unwrap();
             let w = Weights::metropolis(&g);
-            let (estimate, exact) = (w.sigma2(200_000, 1e-14, seed), dense_sigma2(&w));
+            let (estimate, exact) = (w.sigma2(200_000, 1e-14, seed, &Never).unwrap(), dense_sigma2(&w));
             prop_assert!((estimate - exact).abs() < 1e-5, "{} vs {}", estimate, exact);
         }
     }

@@ -6,6 +6,7 @@ use super::check_block_shape;
 use super::gather::all_links_up;
 use crate::error::{Result, check_finite};
 use crate::graph::Graph;
+use crate::interrupt::Interrupt;
 
 /// A symmetric, doubly stochastic consensus matrix `W` on a graph.
 ///
@@ -110,12 +111,19 @@ impl Weights {
     /// one column of a banded graph, the bit-identical [`Banded`] fast path.
     ///
     /// Row `i` becomes `W_ii * x_i + sum_j W_ij * x_j`, accumulated in `f32` with the diagonal
-    /// term first and the neighbours in CSR order.
-    pub(super) fn mix(&self, x: &mut [f32], cols: usize, rounds: usize) {
+    /// term first and the neighbours in CSR order. If `interrupt` stops the call, its error is
+    /// returned and `x` holds the result of some whole number of rounds.
+    pub(super) fn mix(
+        &self,
+        x: &mut [f32],
+        cols: usize,
+        rounds: usize,
+        interrupt: &dyn Interrupt,
+    ) -> Result<()> {
         if let Some((band, plan)) = self.fast_path(cols, rounds) {
-            band.iterate(x, rounds, plan);
+            band.iterate(x, rounds, plan, interrupt).map(drop)
         } else {
-            self.iterate(x, cols, rounds, |_| all_links_up);
+            self.iterate(x, cols, rounds, |_| all_links_up, interrupt)
         }
     }
 
@@ -153,6 +161,7 @@ impl Weights {
 mod tests {
     use super::*;
     use crate::consensus::test_support::*;
+    use crate::interrupt::Never;
     use proptest::prelude::*;
 
     #[test]
@@ -172,9 +181,9 @@ mod tests {
         let w = Weights::metropolis(&Graph::ring(9, 2).unwrap());
         let x0 = random_values(18, 3);
         let mut x = x0.clone();
-        w.mix(&mut x, 2, 0);
+        w.mix(&mut x, 2, 0, &Never).unwrap();
         assert_eq!(x, x0);
-        w.track(&mut x, &x0, &x0, 2, 0);
+        w.track(&mut x, &x0, &x0, 2, 0, &Never).unwrap();
         assert_eq!(x, x0);
     }
 
