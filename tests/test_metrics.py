@@ -60,6 +60,15 @@ def direct_metrics(
         if mask.any():
             per_block.append(max(0.0, (total[w][mask] - cap[w][mask]).sum()) / cap[w][mask].sum())
     start = initial_backlog.sum() if warmup == 0 else h["backlog"][warmup - 1].sum()
+    # Daily excess: every (day, block) whose steps all lie in the window.
+    t = np.arange(steps)
+    day_excess = []
+    for d in range(steps // s):
+        for b in range(blocks.max() + 1):
+            mask = (t // s == d) & (blocks[tod] == b)
+            if mask.any() and (t[mask] >= warmup).all():
+                day_excess.append(max(0.0, (total[mask] - cap[mask]).sum()) / cap[mask].sum())
+    served_w = h["served"][w].sum()
     # Postponing: daily means over the later half of the complete days, least-squares slope.
     days = total_steps // s
     first = days // 2
@@ -71,8 +80,13 @@ def direct_metrics(
         slope = np.polyfit(np.arange(daily.shape[0]), daily, 1)[0] / s
         growing |= slope > 0.05 * mu
     return {
-        "constraint/violation_max": max(per_block),
-        "constraint/violation_mean": float(np.mean(per_block)),
+        "constraint/violation_avg_max": max(per_block),
+        "constraint/violation_avg_mean": float(np.mean(per_block)),
+        "constraint/excess_p95": float(np.percentile(day_excess, 95)) if day_excess else None,
+        "constraint/excess_max": max(day_excess) if day_excess else None,
+        "constraint/peak_ratio": float((total[w] / cap[w]).max()),
+        "demand/delay_h": 0.25 * h["backlog"][w].sum() / served_w,
+        "demand/waiting_cost": -h["reward"][w].sum(),
         "constraint/overshoot": np.maximum(total[w] - cap[w], 0).sum() / cap[w].sum(),
         "constraint/slack": (cap[w] - total[w]).sum() / cap[w].sum(),
         "demand/served": h["served"][w].sum() / (start + h["arrived"][w].sum()),
@@ -86,6 +100,9 @@ def direct_metrics(
 
 def assert_matches(summary: dict[str, Any], want: dict[str, Any]) -> None:
     for key, value in want.items():
+        if value is None:
+            assert summary[key] is None, key
+            continue
         np.testing.assert_allclose(summary[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
 
 
@@ -121,7 +138,9 @@ def test_the_scenarios_exercise_every_regime() -> None:
     for throttle in (0.15, 1.0):
         actions = np.full((scenario.episode_steps, 64), throttle, np.float32)
         results[throttle] = record_run(scenario, actions)[0].summary()
-    assert results[1.0]["constraint/violation_max"] > 0.05
+    assert results[1.0]["constraint/violation_avg_max"] > 0.05
+    assert results[1.0]["constraint/excess_p95"] > 0.05
+    assert results[1.0]["constraint/peak_ratio"] > 1.2
     assert results[1.0]["demand/postponing"] == 0
     assert results[0.15]["demand/postponing"] > 10
     assert results[0.15]["demand/served"] < 0.9
@@ -259,7 +278,7 @@ def test_empty_window_and_timing() -> None:
         capacity=np.ones(4), block_of_step=[0, 0, 1, 1], mean_arrival=np.ones(3), total_steps=8
     )
     summary = metrics.summary()
-    assert summary["constraint/violation_max"] is None
+    assert summary["constraint/violation_avg_max"] is None
     assert summary["time/agent_steps_per_s"] is None
     for _ in range(8):
         metrics.record(*(np.ones(3, np.float32),) * 5)
@@ -267,7 +286,7 @@ def test_empty_window_and_timing() -> None:
     assert summary["time/wall_s"] > 0
     assert summary["time/agent_steps_per_s"] == pytest.approx(24 / summary["time/wall_s"])
     # Total use 3 kW vs capacity 1 kW in both blocks: 200% over.
-    assert summary["constraint/violation_max"] == pytest.approx(2.0)
+    assert summary["constraint/violation_avg_max"] == pytest.approx(2.0)
     assert summary["constraint/slack"] == pytest.approx(-2.0)
 
 
@@ -329,3 +348,23 @@ def test_group_trace_and_plots(tmp_path: Path) -> None:
         plots.plot_load_vs_capacity(
             np.ones(96), env.capacity, 0.25, tmp_path / "x.png", expected_demand=np.ones(3)
         )
+
+
+def test_settling_is_the_mean_day_to_day_price_change_over_the_window() -> None:
+    m = Metrics(
+        capacity=np.ones(4),
+        block_of_step=np.array([0, 0, 1, 1]),
+        mean_arrival=np.ones(3),
+        total_steps=5 * 4,
+        warmup_steps=2 * 4,
+        mult_max=2.0,
+    )
+    prices = [[0.0, 2.0], [2.0, 0.0], [1.0, 1.0], [1.2, 0.8], [1.2, 0.8]]
+    for day, p in enumerate(prices):
+        for _ in range(4):
+            m.record(*(np.zeros(3, np.float32),) * 5)
+        m.record_daily_prices(day, p)
+    # Window days 2, 3, 4: changes |0.2|, |0.2| then 0, 0 -> mean 0.1, / mult_max 2.
+    assert m.summary()["dual/settling"] == pytest.approx(0.05)
+    with pytest.raises(ShapeError, match="mean_price"):
+        m.record_daily_prices(5, [1.0])

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import numpy.typing as npt
 from matplotlib.axes import Axes
@@ -27,6 +28,7 @@ from matplotlib.figure import Figure
 from samarl.errors import InvalidValueError, ShapeError
 
 __all__ = [
+    "day_colours",
     "demand_groups",
     "draw_backlog_by_group",
     "draw_band",
@@ -34,6 +36,7 @@ __all__ = [
     "fold_days",
     "new_figure",
     "plot_backlog_by_group",
+    "plot_daily",
     "plot_engine_demo",
     "plot_load_vs_capacity",
     "plot_response",
@@ -75,6 +78,11 @@ def draw_band(
     ax.fill_between(x, low, high, color=line.get_color(), alpha=alpha, linewidth=0)
 
 
+def day_colours(days: int) -> Any:
+    """One colour per day, early days light and late days dark (viridis), ``[days, 4]`` RGBA."""
+    return matplotlib.colormaps["viridis"](np.linspace(0.9, 0.1, max(days, 1)))[:days]
+
+
 def fold_days(series: npt.ArrayLike, steps_per_day: int) -> F64:
     """``[T]`` per-step values from midnight -> ``[days, S]`` (complete days only; at least one).
 
@@ -108,14 +116,13 @@ def draw_load_vs_capacity(
         days = days[skip_days:]
     hours = np.arange(s) * dt_hours
     if days.shape[0] > 1:
-        draw_band(
-            ax,
-            hours,
-            days.mean(axis=0),
-            days.min(axis=0),
-            days.max(axis=0),
-            label=f"total load (mean and range over {days.shape[0]} days)",
-        )
+        # Every day its own line (early days light, late days dark): a day-to-day cycle shows,
+        # where a mean would hide it.
+        colours = day_colours(days.shape[0])
+        for d, (row, colour) in enumerate(zip(days, colours, strict=True)):
+            first_or_last = d in (0, days.shape[0] - 1)
+            label = f"total load, day {d + 1 + skip_days}" if first_or_last else None
+            ax.plot(hours, row, color=colour, lw=0.8, alpha=0.8, label=label)
     else:
         ax.plot(hours, days[0], label="total load")
     ax.step(hours, cap, where="post", color="black", label="capacity")
@@ -308,4 +315,54 @@ def plot_engine_demo(
     hours = np.arange(load.size) * 24 / load.size
     b.plot(hours, load / 1e3)
     b.set(xlabel="hour of day", ylabel="total load (MW)", title="Greedy load, one day")
+    return save_figure(fig, path)
+
+
+def plot_daily(
+    mult_daily: npt.ArrayLike,
+    excess_per_day_block: Sequence[Sequence[float | None]],
+    path: str | os.PathLike[str],
+    *,
+    mult_max: float | None = None,
+    warmup_days: int = 0,
+    title: str = "",
+) -> Path:
+    """``daily.png``: what an operator judges, day by day. Left: every day's mean price of each
+    block (a line per day, early light, late dark): settled prices overlap, cycling ones fan out.
+    Right: the daily excess of every (day, block) of the evaluation window, as a heat map."""
+    prices = np.asarray(mult_daily, dtype=np.float64)
+    if prices.ndim != 2:
+        raise ShapeError(f"mult_daily: expected [days, m], got shape {list(prices.shape)}")
+    fig = new_figure(1, 2, size=(13.0, 4.5))
+    ax, bx = fig.axes
+    colours = day_colours(prices.shape[0])
+    for d, (row, colour) in enumerate(zip(prices, colours, strict=True)):
+        label = f"day {d + 1}" if d in (0, warmup_days, prices.shape[0] - 1) else None
+        ax.plot(np.arange(row.size), row, color=colour, lw=0.9, label=label)
+    ax.set(xlabel="block (hour of day)", ylabel="mean multiplier over agents")
+    ax.set_title(f"{title}: block prices, one line per day".strip(": "))
+    if mult_max:
+        ax.set_ylim(0, mult_max * 1.02)
+    ax.legend(fontsize="small")
+    table = np.asarray(
+        [[np.nan if v is None else v for v in row] for row in excess_per_day_block],
+        dtype=np.float64,
+    ).reshape(len(excess_per_day_block), -1)
+    if table.size:
+        im = bx.imshow(
+            100 * table,
+            aspect="auto",
+            origin="lower",
+            cmap="Reds",
+            vmin=0,
+            vmax=max(10.0, float(np.nanmax(100 * table))),
+            extent=(
+                -0.5,
+                table.shape[1] - 0.5,
+                warmup_days + 0.5,
+                warmup_days + table.shape[0] + 0.5,
+            ),
+        )
+        fig.colorbar(im, ax=bx, label="daily excess over capacity (%)")
+    bx.set(xlabel="block (hour of day)", ylabel="day", title="Daily excess per (day, block)")
     return save_figure(fig, path)

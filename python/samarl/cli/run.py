@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     save_run(result, trained.scenario, out)
     m = result.metrics
     print(
-        f"{dual.mode}: violation {m['constraint/violation_max']:.4f} (max over blocks), overshoot "
+        f"{dual.mode}: violation {m['constraint/excess_p95']:.4f} (p95 daily excess), peak "
+        f"{m['constraint/peak_ratio']:.3f}x capacity, settling {m['dual/settling'] or 0:.4f}, overshoot "
         f"{m['constraint/overshoot']:.4f}, served {m['demand/served']:.4f}, postponing "
         f"{m['demand/postponing']} agents; results in {out}"
     )

@@ -30,6 +30,7 @@ import scipy.sparse as sp
 from samarl import _core
 from samarl._validate import as_f32, positive_int
 from samarl.comms.graph import Graph
+from samarl.comms.spectral import SpectralEstimate, second_singular_value
 from samarl.errors import DisconnectedGraphError, InvalidValueError, ShapeError
 
 __all__ = ["Consensus"]
@@ -77,7 +78,7 @@ class Consensus:
             self._core = _core.ConsensusCore(internal._core, order=self.order)
         else:
             self._core = _core.ConsensusCore(graph._core)
-        self._sigma2: float | None = None
+        self._sigma2: SpectralEstimate | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -140,11 +141,20 @@ class Consensus:
         self._core.track(arr, new, old, rounds=k)
         return arr
 
-    def sigma2(self) -> float:
-        """Second largest singular value of W (cached; power iteration in the engine)."""
+    def spectrum(self) -> SpectralEstimate:
+        """``sigma_2(W)`` with its stated accuracy (cached; dense for small graphs, Lanczos for
+        large ones: :func:`samarl.comms.spectral.second_singular_value`)."""
         if self._sigma2 is None:
-            self._sigma2 = self._core.sigma2()
+            indptr, indices, data = self._core.to_csr()  # internal order: same spectrum
+            n = self.num_nodes
+            self._sigma2 = second_singular_value(
+                sp.csr_array((data, indices, indptr), shape=(n, n))
+            )
         return self._sigma2
+
+    def sigma2(self) -> float:
+        """Second largest singular value of W (see :meth:`spectrum` for its accuracy)."""
+        return self.spectrum().sigma2
 
     def spectral_gap(self) -> float:
         """``1 - sigma_2(W)``: larger means faster agreement."""

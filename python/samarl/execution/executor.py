@@ -25,6 +25,7 @@ from samarl.envs import DemandResponseEnv
 from samarl.errors import ConfigError
 from samarl.execution.dual import DualConfig, DualState
 from samarl.execution.metrics import Metrics
+from samarl.execution.optimum import FluidOptimum, optimum_gaps
 from samarl.scenario import ScenarioConfig, ScenarioData
 
 __all__ = ["ActFn", "AgentRemoval", "ExecutionResult", "execute"]
@@ -117,6 +118,7 @@ def execute(
     progress: bool = True,
     top_k: int = 5,
     removal: AgentRemoval | None = None,
+    optimum: FluidOptimum | None = None,
 ) -> ExecutionResult:
     """Runs ``days`` simulated days of N agents with the dual dynamics of ``dual``.
 
@@ -139,6 +141,10 @@ def execute(
     removal
         Optional fault: agents that stop participating mid-run (consensus error is then measured
         over the participants).
+    optimum
+        The perfect-foresight optimum of the same arrivals (:func:`samarl.execution.optimum.solve`
+        for this scenario, seed and number of days): adds the ``optimum/`` keys, this run's gap to
+        the physical limit over the same window.
     """
     if days < 1:
         raise ConfigError(f"days: must be >= 1, got {days}")
@@ -165,6 +171,8 @@ def execute(
         mean_arrival=data.mean_arrival,
         total_steps=days * s,
         warmup_steps=warm * s,
+        mult_max=mult_max,
+        dt_hours=scenario.dt_hours,
     )
     obs = env.reset(seed)
     epoch_days = np.zeros(m, dtype=np.int64)
@@ -213,6 +221,8 @@ def execute(
                 cons_err.append(float(np.abs(col - col.mean(dtype=np.float64)).max()))
                 metrics.record_consensus(state.participating_mult())
         obs = res.obs
+        if tod == s - 1:
+            metrics.record_daily_prices(t // s, mult_daily[t // s])
         if t % s == s - 1:
             bar.set_postfix(day=t // s + 1, load_max=f"{total_load[t - s + 1 : t + 1].max():.0f}")
         bar.update()
@@ -227,8 +237,14 @@ def execute(
         "max": float(state.mult.max()),
         "per_block_mean": state.mult.mean(axis=0).round(6).tolist(),
     }
+    if optimum is not None:
+        result |= optimum_gaps(optimum, result, mult_daily[warm:], warm * s, mult_max)
     result["mode"] = dual.mode
-    result["dual"] = asdict(dual) | {"rounds_run": dual.rounds, "step_size": state.step_size}
+    result["dual"] = asdict(dual) | {
+        "rounds_run": dual.rounds,
+        "step_size": state.step_size,
+        "mult_max": mult_max,
+    }
     result["days"] = days
     result["warmup_days"] = warm
     result["num_agents"] = n

@@ -10,9 +10,31 @@ plots.
 With ``G_t = sum_n g^n_t`` the total use and ``C_t`` the capacity, over the evaluation window (the
 steps after a warm-up, by default the first simulated day):
 
-- ``constraint/violation_max``, ``constraint/violation_mean``: for each block ``h``,
-  ``max(0, sum_{t in h} (G_t - C_t)) / sum_{t in h} C_t``; the max and mean over blocks (blocks with
-  no step in the window are left out). ``constraint/violation_per_block`` lists them.
+What a grid operator reads first, per day:
+
+- ``constraint/excess_p95``, ``constraint/excess_max``: the daily excess of every (day, block) of
+  the window, ``max(0, sum over the block's steps that day of (G_t - C_t)) / sum of C_t over them``
+  (a day-block counts when all its steps are in the window); its 95th percentile and maximum.
+  ``constraint/excess_per_day_block`` lists them, ``[days][m]``.
+- ``constraint/peak_ratio``: ``max_t G_t / C_t`` over the window's steps.
+- ``dual/settling``: the mean over consecutive window days and blocks of ``|mean price of block h on
+  day d+1 - on day d| / mult_max`` (prices from :meth:`Metrics.record_daily_prices`): near 0 once
+  the prices have converged, large when they cycle.
+- ``demand/delay_h``: mean waiting time of served energy (hours), by Little's law
+  ``dt * sum_t Q_t / sum_t E_t`` (total backlog after each step over energy served).
+- ``demand/waiting_cost``: ``sum_t sum_n (cl_n q + cq_n q^2)`` over the window (minus the env
+  reward), and ``demand/waiting_cost_per_agent_day``.
+
+The long-run form the theory bounds (a day over capacity can cancel a day under it: not what an
+operator judges):
+
+- ``constraint/violation_avg_max``, ``constraint/violation_avg_mean``: for each block ``h``,
+  ``max(0, sum_{t in h} (G_t - C_t)) / sum_{t in h} C_t`` over all window days; the max and mean over
+  blocks (blocks with no step in the window are left out). ``constraint/violation_avg_per_block``
+  lists them.
+
+And:
+
 - ``constraint/overshoot``: ``sum_t max(0, G_t - C_t) / sum_t C_t``.
 - ``constraint/slack``: ``sum_t (C_t - G_t) / sum_t C_t`` (negative when over).
 - ``demand/served``: energy served / (backlog at the window's start + energy arrived in it), so
@@ -82,6 +104,10 @@ class Metrics:
     groups
         Optional ``[N]`` group label per agent (``0 .. G-1``): the mean backlog of each group is
         traced every step (for :func:`samarl.plots.plot_backlog_by_group`).
+    mult_max
+        Top of the multiplier range, the scale of ``dual/settling`` (default 1).
+    dt_hours
+        Step length (hours), the unit of ``demand/delay_h`` (default 0.25).
 
     Call :meth:`record` once per env step, starting right after a reset at midnight.
     """
@@ -98,6 +124,8 @@ class Metrics:
         postpone_slope: float = 0.05,
         postpone_days: float = 1.0,
         groups: npt.ArrayLike | None = None,
+        mult_max: float = 1.0,
+        dt_hours: float = 0.25,
     ) -> None:
         self.capacity = as_f32("capacity", capacity, shape=(None,)).astype(np.float64)
         s = self.capacity.size
@@ -124,6 +152,11 @@ class Metrics:
                 raise InvalidValueError(f"{name}: must be a finite number >= 0, got {value!r}")
         self.postpone_slope = float(postpone_slope)
         self.postpone_days = float(postpone_days)
+        for name, value in (("mult_max", mult_max), ("dt_hours", dt_hours)):
+            if not (np.isfinite(value) and value > 0):
+                raise InvalidValueError(f"{name}: must be a finite number > 0, got {value!r}")
+        self.mult_max = float(mult_max)
+        self.dt_hours = float(dt_hours)
         q0 = (
             np.zeros(n, np.float32)
             if initial_backlog is None
@@ -150,6 +183,15 @@ class Metrics:
         self._arrived = 0.0
         self._window_start_backlog = float(q0.sum(dtype=np.float64))
         self._reward = np.zeros(n)  # per agent, window
+        # Per (day, block): the current day's sums, and each finished day's excess ratios.
+        self._block_len = np.bincount(self.block_of_step, minlength=m)
+        self._day_excess = np.zeros(m)
+        self._day_capacity = np.zeros(m)
+        self._day_count = np.zeros(m, dtype=np.int64)
+        self._daily_excess: list[F64] = []
+        self._peak_ratio = 0.0
+        self._backlog_sum = 0.0  # sum_t Q_t over the window (kWh)
+        self._daily_prices: list[tuple[int, F64]] = []  # (day, mean price per block)
         self._total_use: list[float] = []
         # Least-squares sums of the daily-mean backlog against the day index, over the days
         # d >= D // 2 of the D complete days of the run (the later half, rounded up).
@@ -182,7 +224,7 @@ class Metrics:
             mean_arrival=env.data.mean_arrival,
             total_steps=env.episode_steps if total_steps is None else total_steps,
             warmup_steps=warmup_steps,
-            **kwargs,
+            **({"dt_hours": env.dt_hours} | kwargs),
         )
 
     def start(self) -> None:
@@ -220,8 +262,14 @@ class Metrics:
         if t >= self.warmup_steps:
             cap = float(self.capacity[tod])
             excess = total_use - cap
-            self._block_excess[self.block_of_step[tod]] += excess
-            self._block_capacity[self.block_of_step[tod]] += cap
+            h = self.block_of_step[tod]
+            self._block_excess[h] += excess
+            self._block_capacity[h] += cap
+            self._day_excess[h] += excess
+            self._day_capacity[h] += cap
+            self._day_count[h] += 1
+            self._peak_ratio = max(self._peak_ratio, total_use / cap)
+            self._backlog_sum += float(np.sum(backlog, dtype=np.float64))
             self._excess += excess
             self._overshoot += max(excess, 0.0)
             self._capacity_sum += cap
@@ -240,6 +288,14 @@ class Metrics:
                 self._ls_sy += self._day_backlog
                 self._ls_sxy += x * self._day_backlog
                 self._day_backlog[:] = 0.0
+        if tod == self.steps_per_day - 1:
+            full = self._day_count == self._block_len
+            if full.any():
+                ratio = np.maximum(self._day_excess, 0.0) / np.maximum(self._day_capacity, 1e-300)
+                self._daily_excess.append(np.where(full, ratio, np.nan))
+            self._day_excess[:] = 0.0
+            self._day_capacity[:] = 0.0
+            self._day_count[:] = 0
         np.copyto(self._backlog, backlog)
         if t + 1 == self.warmup_steps:
             self._window_start_backlog = float(np.sum(backlog, dtype=np.float64))
@@ -278,6 +334,15 @@ class Metrics:
                 "max": hi.tolist(),
             }
         )
+
+    def record_daily_prices(self, day: int, mean_price: npt.ArrayLike) -> None:
+        """Adds the mean over agents of every block's multiplier on day ``day`` (``[m]``, the price
+        in force while each block ran): the series ``dual/settling`` is computed from."""
+        x = np.asarray(mean_price, dtype=np.float64).reshape(-1)
+        check_shape("mean_price", x, (self.num_blocks,))
+        if not np.isfinite(x).all():
+            raise InvalidValueError("mean_price: must be finite")
+        self._daily_prices.append((int(day), x.copy()))
 
     # -- results -----------------------------------------------------------------------------------
     @property
@@ -325,11 +390,19 @@ class Metrics:
             per_block = np.maximum(self._block_excess, 0.0) / np.where(
                 has, self._block_capacity, 1.0
             )
-            out["constraint/violation_max"] = float(per_block[has].max())
-            out["constraint/violation_mean"] = float(per_block[has].mean())
-            out["constraint/violation_per_block"] = [
+            out["constraint/violation_avg_max"] = float(per_block[has].max())
+            out["constraint/violation_avg_mean"] = float(per_block[has].mean())
+            out["constraint/violation_avg_per_block"] = [
                 float(v) if h else None for v, h in zip(per_block, has, strict=True)
             ]
+            out["constraint/peak_ratio"] = self._peak_ratio
+            served_sum = self._served
+            out["demand/delay_h"] = (
+                self.dt_hours * self._backlog_sum / served_sum if served_sum > 0 else None
+            )
+            out["demand/waiting_cost"] = -float(self._reward.sum())
+            days = window / self.steps_per_day
+            out["demand/waiting_cost_per_agent_day"] = -float(self._reward.sum()) / (n * days)
             out["constraint/overshoot"] = self._overshoot / self._capacity_sum
             out["constraint/slack"] = -self._excess / self._capacity_sum
             due = self._window_start_backlog + self._arrived
@@ -338,9 +411,13 @@ class Metrics:
             out["reward/mean"] = float(self._reward.sum()) / (n * window)
         else:
             for key in (
-                "constraint/violation_max",
-                "constraint/violation_mean",
-                "constraint/violation_per_block",
+                "constraint/violation_avg_max",
+                "constraint/violation_avg_mean",
+                "constraint/violation_avg_per_block",
+                "constraint/peak_ratio",
+                "demand/delay_h",
+                "demand/waiting_cost",
+                "demand/waiting_cost_per_agent_day",
                 "constraint/overshoot",
                 "constraint/slack",
                 "demand/served",
@@ -348,6 +425,7 @@ class Metrics:
                 "reward/mean",
             ):
                 out[key] = None
+        out |= self._daily_summary()
         postponing = self.postponing_agents() if self._t else np.zeros(n, bool)
         out["demand/postponing"] = int(postponing.sum())
         out["demand/postponing_frac"] = float(postponing.mean())
@@ -376,4 +454,29 @@ class Metrics:
         wall = self._clock_last - self._clock_start
         out["time/wall_s"] = wall
         out["time/agent_steps_per_s"] = n * self._t / wall if wall > 0 and self._t else None
+        return out
+
+    def _daily_summary(self) -> dict[str, Any]:
+        """The per-day keys: daily excess percentiles and price settling (``None`` when nothing
+        was measured)."""
+        out: dict[str, Any] = {}
+        if self._daily_excess:
+            table = np.asarray(self._daily_excess)
+            values = table[np.isfinite(table)]
+            out["constraint/excess_p95"] = float(np.percentile(values, 95))
+            out["constraint/excess_max"] = float(values.max())
+            out["constraint/excess_per_day_block"] = [
+                [None if not np.isfinite(v) else float(v) for v in row] for row in table
+            ]
+        else:
+            out["constraint/excess_p95"] = out["constraint/excess_max"] = None
+            out["constraint/excess_per_day_block"] = []
+        first_day = -(-self.warmup_steps // self.steps_per_day)
+        prices = {d: p for d, p in self._daily_prices if d >= first_day}
+        pairs = [(prices[d], prices[d + 1]) for d in sorted(prices) if d + 1 in prices]
+        out["dual/settling"] = (
+            float(np.mean([np.abs(b - a).mean() for a, b in pairs])) / self.mult_max
+            if pairs
+            else None
+        )
         return out

@@ -6,7 +6,8 @@
 - ``trajectories.npz`` and ``total_load.csv``: the data behind the figures, for re-analysis:
   the total load and capacity at every step (kW), and the mean multiplier of every (day, block)
   (the price in force while the block ran);
-- ``load_vs_capacity.png``, ``multipliers.png``, ``backlog_top_agents.png``.
+- ``load_vs_capacity.png`` (every day of the window), ``daily.png`` (each block's price and
+  excess, day by day), ``multipliers.png``, ``backlog_top_agents.png``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,16 @@ def save_run(result: ExecutionResult, scenario: ScenarioConfig, out_dir: str | P
             bx.plot(days, result.consensus_error)
         bx.set(xlabel="day", ylabel="max |mult^n - mean|", title="Consensus error per update")
     plots.save_figure(fig, out / "multipliers.png")
+
+    if result.mult_daily.size:
+        plots.plot_daily(
+            result.mult_daily,
+            result.metrics.get("constraint/excess_per_day_block") or [],
+            out / "daily.png",
+            mult_max=float(result.metrics.get("dual", {}).get("mult_max") or 0.0) or None,
+            warmup_days=warm,
+            title=str(result.metrics["mode"]),
+        )
 
     if result.top_backlog.size:
         fig = plots.new_figure()

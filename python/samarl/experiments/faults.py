@@ -57,7 +57,11 @@ def sizes(args: argparse.Namespace) -> dict[str, Any]:
 
 def _row(m: dict[str, Any]) -> dict[str, Any]:
     return {
-        "violation": m["constraint/violation_max"],
+        "violation": m["constraint/excess_p95"],
+        "excess_max": m["constraint/excess_max"],
+        "peak_ratio": m["constraint/peak_ratio"],
+        "settling": m["dual/settling"],
+        "violation_avg": m["constraint/violation_avg_max"],
         "overshoot": m["constraint/overshoot"],
         "served": m["demand/served"],
         "postponing": m["demand/postponing"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import statistics
 import time
@@ -18,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from samarl.execution.dual import DualConfig
 from samarl.execution.executor import AgentRemoval, ExecutionResult, execute, torch_act_fn
+from samarl.execution.optimum import FluidOptimum
 from samarl.scenario import ScenarioConfig, load_scenario
 
 __all__ = [
@@ -56,24 +59,23 @@ def obtain_policy(
     scenario: ScenarioConfig,
     *,
     iterations: int,
+    seed: int | None = None,
 ) -> Policy:
-    """The policy every run of an experiment shares: ``--policy DIR`` (on ``scenario`` when the
-    experiment was given ``--scenario`` or ``--agents``, else on the policy's own), or trained once
-    here on ``scenario``."""
+    """The policy the runs of an experiment share: ``--policy DIR`` (on ``scenario`` when the
+    experiment was given ``--scenario`` or ``--agents``, else on the policy's own), or trained here
+    on ``scenario`` (into ``OUT/policy``, or ``OUT/policy_seedS`` with training seed ``seed``)."""
     from samarl.training import TrainConfig, load_policy, load_run, train
 
     if args.policy:
         chosen = args.scenario is not None or args.agents is not None
         run = load_run(args.policy, scenario=scenario if chosen else None)
         return Policy(run.run_dir, run.scenario, run.policy, False, None)
-    run_dir = out / "policy"
+    run_dir = out / ("policy" if seed is None else f"policy_seed{seed}")
+    config = TrainConfig(iterations=iterations, progress=not args.no_progress)
+    if seed is not None:
+        config = TrainConfig.from_dict(config.to_dict() | {"seed": seed})
     start = time.perf_counter()
-    train(
-        scenario,
-        TrainConfig(iterations=iterations, progress=not args.no_progress),
-        run_dir,
-        evaluate=True,
-    )
+    train(scenario, config, run_dir, evaluate=True)
     wall = time.perf_counter() - start
     return Policy(run_dir, scenario, load_policy(run_dir), True, wall)
 
@@ -97,6 +99,7 @@ def run_dual(
     scenario: ScenarioConfig | None = None,
     removal: AgentRemoval | None = None,
     module: Any = None,
+    optimum: FluidOptimum | None = None,
 ) -> ExecutionResult:
     """One execution of the shared policy under ``dual`` (arrivals from ``seed``)."""
     return execute(
@@ -109,6 +112,7 @@ def run_dual(
         warmup_days=warmup_days,
         progress=progress,
         removal=removal,
+        optimum=optimum,
     )
 
 
@@ -131,15 +135,33 @@ def run_sizes(args: argparse.Namespace, *, quick_days: int, days: int) -> dict[s
 
 
 def mean_spread(values: Sequence[float | None]) -> dict[str, Any]:
-    """``{mean, std, min, max, per_seed}`` of per-seed values (``None`` entries are skipped)."""
+    """``{mean, ci95, std, min, max, n, per_seed}`` of per-seed values (``None`` entries skipped).
+
+    ``ci95`` is the half-width of the 95% confidence interval of the mean, Student's t with
+    ``n - 1`` degrees of freedom on the sample standard deviation (``None`` with fewer than two
+    values).
+    """
     vals = [float(v) for v in values if v is not None]
     if not vals:
-        return {"mean": None, "std": None, "min": None, "max": None, "per_seed": list(values)}
+        return {
+            "mean": None,
+            "ci95": None,
+            "std": None,
+            "min": None,
+            "max": None,
+            "n": 0,
+            "per_seed": list(values),
+        }
+    n = len(vals)
+    std = statistics.stdev(vals) if n > 1 else 0.0
+    ci95 = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n) if n > 1 else None
     return {
         "mean": statistics.fmean(vals),
-        "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
+        "ci95": ci95,
+        "std": std,
         "min": min(vals),
         "max": max(vals),
+        "n": n,
         "per_seed": list(values),
     }
 
@@ -158,12 +180,12 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 
 def pm(stats: dict[str, Any], digits: int = 4) -> str:
-    """``mean ± std`` of a :func:`mean_spread` entry."""
+    """``mean ± ci95`` of a :func:`mean_spread` entry (the mean alone for one seed)."""
     if stats["mean"] is None:
         return "n/a"
-    if len(stats["per_seed"]) < 2:
+    if stats.get("ci95") is None:
         return fmt(stats["mean"], digits)
-    return f"{fmt(stats['mean'], digits)} ± {fmt(stats['std'], digits)}"
+    return f"{fmt(stats['mean'], digits)} ± {fmt(stats['ci95'], digits)}"
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
