@@ -59,7 +59,8 @@ def test_linear_costs_serve_the_dearer_agent_first() -> None:
     d = np.zeros((4, 2))
     d[0] = 1.0
     opt = _solve(d, [3.0, 4.0, 4.0, 4.0], [2.0, 2.0], [2.0, 1.0], [0.0, 0.0])
-    np.testing.assert_allclose(opt.energy, [[1.0, 0.5], [0.0, 0.5], [0, 0], [0, 0]], atol=1e-9)
+    plan = np.array([[1.0, 0.5], [0.0, 0.5], [0.0, 0.0], [0.0, 0.0]])
+    np.testing.assert_allclose(opt.energy, plan, atol=1e-9)
     assert opt.cost == pytest.approx(0.5, abs=1e-9)
     assert opt.cost_lower_bound == pytest.approx(0.5, abs=1e-9)  # linear: the LP is exact
     assert opt.served == pytest.approx(1.0)
@@ -204,11 +205,17 @@ def test_solve_for_run_and_gaps() -> None:
     prices = np.asarray(
         [opt.step_price[s:][opt_blocks(opt)[s:] == h].mean() for h in range(opt.block_price.size)]
     )
-    gaps = optimum_gaps(opt, metrics, np.tile(prices, (1, 1)), s, mult_max=2.0)
-    assert gaps["optimum/gap_cost"] == pytest.approx(0.5)
+    # The run's daily prices: the optimum's +- 0.1 on alternate days (their mean is the optimum's).
+    daily = prices[None, :] + np.array([[0.1], [-0.1]])
+    gaps = optimum_gaps(opt, metrics, daily, s, mult_max=2.0)
+    assert gaps["optimum/waiting_cost"] == pytest.approx(window)
+    assert gaps["optimum/served"] == pytest.approx(served)
+    assert gaps["optimum/gap_cost"] == pytest.approx(1.5)  # a ratio (docs/metrics.md)
     assert gaps["optimum/gap_served"] == pytest.approx(0.01)
     assert gaps["optimum/price_distance"] == pytest.approx(0.0, abs=1e-12)
     np.testing.assert_allclose(gaps["optimum/block_price"], prices)
+    shifted = optimum_gaps(opt, metrics, daily + 0.5, s, mult_max=2.0)
+    assert shifted["optimum/price_distance"] == pytest.approx(0.25)
 
 
 def opt_blocks(opt: FluidOptimum) -> np.ndarray:

@@ -284,9 +284,10 @@ class MAPPOLagrangianTrainer(Trainer):
         n = self.num_agents
         mult = torch.from_numpy(np.tile(self.central_mult.astype(np.float32), (n, 1)))
 
-        def act(obs: npt.NDArray[np.float32], _mult: Any, step_of_day: int) -> Any:
+        def act(obs: npt.NDArray[np.float32], _mult: Any, step_of_day: Any) -> Any:
+            sod = step_of_day if isinstance(step_of_day, int) else torch.from_numpy(step_of_day)
             with torch.no_grad():
-                a = actor.act(torch.from_numpy(obs), mult, step_of_day, deterministic=True)
+                a = actor.act(torch.from_numpy(obs), mult, sod, deterministic=True)
             return np.ascontiguousarray(a.numpy(), dtype=np.float32)
 
         return act

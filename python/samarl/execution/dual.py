@@ -4,10 +4,33 @@ When block ``h`` of the day ends (after ``dual_epoch_len`` days of it), agent ``
 
 1. estimates the total use from its own average use over the block, ``N * ghat^n_h``
    (or, with tracking, from its running estimate ``y^n_h`` of the network average of ``ghat``);
-2. takes a projected step on the relative excess over capacity,
-   ``mult^n_h <- clip(mult^n_h + dual_step_size * (N * ghat^n_h - C_h) / C_h, 0, mult_max)``;
-3. averages its copy with its neighbours for ``consensus_rounds`` rounds
-   (:class:`samarl.Consensus`).
+2. takes a local step on the relative excess over the target ``(1 - capacity_margin) C_h``,
+   ``z^n_h = mult^n_h + dual_step_size * (N * ghat^n_h - (1 - eps) C_h) / C_h`` (not yet projected);
+3. averages the stepped values ``z`` with its neighbours for ``consensus_rounds`` rounds
+   (:class:`samarl.Consensus`);
+4. projects: ``mult^n_h = clip(z^n_h, 0, mult_max)``.
+
+Step, mix, project (docs/method.md; ``update_order="step_mix_project"``, the default) makes
+``centralized`` exactly the K -> infinity limit of ``consensus``: the network average of ``z`` is the
+centralised step from the true total, so with every copy equal, one round of exact averaging gives
+the centralised price. The old order, ``"clip_mix"`` (project each copy, then mix), is kept for
+comparison only: clipping before averaging discards the negative steps the average needed and
+biases prices upward.
+
+Step size (``dual_step_size``; None: :data:`DEFAULT_STEP_FRACTION` x ``mult_max``). Near the
+settled price the aggregate response of block ``h`` is ``G_h(mult) ~ G_h* - C_h * slope_h * (mult_h -
+mult_h*)`` (``slope_h`` in relative load per unit of price), so the daily update contracts the price
+error by ``|1 - eta * slope_h|``: stable for ``eta < 2 / slope_h``, fastest at ``1 / slope_h``.
+:func:`step_size_from_slope` turns a measured slope into ``eta = gain / slope``; with several binding
+blocks the slope is the spectral radius of their response Jacobian (docs/method.md has the
+measurement behind the default). ``step_decay`` > 0 gives the diminishing option
+``eta_k = eta / (1 + step_decay * k)`` (``k``: updates of the block so far).
+
+Staggered boundaries (``stagger``): identical, near-deterministic policies all switch to a cheaper
+block's price at the same step, and the deferred load they release lands in that step (a rebound
+peak). Agent ``n`` reads the price schedule (which block, and its position in it) at ``t + o_n``
+with a fixed offset ``o_n`` (:func:`stagger_offsets`), while its state and clock stay true: the
+randomised switching times utilities use for time-of-use meters.
 
 The modes share this one code path: ``consensus`` (K > 0), ``independent`` (K = 0: each agent prices
 from its own use), ``tracking`` (dynamic average tracking of ``ghat``, which removes the bias of the
@@ -17,9 +40,11 @@ local estimate), ``centralized`` (one price from the true total, broadcast) and 
 Two records support the experiments:
 
 - ``mix_log``: at every update of an agent-held copy (consensus, tracking, independent), the block,
-  the 2-norm spread ``||x - mean(x)||_2`` of the participating agents' copies *before* mixing, and
-  the max deviation ``max_n |x_n - mean(x)|`` after it. ``Consensus.disagreement_bound`` then gives
-  ``sigma_2^K`` times the first, which bounds the second (without link failures).
+  the 2-norm spread ``||z - mean(z)||_2`` of the participating agents' stepped copies *before*
+  mixing, the max deviation ``max_n |x_n - mean(x)|`` after it, and the 2-norm spread of the local
+  steps themselves, ``||eta (e - mean(e))||_2`` (``e``: each agent's relative excess). The last,
+  maximised over updates, is the ``eta G`` of the a-priori disagreement bound
+  ``eta G s^K / (1 - s^K)`` (:func:`samarl.comms.spectral.steady_state_spread_bound`).
 - agent removal (:meth:`DualState.remove_agents`): the removed agents stop participating. They
   leave the communication graph (the survivors' graph is rebuilt with ``Graph.from_edges`` and its
   Metropolis–Hastings weights re-derived from the survivors' degrees), their copies are frozen at
@@ -41,11 +66,52 @@ import numpy.typing as npt
 from samarl.comms import GRAPH_FAMILIES, Consensus, Graph, is_graph_file, make_graph
 from samarl.errors import ConfigError, DisconnectedGraphError
 
-__all__ = ["MODES", "DualConfig", "DualState"]
+__all__ = [
+    "DEFAULT_STEP_FRACTION",
+    "MODES",
+    "UPDATE_ORDERS",
+    "DualConfig",
+    "DualState",
+    "stagger_offsets",
+    "step_size_from_slope",
+]
 
 F32 = npt.NDArray[np.float32]
 Mode = Literal["consensus", "independent", "centralized", "unconstrained", "tracking"]
 MODES: tuple[str, ...] = ("consensus", "independent", "centralized", "unconstrained", "tracking")
+UpdateOrder = Literal["step_mix_project", "clip_mix"]
+UPDATE_ORDERS: tuple[str, ...] = ("step_mix_project", "clip_mix")
+#: Default dual step as a fraction of ``mult_max``: ``1.1 / rho`` for the default scenario's trained
+#: policy executed with staggered boundaries, whose response Jacobian at the settled prices has
+#: spectral radius ``rho = 37 / mult_max`` (48 without staggering; stability edge ``2 / rho`` =
+#: 0.054, resp. 0.041, matching the measured edge); see docs/method.md.
+DEFAULT_STEP_FRACTION = 0.03
+
+
+def step_size_from_slope(slope: float, gain: float = 1.0) -> float:
+    """``eta = gain / slope``: the dual step that multiplies a price error by ``1 - gain`` per update
+    when the aggregate load falls by ``slope`` x capacity per unit of price (positive; use the
+    spectral radius of the binding blocks' relative response Jacobian, measured at the settled
+    prices). A linear response is stable for ``gain`` in (0, 2);
+    ``gain = 1`` cancels the stiffest mode's error in one update, half the stability edge, and
+    every less stiff mode still contracts monotonically."""
+    if not (slope > 0 and np.isfinite(slope)):
+        raise ConfigError(f"slope: must be finite and > 0, got {slope!r}")
+    if not 0 < gain < 2:
+        raise ConfigError(f"gain: must be in (0, 2), got {gain!r}")
+    return gain / slope
+
+
+def stagger_offsets(num_agents: int, width: int, seed: int = 0) -> npt.NDArray[np.int64]:
+    """``[N]`` per-agent offsets (steps) of the price schedule's block boundaries: uniform integers
+    in ``[-(width // 2), width - width // 2]`` (all zero for ``width = 0``), reproducible from
+    ``seed``."""
+    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 0:
+        raise ConfigError(f"stagger: must be an integer >= 0 (steps), got {width!r}")
+    if width == 0:
+        return np.zeros(num_agents, dtype=np.int64)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57A6]))
+    return rng.integers(-(width // 2), width - width // 2 + 1, num_agents).astype(np.int64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +123,15 @@ class DualConfig:
     consensus_rounds: int = 10
     """K: consensus rounds after every local dual step (``independent`` forces 0)."""
     dual_step_size: float | None = None
-    """eta: step on the relative excess ``(N ghat - C) / C`` (mult units); None: 0.1 mult_max."""
+    """eta: step on the relative excess ``(N ghat - C) / C`` (mult units); None:
+    ``DEFAULT_STEP_FRACTION * mult_max``."""
+    update_order: UpdateOrder = "step_mix_project"
+    """``step_mix_project`` (step, consensus on the stepped values, then clip: centralized is the
+    K -> infinity limit) or ``clip_mix`` (the former order, for comparison only)."""
+    step_decay: float = 0.0
+    """Diminishing step: ``eta_k = eta / (1 + step_decay * k)`` after ``k`` updates of the block."""
+    capacity_margin: float = 0.0
+    """eps: the dual step targets ``(1 - eps) C_h`` instead of ``C_h``."""
     dual_epoch_len: int = 1
     """T0, in days: a block's multiplier is updated after every T0 days of it (>= 1)."""
     mult_init: float = 0.0
@@ -72,6 +146,9 @@ class DualConfig:
     """Seed of random graph families."""
     drop_prob: float = 0.0
     """Probability that a link fails in a consensus round (weights re-normalised per round)."""
+    stagger: int | None = None
+    """Width (steps) of the per-agent offsets of the price schedule's block boundaries; None: one
+    block (``steps_per_day // num_blocks`` when blocks span 2 or more steps), 0: no stagger."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -84,6 +161,21 @@ class DualConfig:
             np.isfinite(self.dual_step_size) and self.dual_step_size > 0
         ):
             raise ConfigError(f"dual_step_size: must be > 0, got {self.dual_step_size!r}")
+        if self.update_order not in UPDATE_ORDERS:
+            raise ConfigError(
+                f"update_order: unknown order {self.update_order!r}; choose from "
+                f"{list(UPDATE_ORDERS)}"
+            )
+        if not (np.isfinite(self.step_decay) and self.step_decay >= 0):
+            raise ConfigError(f"step_decay: must be >= 0, got {self.step_decay!r}")
+        if not 0.0 <= self.capacity_margin < 1.0:
+            raise ConfigError(f"capacity_margin: must be in [0, 1), got {self.capacity_margin!r}")
+        if self.stagger is not None and (
+            isinstance(self.stagger, bool) or not isinstance(self.stagger, int) or self.stagger < 0
+        ):
+            raise ConfigError(
+                f"stagger: must be None or an integer >= 0 (steps), got {self.stagger!r}"
+            )
         if not isinstance(self.dual_epoch_len, int) or self.dual_epoch_len < 1:
             raise ConfigError(
                 f"dual_epoch_len: must be an integer >= 1 (days), got {self.dual_epoch_len!r}"
@@ -102,6 +194,13 @@ class DualConfig:
     def rounds(self) -> int:
         """Consensus rounds actually run (0 unless the mode shares multipliers)."""
         return self.consensus_rounds if self.mode in ("consensus", "tracking") else 0
+
+    def stagger_width(self, steps_per_day: int, num_blocks: int) -> int:
+        """The stagger in steps for a day of ``steps_per_day`` steps in ``num_blocks`` blocks."""
+        if self.stagger is not None:
+            return self.stagger
+        per_block = steps_per_day // num_blocks
+        return per_block if per_block >= 2 else 0
 
     def replace(self, **changes: object) -> DualConfig:
         """A copy with some fields changed (validated again)."""
@@ -140,7 +239,7 @@ class DualState:
         self.num_agents = num_agents
         self.num_blocks = int(self.capacity.size)
         self.mult_max = float(mult_max)
-        self.step_size = config.dual_step_size or 0.1 * self.mult_max
+        self.step_size = config.dual_step_size or DEFAULT_STEP_FRACTION * self.mult_max
         init = 0.0 if config.mode == "unconstrained" else min(config.mult_init, self.mult_max)
         self.mult = np.full((num_agents, self.num_blocks), init, dtype=np.float32)
         self.consensus: Consensus | None = None
@@ -167,7 +266,7 @@ class DualState:
         #: Connected components of the (survivors') communication graph.
         self.components = 1
         #: Per update: ``(block, spread_l2_before_mixing, max_deviation_after)``.
-        self.mix_log: list[tuple[int, float, float]] = []
+        self.mix_log: list[tuple[int, float, float, float]] = []
 
     @property
     def num_active(self) -> int:
@@ -210,11 +309,14 @@ class DualState:
         if cfg.mode == "unconstrained":
             return
         n, cap = self.num_agents, self.capacity[h]
+        target = (1.0 - cfg.capacity_margin) * cap
+        eta = self.step_size / (1.0 + cfg.step_decay * float(self._updates[h]))
         if cfg.mode == "centralized":
-            excess = (float(ghat.astype(np.float64).sum()) - cap) / cap
+            excess = (float(ghat.astype(np.float64).sum()) - target) / cap
             first = 0 if self.active is None else int(self.active[0])
-            new = np.clip(self.mult[first, h] + self.step_size * excess, 0.0, self.mult_max)
+            new = np.clip(self.mult[first, h] + eta * excess, 0.0, self.mult_max)
             self.mult[slice(None) if self.active is None else self.active, h] = new
+            self._updates[h] += 1
             return
         idx = self.active
         g = ghat if idx is None else ghat[idx]
@@ -222,8 +324,11 @@ class DualState:
         if cfg.mode == "tracking":
             estimate = self._track(h, g)
         prev = self.mult[:, h] if idx is None else self.mult[idx, h]
-        excess = (n * estimate.astype(np.float64) - cap) / cap
-        col = np.clip(prev + self.step_size * excess, 0.0, self.mult_max).astype(np.float32)
+        excess = (n * estimate.astype(np.float64) - target) / cap
+        stepped = prev + eta * excess
+        if cfg.update_order == "clip_mix":
+            stepped = np.clip(stepped, 0.0, self.mult_max)
+        col = stepped.astype(np.float32)
         before = col.astype(np.float64)
         spread = float(np.linalg.norm(before - before.mean()))
         if self.consensus is not None and cfg.rounds > 0:
@@ -238,7 +343,9 @@ class DualState:
             else:
                 col = self.consensus.mix(col, cfg.rounds)
         after = col.astype(np.float64)
-        self.mix_log.append((h, spread, float(np.abs(after - after.mean()).max())))
+        step_spread = float(np.linalg.norm(eta * (excess - excess.mean())))
+        self.mix_log.append((h, spread, float(np.abs(after - after.mean()).max()), step_spread))
+        col = np.clip(col, 0.0, self.mult_max).astype(np.float32)
         if idx is None:
             self.mult[:, h] = col
         else:

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from samarl.envs import DemandResponseEnv
 from samarl.errors import ConfigError
-from samarl.execution.dual import DualConfig, DualState
+from samarl.execution.dual import DualConfig, DualState, stagger_offsets
 from samarl.execution.metrics import Metrics
 from samarl.execution.optimum import FluidOptimum, optimum_gaps
 from samarl.scenario import ScenarioConfig, ScenarioData
@@ -31,8 +31,11 @@ from samarl.scenario import ScenarioConfig, ScenarioData
 __all__ = ["ActFn", "AgentRemoval", "ExecutionResult", "execute"]
 
 F32 = npt.NDArray[np.float32]
-#: A batched policy: ``(obs [N, obs_dim], mult [N, m], step_of_day) -> actions [N]`` in [0, 1].
-ActFn = Callable[[F32, F32, int], F32]
+I64 = npt.NDArray[np.int64]
+#: A batched policy: ``(obs [N, obs_dim], mult [N, m], step_of_day) -> actions [N]`` in [0, 1];
+#: ``step_of_day`` is the step of the price schedule each agent reads: one int, or ``[N]`` when
+#: the block boundaries are staggered (:class:`~samarl.execution.DualConfig` ``stagger``).
+ActFn = Callable[[F32, F32, "int | I64"], F32]
 
 
 @dataclass
@@ -58,9 +61,10 @@ class ExecutionResult:
     mult_daily: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
     """``[days, m]`` mean over the participating agents of block ``h``'s multiplier on day ``d``,
     as it stood while the block ran."""
-    mix_log: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 4)))
-    """``[U, 4]`` per update of agent-held copies: step, block, 2-norm spread of the participants'
-    copies before mixing, max deviation from their mean after it (see :mod:`samarl.execution.dual`)."""
+    mix_log: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 5)))
+    """``[U, 5]`` per update of agent-held copies: step, block, 2-norm spread of the participants'
+    copies before mixing, max deviation from their mean after it, 2-norm spread of the local steps
+    (see :mod:`samarl.execution.dual`)."""
 
 
 @dataclass(frozen=True)
@@ -92,12 +96,13 @@ def torch_act_fn(policy: Any, device: str = "cpu") -> ActFn:
     """
     import torch
 
-    def act(obs: F32, mult: F32, step_of_day: int) -> F32:
+    def act(obs: F32, mult: F32, step_of_day: int | I64) -> F32:
+        sod = step_of_day if isinstance(step_of_day, int) else torch.from_numpy(step_of_day)
         with torch.no_grad():
             a = policy.act(
                 torch.from_numpy(obs).to(device),
                 torch.from_numpy(mult).to(device),
-                step_of_day,
+                sod if isinstance(sod, int) else sod.to(device),
                 deterministic=True,
             )
         return np.ascontiguousarray(a.cpu().numpy(), dtype=np.float32)
@@ -174,6 +179,8 @@ def execute(
         mult_max=mult_max,
         dt_hours=scenario.dt_hours,
     )
+    width = dual.stagger_width(s, m)
+    offsets = stagger_offsets(n, width, seed) if width else None
     obs = env.reset(seed)
     epoch_days = np.zeros(m, dtype=np.int64)
     total_steps = days * s
@@ -196,7 +203,7 @@ def execute(
             h = int(blocks[tod])
             col = state.mult[:, h] if state.active is None else state.mult[state.active, h]
             mult_daily[t // s, h] = float(col.mean(dtype=np.float64))
-        actions = act(obs, state.mult, tod)
+        actions = act(obs, state.mult, tod if offsets is None else (offsets + tod) % s)
         res = env.step(actions)
         backlog = env.backlog
         metrics.record(res.resource_use, res.served, res.arrived, res.reward, backlog)
@@ -273,8 +280,8 @@ def execute(
         final_mult=state.mult.copy(),
         mult_daily=mult_daily,
         mix_log=np.column_stack(
-            [np.asarray(mix_steps, dtype=np.float64), np.asarray(state.mix_log).reshape(-1, 3)]
+            [np.asarray(mix_steps, dtype=np.float64), np.asarray(state.mix_log).reshape(-1, 4)]
         )
         if state.mix_log
-        else np.zeros((0, 4)),
+        else np.zeros((0, 5)),
     )

@@ -47,8 +47,14 @@ horizon too: a deferral out of a window into the next stretch costs no less than
 window's end, and no plan can move energy the other way across ``b``, as the window ends at the
 least backlog.
 
-Measured (``python -m samarl.execution.optimum``: the ``default`` preset, 1,000 agents, 30 days,
-seed 0, one core of the 2-core VM): see :func:`main`.
+Measured (``python -m samarl.execution.optimum``: the ``default`` preset, 1,000 agents, 30 days of
+seed 0, ``tangent_tol = 1e-3``, on the shared 2-core VM): 142 s of CPU (218 s wall with other jobs
+running; HiGHS runs serially), 30 windows of 26 to 33 steps (908 of the 2,880 steps), 31 HiGHS
+calls, at most 504 agents in one LP; cost 55,649.58, lower bound 55,615.37 (gap 0.061%), served
+0.999917, peak load / capacity 1.000000. Capacity prices are positive from 17:30 to 23:45 only
+(block prices 0.61, 1.13, 0.93, 0.71, 0.48, 0.25, 0.05 for 17:00 to 23:00). One LP of all 1,000
+agents over one 26-step window takes about 50 s, the same window cut to its 430-odd held-back
+agents about 5 s; the whole horizon as one LP would not fit in minutes.
 """
 
 from __future__ import annotations
@@ -737,12 +743,13 @@ def optimum_gaps(
     Returns
     -------
     dict
-        ``optimum/cost`` and ``optimum/served`` (the optimum's, over the window);
-        ``optimum/gap_cost``: run's waiting cost / optimum's - 1; ``optimum/gap_served``:
-        optimum's served fraction - run's; ``optimum/block_price``: ``[m]`` the optimum's
-        capacity price of each block, mean of ``mu`` over the window's steps in the block;
-        ``optimum/price_distance``: mean over window days and blocks of
-        ``|mult_daily[d, h] - block_price[h]| / mult_max``. ``None`` where undefined.
+        The keys of docs/metrics.md: ``optimum/waiting_cost`` and ``optimum/served`` (the
+        optimum's, over the window); ``optimum/gap_cost``: the run's waiting cost / the optimum's
+        (>= 1 up to the tangent gap for a run that meets the capacity at every step);
+        ``optimum/gap_served``: the optimum's served fraction minus the run's;
+        ``optimum/block_price``: ``[m]`` the optimum's capacity price of each block, the mean of
+        ``mu`` over the window's steps in it; ``optimum/price_distance``: the mean over blocks of
+        ``|mean_d mult_daily[d, h] - block_price[h]| / mult_max``. ``None`` where undefined.
     """
     steps = optimum.step_cost.size
     start = _int("start_step", start_step, 0, steps - 1)
@@ -760,12 +767,12 @@ def optimum_gaps(
     check_shape("mult_daily", mult, (None, m))
     distance = None
     if mult.size and mult_max > 0 and np.isfinite(price).all():
-        distance = float(np.abs(mult - price[None, :]).mean() / mult_max)
+        distance = float(np.abs(mult.mean(axis=0) - price).mean() / mult_max)
     run_cost, run_served = metrics.get("demand/waiting_cost"), metrics.get("demand/served")
     return {
-        "optimum/cost": cost,
+        "optimum/waiting_cost": cost,
         "optimum/served": served,
-        "optimum/gap_cost": None if run_cost is None or cost <= 0 else run_cost / cost - 1.0,
+        "optimum/gap_cost": None if run_cost is None or cost <= 0 else run_cost / cost,
         "optimum/gap_served": None if run_served is None else served - float(run_served),
         "optimum/block_price": [None if np.isnan(p) else float(p) for p in price],
         "optimum/price_distance": distance,
