@@ -110,7 +110,12 @@ def run(args: argparse.Namespace) -> int:
         optimum_s.append(optimum.solve_s)
         for mode in MODES:
             res = run_dual(
-                policy, dual_config(args, mode=mode), days=days, seed=seed, optimum=optimum
+                policy,
+                dual_config(args, mode=mode),
+                days=days,
+                seed=seed,
+                optimum=optimum,
+                progress=False,
             )
             runs[mode].append(res.metrics)
             if seed == seeds[0]:
@@ -160,6 +165,7 @@ def _ablation(
             days=days,
             seed=seed,
             optimum=optimum,
+            progress=False,
         )
         rows[name] = {key: res.metrics.get(mkey) for key, mkey in KEYS.items()}
     return rows
