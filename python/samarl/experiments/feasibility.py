@@ -70,6 +70,13 @@ ABLATION: dict[str, dict[str, Any]] = {
     "stagger alone (step, mix, project; step 0.1)": {"step": 0.1, "stagger": None},
     "all three (the default)": {"step": 0.03, "stagger": None},
 }  # fmt: skip
+#: The dual step of the ``--quick`` size, as a fraction of mult_max (unless --dual-step-size is
+#: given). Its policy (64 agents of the ``small`` preset, 40 iterations) answers prices more weakly
+#: than the default one: from zero, the default step 0.03 takes the whole run to reach the prices
+#: it answers (daily excess p95 0.20), while 0.1 settles (p95 0.016, peak 1.12; the ablation of
+#: a quick run shows both). The step must come from the policy's measured response
+#: (docs/method.md), and this is that measurement for the quick policy.
+QUICK_STEP_FRACTION = 0.1
 #: Daily feasibility: what the method must reach after the warm-up (means over seeds).
 TARGETS = {
     "excess_p95": 0.02,
@@ -82,7 +89,7 @@ TARGETS = {
 
 def sizes(args: argparse.Namespace) -> dict[str, Any]:
     """Scenario, iterations, days and seeds of this run (``--quick`` or default)."""
-    size = run_sizes(args, quick_days=12, days=30)
+    size = run_sizes(args, quick_days=30, days=30)
     size["seeds"] = list(args.seeds) if args.seeds else ([0, 1] if args.quick else [0, 1, 2, 3, 4])
     return size
 
@@ -108,10 +115,13 @@ def run(args: argparse.Namespace) -> int:
         policies.append(policy)
         optimum = solve_for_run(policy.scenario, None, seed=seed, days=days)
         optimum_s.append(optimum.solve_s)
+        step = {}
+        if args.quick and args.dual_step_size is None:
+            step = {"dual_step_size": QUICK_STEP_FRACTION * policy.mult_max}
         for mode in MODES:
             res = run_dual(
                 policy,
-                dual_config(args, mode=mode),
+                dual_config(args, mode=mode, **step),
                 days=days,
                 seed=seed,
                 optimum=optimum,
@@ -137,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         "training_seeds": seeds if not args.policy else None,
         "policy": [str(p.run_dir) for p in policies],
         "dual": asdict(dual_config(args)),
+        "dual_step_size": runs["consensus"][0]["dual"]["step_size"],
         "mult_max": policy.mult_max,
         "optimum_solve_s": optimum_s,
         "modes": modes,
@@ -353,7 +364,8 @@ def _report(
             else "(arrivals; one policy)"
         )
         + f"; consensus: K = {results['dual']['consensus_rounds']} rounds on a "
-        f"{results['dual']['graph']} graph. " + policy_note(policy),
+        f"{results['dual']['graph']} graph, dual step {results['dual_step_size']:.3g} "
+        f"({results['dual_step_size'] / results['mult_max']:.3g} mult_max). " + policy_note(policy),
         "",
         f"Mean ± 95% confidence half-width over the {n} seeds (Student's t; per-seed values in "
         "results.json).",
