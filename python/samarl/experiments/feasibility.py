@@ -68,7 +68,7 @@ ABLATION: dict[str, dict[str, Any]] = {
     "step, mix, project alone (step 0.1, no stagger)": {"step": 0.1, "stagger": 0},
     "step 0.03 alone (step, mix, project; no stagger)": {"step": 0.03, "stagger": 0},
     "stagger alone (step, mix, project; step 0.1)": {"step": 0.1, "stagger": None},
-    "all three (the default)": {"step": 0.03, "stagger": None},
+    "all three: step, mix, project; step 0.03; stagger": {"step": 0.03, "stagger": None},
 }  # fmt: skip
 #: The dual step of the ``--quick`` size, as a fraction of mult_max (unless --dual-step-size is
 #: given). Its policy (64 agents of the ``small`` preset, 40 iterations) answers prices more weakly
