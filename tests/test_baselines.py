@@ -117,7 +117,7 @@ def test_ctde_experiment_writes_the_contract(
             "peak_rss_mib": 100.0,
         }
         if train:
-            row |= {"violation": 0.0, "served": 1.0, "feasible": True}
+            row |= {"violation": 0.0, "peak_ratio": 1.0, "served": 1.0, "feasible": True}
         return row
 
     monkeypatch.setattr(ctde, "_spawn", fake_spawn)

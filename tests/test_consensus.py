@@ -261,8 +261,9 @@ def test_ctrl_c_stops_long_engine_calls() -> None:
                 time.sleep(1.0 if name == "mix" else 0.3)
                 sent = time.monotonic()
                 child.send_signal(signal.SIGINT)
-                assert lines.get(timeout=5) == f"interrupted {name}"
-                assert time.monotonic() - sent < 1.0, name
+                assert lines.get(timeout=30) == f"interrupted {name}"
+                # Within ~30 ms on an idle machine; a loaded CI machine can delay the child.
+                assert time.monotonic() - sent < 3.0, name
             assert child.wait(timeout=10) == 0
         finally:
             child.kill()

@@ -347,7 +347,7 @@ def _brief(row: dict[str, Any]) -> str:
     out = f"{row['iteration_s']:.3f} s/it, peak {row['peak_rss_mib']:.0f} MiB"
     if "violation" in row:
         out += (
-            f", daily excess p95 {row['violation']:.3f}, peak {row['peak_ratio']:.2f}x, "
+            f", daily excess p95 {row['violation']:.3f}, peak {row.get('peak_ratio', 0):.2f}x, "
             f"served {row['served']:.3f}"
         )
     return out
