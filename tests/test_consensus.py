@@ -216,8 +216,13 @@ def test_read_only_or_aliased_arrays_raise_value_errors_not_panics() -> None:
 
 
 LONG_CALLS = """
+import signal
 import numpy as np
 from samarl import Consensus, Graph
+
+# A shell that starts jobs in the background (as CI runners may) passes SIGINT on ignored, and
+# Python then leaves it ignored: restore what an interactive session has.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 small, big = Consensus(Graph.ring(1000)), Consensus(Graph.ring(100_000))
 x, y = np.ones(1000, dtype=np.float32), np.ones(100_000, dtype=np.float32)
