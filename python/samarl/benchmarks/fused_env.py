@@ -15,15 +15,19 @@ import numpy.typing as npt
 
 from samarl.reference.env import OBS_DIM, time_features, validate_params
 from samarl.reference.rng import (
-    GOLDEN,
     INV_2_24,
     K_AGENT,
     K_STEP,
     K_STREAM,
-    M1,
-    M2,
     MASK64,
     STREAM_ARRIVALS,
+    U_GOLDEN,
+    U_M1,
+    U_M2,
+    U_S27,
+    U_S30,
+    U_S31,
+    U_S40,
     seed_key,
 )
 
@@ -169,15 +173,6 @@ class StepScratch:
         )
 
 
-_S27 = np.uint64(27)
-_S30 = np.uint64(30)
-_S31 = np.uint64(31)
-_S40 = np.uint64(40)
-_UM1 = np.uint64(M1)
-_UM2 = np.uint64(M2)
-_UGOLDEN = np.uint64(GOLDEN)
-
-
 def _xorshift_mul(z: U64Array, tmp: U64Array, shift: np.uint64, mul: np.uint64) -> None:
     """``z = (z ^ (z >> shift)) * mul`` in place (wrapping)."""
     np.right_shift(z, shift, out=tmp)
@@ -220,16 +215,16 @@ def _step_block(
     # u = uniform_f32(seed, STREAM_ARRIVALS, n, t): ctr = n*K_AGENT + (t*K_STEP + 1*K_STREAM).
     np.add(c.agent_ctr[rows], step_ctr, out=z)
     np.bitwise_xor(z, key, out=z)
-    _xorshift_mul(z, tmp, _S30, _UM1)
-    _xorshift_mul(z, tmp, _S27, _UM2)
-    np.right_shift(z, _S31, out=tmp)
+    _xorshift_mul(z, tmp, U_S30, U_M1)
+    _xorshift_mul(z, tmp, U_S27, U_M2)
+    np.right_shift(z, U_S31, out=tmp)
     np.bitwise_xor(z, tmp, out=z)
-    np.add(z, _UGOLDEN, out=z)
-    _xorshift_mul(z, tmp, _S30, _UM1)
-    _xorshift_mul(z, tmp, _S27, _UM2)
+    np.add(z, U_GOLDEN, out=z)
+    _xorshift_mul(z, tmp, U_S30, U_M1)
+    _xorshift_mul(z, tmp, U_S27, U_M2)
     # The final `z ^= z >> 31` of mix64 leaves bits 40..63 unchanged (they would be xored with bits
     # 71..94, which do not exist), so the top 24 bits are already final here.
-    np.right_shift(z, _S40, out=z)
+    np.right_shift(z, U_S40, out=z)
     np.copyto(f0, z, casting="unsafe")  # < 2**24: exact in float32
     np.multiply(f0, INV_2_24, out=f0)  # u
 

@@ -53,13 +53,14 @@ MASK64 = (1 << 64) - 1
 #: ``2**-24``: scales a 24-bit integer into ``[0, 1)`` exactly.
 INV_2_24 = np.float32(1.0 / 16_777_216.0)
 
-_S27 = np.uint64(27)
-_S30 = np.uint64(30)
-_S31 = np.uint64(31)
-_S40 = np.uint64(40)
-_M1 = np.uint64(M1)
-_M2 = np.uint64(M2)
-_GOLDEN = np.uint64(GOLDEN)
+#: The SplitMix64 finaliser's shifts and multipliers as uint64 scalars (shared with the fused step).
+U_S27 = np.uint64(27)
+U_S30 = np.uint64(30)
+U_S31 = np.uint64(31)
+U_S40 = np.uint64(40)
+U_M1 = np.uint64(M1)
+U_M2 = np.uint64(M2)
+U_GOLDEN = np.uint64(GOLDEN)
 
 
 def _as_u64(x: npt.ArrayLike, name: str) -> U64Array:
@@ -108,9 +109,9 @@ def mix64(z: npt.ArrayLike) -> U64Array:
     """
     x = _as_u64(z, "z")
     with np.errstate(over="ignore"):
-        x = (x ^ (x >> _S30)) * _M1
-        x = (x ^ (x >> _S27)) * _M2
-        out = x ^ (x >> _S31)
+        x = (x ^ (x >> U_S30)) * U_M1
+        x = (x ^ (x >> U_S27)) * U_M2
+        out = x ^ (x >> U_S31)
     return np.asarray(out, dtype=np.uint64)
 
 
@@ -153,9 +154,9 @@ def bits(
     a = _as_u64(agent, "agent")
     t = _as_u64(step, "step")
     with np.errstate(over="ignore"):
-        key = mix64(s + _GOLDEN)
+        key = mix64(s + U_GOLDEN)
         ctr = a * np.uint64(K_AGENT) + t * np.uint64(K_STEP) + c * np.uint64(K_STREAM)
-        return mix64(mix64(key ^ ctr) + _GOLDEN)
+        return mix64(mix64(key ^ ctr) + U_GOLDEN)
 
 
 def uniform_from_bits(b: npt.ArrayLike) -> F32Array:
@@ -171,7 +172,7 @@ def uniform_from_bits(b: npt.ArrayLike) -> F32Array:
     numpy.ndarray
         ``float32`` array: ``(b >> 40) * 2**-24``, which is exact in ``float32``.
     """
-    top = _as_u64(b, "bits") >> _S40
+    top = _as_u64(b, "bits") >> U_S40
     return np.asarray(top.astype(np.float32) * INV_2_24, dtype=np.float32)
 
 
