@@ -64,9 +64,17 @@ def test_consensus_error_falls_with_rounds_and_stays_under_the_bound(
     policy = str(feasibility / "policy_seed0")
     run_cli(
         "consensus", "--quick", "--policy", policy, "--days", "4", "--rounds", "0", "2", "20",
-        "--families", "ring", "erdos_renyi", "--out", str(out),
+        "--families", "ring", "erdos_renyi", "--consensus-rounds", "2", "--out", str(out),
     )  # fmt: skip
     res = json.loads((out / "results.json").read_text())
+    # Every (graph, K) pair against the centralized run: more rounds, closer prices.
+    grid = res["grid"]
+    assert grid["rounds"] == [0, 2, 20]
+    assert len(grid["rows"]) == 3 * len(grid["families"])
+    for fam in grid["families"]:
+        gaps = [r["gap"]["price"] for r in grid["rows"] if r["graph"] == fam]
+        assert gaps[2] < gaps[0]
+    assert (out / "gap_vs_rounds.png").stat().st_size > 0
     rows = res["k_sweep"]["rows"]
     errors = [r["consensus_error"] for r in rows]
     assert errors[0] > errors[1] > errors[2]

@@ -35,6 +35,7 @@ from samarl.experiments.report import (
     check_line,
     dual_config,
     environment,
+    fmt,
     markdown_table,
     obtain_policy,
     policy_note,
@@ -93,6 +94,64 @@ def bound_stats(
     }
 
 
+def _row(
+    res: ExecutionResult,
+    k: int,
+    fam: str,
+    sigma: float,
+    degree: float,
+    window: int,
+    mult_max: float,
+) -> dict[str, Any]:
+    """One run's line of the tables."""
+    m = res.metrics
+    return {
+        "rounds": k,
+        "graph": fam,
+        "spectral_gap": 1.0 - sigma,
+        "sigma2": sigma,
+        "mean_degree": degree,
+        "violation": m["constraint/excess_p95"],
+        "excess_max": m["constraint/excess_max"],
+        "peak_ratio": m["constraint/peak_ratio"],
+        "settling": m["dual/settling"],
+        "violation_avg": m["constraint/violation_avg_max"],
+        "overshoot": m["constraint/overshoot"],
+        "served": m["demand/served"],
+        "postponing": m["demand/postponing"],
+        "waiting_cost": m["demand/waiting_cost_per_agent_day"],
+        "consensus_error": m["consensus/error_max"],
+        "consensus_error_mean": m["consensus/error_mean"],
+        "bound": bound_stats(res, sigma, k, window, mult_max),
+    }
+
+
+def gap_to_centralized(
+    row: dict[str, Any],
+    res: ExecutionResult,
+    ref: dict[str, Any],
+    ref_res: ExecutionResult,
+    warmup_days: int,
+    mult_max: float,
+) -> dict[str, float | None]:
+    """How far a run is from the centralized run on the same policy, arrivals and days.
+
+    ``price``: mean over the window's (day, block) pairs of ``|mean_n mult^n - mult_central| /
+    mult_max`` (the mean of the agents' copies, as it stood while the block ran); ``served_pp``:
+    centralized's served share minus the run's, in percentage points; ``waiting``: the run's
+    waiting cost over centralized's, minus 1; ``violation``: the absolute difference of the daily
+    excess p95 (capacity shares)."""
+    a, b = res.mult_daily[warmup_days:], ref_res.mult_daily[warmup_days:]
+    price = float(np.abs(a - b).mean() / mult_max) if a.size and a.shape == b.shape else None
+    wc, wc_ref = row["waiting_cost"], ref["waiting_cost"]
+    return {
+        "price": price,
+        "served_pp": 100.0 * (ref["served"] - row["served"]),
+        "waiting": wc / wc_ref - 1.0 if wc is not None and wc_ref else None,
+        "violation": abs(row["violation"] - ref["violation"]),
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     size = sizes(args)
@@ -100,56 +159,92 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     policy = obtain_policy(args, out, size["scenario"], iterations=size["iterations"])
     n, s, days = policy.scenario.num_agents, policy.scenario.steps_per_day, size["days"]
-    window = (days // 2) * s
+    warmup_days = days // 2
+    window = warmup_days * s
     base = dual_config(args, mode="consensus")
+    families = list(dict.fromkeys([base.graph, *args.families]))
     sigma: dict[str, float] = {}
     degree: dict[str, float] = {}
-    for fam in {base.graph, *args.families}:
-        g = make_graph(fam, n, seed=0)
+    for fam in families:
+        g = make_graph(fam, n, seed=base.graph_seed)
         sigma[fam] = Consensus(g, require_connected=False).sigma2()
         degree[fam] = g.mean_degree
 
-    jobs = [("K", k, base.graph) for k in args.rounds] + [
-        ("family", base.consensus_rounds, fam) for fam in args.families
+    # One centralized run is the K -> infinity reference; K = 0 mixes nothing (the independent
+    # mode), so it is one run shared by every family; every other (family, K) pair is its own run.
+    rounds = sorted(set(args.rounds) | {base.consensus_rounds})
+    jobs = [("centralized", 0, base.graph)] + [
+        ("grid", k, fam) for k in rounds for fam in (families if k else families[:1])
     ]
-    k_rows: list[dict[str, Any]] = []
-    fam_rows: list[dict[str, Any]] = []
+    grid: dict[tuple[str, int], dict[str, Any]] = {}
+    ref: dict[str, Any] = {}
+    ref_res: ExecutionResult | None = None
     trace: ExecutionResult | None = None
-    for sweep, k, fam in tqdm(jobs, desc="consensus", unit="run", disable=not progress):
-        dual = base.replace(consensus_rounds=k, graph=fam)
+    for kind, k, fam in tqdm(jobs, desc="consensus", unit="run", disable=not progress):
+        mode = "centralized" if kind == "centralized" else "consensus"
+        dual = base.replace(mode=mode, consensus_rounds=k, graph=fam)
         res = run_dual(policy, dual, days=days, seed=size["seed"], progress=False)
-        m = res.metrics
-        row = {
-            "rounds": k,
-            "graph": fam,
-            "spectral_gap": 1.0 - sigma[fam],
-            "sigma2": sigma[fam],
-            "mean_degree": degree[fam],
-            "violation": m["constraint/excess_p95"],
-            "excess_max": m["constraint/excess_max"],
-            "peak_ratio": m["constraint/peak_ratio"],
-            "settling": m["dual/settling"],
-            "violation_avg": m["constraint/violation_avg_max"],
-            "overshoot": m["constraint/overshoot"],
-            "served": m["demand/served"],
-            "postponing": m["demand/postponing"],
-            "consensus_error": m["consensus/error_max"],
-            "consensus_error_mean": m["consensus/error_mean"],
-            "bound": bound_stats(res, sigma[fam], k, window, policy.mult_max),
-        }
-        (k_rows if sweep == "K" else fam_rows).append(row)
-        if sweep == "family" and fam == base.graph:
+        row = _row(res, k, fam, sigma[fam], degree[fam], window, policy.mult_max)
+        if ref_res is None:
+            ref, ref_res = row, res
+            continue
+        row["gap"] = gap_to_centralized(row, res, ref, ref_res, warmup_days, policy.mult_max)
+        for f in families if k == 0 else [fam]:
+            grid[(f, k)] = (
+                row | {"graph": f, "spectral_gap": 1.0 - sigma[f], "sigma2": sigma[f]}
+                if k == 0
+                else row
+            )
+        if k == base.consensus_rounds and fam == base.graph:
             trace = res
-    above = sum(r["bound"].get("above_bound", 0) for r in k_rows + fam_rows)
-    viol = [r["violation"] for r in k_rows]
+    k_rows = [grid[(base.graph, k)] for k in rounds if k in args.rounds]
+    fam_rows = [grid[(f, base.consensus_rounds)] for f in families if f in args.families]
+    by_gap = sorted(fam_rows, key=lambda r: r["spectral_gap"])
+    checks = _checks(k_rows, by_gap, grid, families, rounds)
+    results = {
+        "experiment": "consensus",
+        "quick": bool(args.quick),
+        "scenario": policy.scenario.name,
+        "num_agents": n,
+        "days": days,
+        "warmup_days": warmup_days,
+        "seed": size["seed"],
+        "policy": str(policy.run_dir),
+        "centralized": ref,
+        "k_sweep": {"graph": base.graph, "rows": k_rows},
+        "family_sweep": {"rounds": base.consensus_rounds, "rows": fam_rows},
+        "grid": {
+            "families": families,
+            "rounds": rounds,
+            "rows": [grid[(f, k)] for f in families for k in rounds],
+        },
+        "checks": {k: v[0] for k, v in checks.items()},
+        "wall_s": time.perf_counter() - start,
+        "environment": environment(),
+    }
+    figures = _figures(out, k_rows, by_gap, trace, window, sigma[base.graph], base, s)
+    figures.append(_gap_figure(out, grid, families, rounds, ref))
+    write_outputs(out, results, _report(results, checks, figures, policy, by_gap))
+    return 0
+
+
+def _checks(
+    k_rows: list[dict[str, Any]],
+    by_gap: list[dict[str, Any]],
+    grid: dict[tuple[str, int], dict[str, Any]],
+    families: list[str],
+    rounds: list[int],
+) -> dict[str, tuple[bool, str]]:
+    """The experiment's expectations, each with the numbers behind its verdict."""
+    above = sum(r["bound"].get("above_bound", 0) for r in grid.values())
     err = [r["consensus_error"] for r in k_rows]
     served = [r["served"] for r in k_rows]
-    by_gap = sorted(fam_rows, key=lambda r: r["spectral_gap"])
+    viol = [r["violation"] for r in k_rows]
     checks = {
         "bound_holds": (
             above == 0,
             f"measured error never exceeds the a-priori bound eta G s^K / (1 - s^K) ({above} "
-            "updates above it)",
+            "updates above it, every run)",
         ),
         "error_falls_with_K": (
             all(e2 <= e1 for e1, e2 in itertools.pairwise(err)),
@@ -165,6 +260,16 @@ def run(args: argparse.Namespace) -> int:
             "can be lower)",
         ),
     }
+    k_lo, k_hi = rounds[0], rounds[-1]
+    for key, label in (("price", "price gap"), ("served_pp", "served gap (pp)")):
+        seqs = {f: [abs(grid[(f, k)]["gap"][key] or 0.0) for k in rounds] for f in families}
+        checks[f"gap_{key}_falls_with_K"] = (
+            all(v[-1] < v[0] for v in seqs.values()),
+            f"the {label} to centralized is smaller at K = {k_hi} than at K = {k_lo} on every "
+            "graph ("
+            + "; ".join(f"{f}: " + ", ".join(f"{x:.3g}" for x in v) for f, v in seqs.items())
+            + f" for K = {', '.join(map(str, rounds))})",
+        )
     if len(by_gap) > 1:
         lo, hi = by_gap[0], by_gap[-1]
         checks["error_falls_with_gap"] = (
@@ -173,24 +278,46 @@ def run(args: argparse.Namespace) -> int:
             f"better than the worst ({lo['graph']}, gap {lo['spectral_gap']:.3g}): "
             f"{hi['consensus_error']:.4g} < {lo['consensus_error']:.4g}",
         )
-    results = {
-        "experiment": "consensus",
-        "quick": bool(args.quick),
-        "scenario": policy.scenario.name,
-        "num_agents": n,
-        "days": days,
-        "warmup_days": days // 2,
-        "seed": size["seed"],
-        "policy": str(policy.run_dir),
-        "k_sweep": {"graph": base.graph, "rows": k_rows},
-        "family_sweep": {"rounds": base.consensus_rounds, "rows": fam_rows},
-        "checks": {k: v[0] for k, v in checks.items()},
-        "wall_s": time.perf_counter() - start,
-        "environment": environment(),
-    }
-    figures = _figures(out, k_rows, by_gap, trace, window, sigma[base.graph], base, s)
-    write_outputs(out, results, _report(results, checks, figures, policy, by_gap))
-    return 0
+    return checks
+
+
+def _gap_figure(
+    out: Path,
+    grid: dict[tuple[str, int], dict[str, Any]],
+    families: list[str],
+    rounds: list[int],
+    ref: dict[str, Any],
+) -> str:
+    """Gap to centralized and daily violation against K, one line per graph family."""
+    fig = plots.new_figure(1, 3, size=(16.0, 4.5))
+    x = np.maximum(np.array(rounds, dtype=float), 0.5)
+    panels = (
+        ("price", "mean |price - centralized's| / mult_max (floor 1e-6)", True),
+        ("served_pp", "served: centralized's - run's (pp)", False),
+    )
+    for ax, (key, label, log) in zip(fig.axes[:2], panels, strict=True):
+        for f in families:
+            y = [grid[(f, k)]["gap"][key] for k in rounds]
+            y = [np.nan if v is None else (max(abs(v), 1e-6) if log else v) for v in y]
+            (ax.loglog if log else ax.semilogx)(x, y, "o-", label=f)
+        ax.set(
+            xlabel="consensus rounds K (K = 0 drawn at 0.5)",
+            ylabel=label,
+            title=f"{'Price' if log else 'Served'} gap to centralized vs K",
+        )
+        ax.legend(fontsize="x-small")
+    cx = fig.axes[2]
+    for f in families:
+        cx.semilogx(x, [grid[(f, k)]["violation"] for k in rounds], "o-", label=f)
+    cx.axhline(ref["violation"], color="k", ls="--", label="centralized")
+    cx.set(
+        xlabel="consensus rounds K",
+        ylabel="daily excess p95 (share of capacity)",
+        title="Daily violation vs K",
+    )
+    cx.legend(fontsize="x-small")
+    plots.save_figure(fig, out / "gap_vs_rounds.png")
+    return "gap_vs_rounds.png"
 
 
 def _figures(
@@ -285,8 +412,22 @@ def _report(
     def b(r: dict[str, Any], key: str) -> Any:
         return r["bound"].get(key)
 
+    def gap(r: dict[str, Any], key: str) -> Any:
+        return r["gap"][key]
+
     k_table = markdown_table(
-        ["K", "violation", "served", "consensus error", "measured (per update)", "bound", "above"],
+        [
+            "K",
+            "violation",
+            "served",
+            "consensus error",
+            "measured (per update)",
+            "bound",
+            "above",
+            "price gap",
+            "served gap (pp)",
+            "waiting-cost gap",
+        ],
         [
             [
                 r["rounds"],
@@ -296,10 +437,30 @@ def _report(
                 b(r, "measured_mean"),
                 b(r, "bound_mean"),
                 b(r, "above_bound"),
+                gap(r, "price"),
+                gap(r, "served_pp"),
+                gap(r, "waiting"),
             ]
             for r in results["k_sweep"]["rows"]
         ],
     )
+    grid = results["grid"]
+    by_family = {f: [r for r in grid["rows"] if r["graph"] == f] for f in grid["families"]}
+    ks = ", ".join(map(str, grid["rounds"]))
+    grid_table = markdown_table(
+        ["graph", "spectral gap", f"violation (K = {ks})", "price gap", "served gap (pp)"],
+        [
+            [
+                f,
+                rows[0]["spectral_gap"],
+                " / ".join(fmt(r["violation"], 4) for r in rows),
+                " / ".join(fmt(r["gap"]["price"], 4) for r in rows),
+                " / ".join(fmt(r["gap"]["served_pp"], 3) for r in rows),
+            ]
+            for f, rows in by_family.items()
+        ],
+    )
+    c = results["centralized"]
     g_table = markdown_table(
         [
             "graph",
@@ -347,6 +508,18 @@ def _report(
         f"## Graph family (K = {results['family_sweep']['rounds']}, sorted by spectral gap)",
         "",
         g_table,
+        "",
+        "## Gap to centralized, K x graph",
+        "",
+        "The same policy, arrivals and days run with one centralized price (the K -> infinity "
+        f"limit of the update): violation {fmt(c['violation'])}, served {fmt(c['served'])}, "
+        f"waiting cost {fmt(c['waiting_cost'])} per agent-day, peak {fmt(c['peak_ratio'], 3)}x "
+        "capacity. Price gap: mean over the window's (day, block) pairs of |mean price - "
+        "centralized's| / mult_max; served gap: centralized's served share minus the run's "
+        "(percentage points); waiting-cost gap: the run's waiting cost over centralized's, "
+        "minus 1.",
+        "",
+        grid_table,
         "",
         "## Expectations",
         "",
