@@ -33,6 +33,16 @@ def test_bench_kernels_writes_the_contracted_json(tmp_path: Path) -> None:
     assert len(data["scaling"]["agents"]) == 2
 
 
+def test_bench_soak_prints_rss_per_day(tmp_path: Path) -> None:
+    out = tmp_path / "soak.json"
+    res = samarl("bench", "soak", "--agents", "1000", "--days", "2", "--json", str(out))
+    assert res.stdout.count("starts: RSS") == 2
+    data = json.loads(out.read_text())
+    assert len(data["rss_mib"]) == 3  # the start of each day, then the end
+    assert all(r > 0 for r in data["rss_mib"])
+    assert 0.0 <= data["served"] <= 1.0
+
+
 def test_bench_rejects_bad_agent_counts() -> None:
     res = samarl("bench", "kernels", "--agents", "0", check=False)
     assert res.returncode == 2

@@ -1,10 +1,12 @@
-"""``samarl bench kernels``: the Rust engine against its NumPy/SciPy references, as measured ratios."""
+"""``samarl bench kernels|soak``: measured ratios of the Rust engine against its NumPy/SciPy
+references, and a month-long execution's memory per simulated day."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from samarl._validate import positive_int
 from samarl.cli.common import prepare_out
@@ -14,24 +16,40 @@ HELP = "benchmarks that print measured ratios"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``samarl bench``."""
-    parser.add_argument("what", choices=["kernels"], help="which benchmark")
+    parser.add_argument(
+        "what",
+        choices=["kernels", "soak"],
+        help="kernels: engine vs references; soak: RSS per day of a long run with consensus",
+    )
     parser.add_argument("--agents", type=int, default=1_000_000, help="number of agents N")
-    parser.add_argument("--rounds", type=int, default=10, help="consensus rounds K")
-    parser.add_argument("--repeats", type=int, default=7, help="timed repetitions (median)")
+    parser.add_argument("--rounds", type=int, default=10, help="consensus rounds K (kernels)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed repetitions (kernels)")
     parser.add_argument("--no-scaling", action="store_true", help="skip the N = 1e3..N sweep")
+    parser.add_argument("--days", type=int, default=30, help="simulated days (soak)")
+    parser.add_argument(
+        "--policy", metavar="DIR", help="a trained run folder (soak; default: untrained weights)"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Runs the kernel benchmarks."""
-    from samarl.benchmarks.kernels import run_kernel_benchmarks
-
+    """Runs the chosen benchmark."""
     positive_int("agents", args.agents, minimum=1000)
-    positive_int("rounds", args.rounds, minimum=1)
-    positive_int("repeats", args.repeats)
-    result = run_kernel_benchmarks(
-        args.agents, rounds=args.rounds, repeats=args.repeats, scaling=not args.no_scaling
-    )
+    result: dict[str, Any]
+    if args.what == "soak":
+        from samarl.benchmarks.soak import report, soak
+
+        positive_int("days", args.days, minimum=2)
+        result = soak(args.agents, args.days, policy_dir=args.policy)
+        print(report(result))
+    else:
+        from samarl.benchmarks.kernels import run_kernel_benchmarks
+
+        positive_int("rounds", args.rounds, minimum=1)
+        positive_int("repeats", args.repeats)
+        result = run_kernel_benchmarks(
+            args.agents, rounds=args.rounds, repeats=args.repeats, scaling=not args.no_scaling
+        )
     if args.json:
         path = Path(args.json)
         prepare_out(path.parent)
