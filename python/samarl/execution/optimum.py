@@ -69,7 +69,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from samarl._validate import check_shape
+from samarl._validate import as_f64, check_shape, flag, real
 from samarl.errors import InvalidValueError
 
 if TYPE_CHECKING:
@@ -158,22 +158,7 @@ class FluidOptimum:
 
 def _array(name: str, x: npt.ArrayLike, shape: tuple[int | None, ...]) -> F64:
     """``x`` as a float64 array of ``shape``, finite and ``>= 0`` (errors name the argument)."""
-    try:
-        arr = np.ascontiguousarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise InvalidValueError(f"{name}: expected an array of numbers ({e})") from None
-    check_shape(name, arr, shape)
-    if not np.isfinite(arr).all():
-        bad = int(np.flatnonzero(~np.isfinite(arr.ravel()))[0])
-        raise InvalidValueError(
-            f"{name}: must be finite, found {arr.ravel()[bad]} at flat index {bad}"
-        )
-    if (arr < 0).any():
-        bad = int(np.flatnonzero(arr.ravel() < 0)[0])
-        raise InvalidValueError(
-            f"{name}: must be >= 0, found {arr.ravel()[bad]} at flat index {bad}"
-        )
-    return arr
+    return as_f64(name, x, shape=shape, nonnegative=True)
 
 
 def _int(name: str, value: int, low: int, high: int | None = None) -> int:
@@ -564,15 +549,12 @@ def fluid_optimum(
     q0 = (
         np.zeros(n) if initial_backlog is None else _array("initial_backlog", initial_backlog, (n,))
     )
-    dt = float(dt_hours)
-    if not (np.isfinite(dt) and dt > 0):
-        raise InvalidValueError(f"dt_hours: must be a finite number > 0, got {dt_hours!r}")
+    dt = real("dt_hours", dt_hours, low=0.0, low_open=True)
     s_day = _int("steps_per_day", steps_per_day, 1)
     m = _int("num_blocks", num_blocks, 1, s_day)
     cut = _int("cut_step", s_day // 6 if cut_step is None else cut_step, 0, s_day - 1)
-    tol = float(tangent_tol)
-    if not 0 < tol <= 0.5:
-        raise InvalidValueError(f"tangent_tol: must be in (0, 0.5], got {tangent_tol!r}")
+    tol = real("tangent_tol", tangent_tol, low=0.0, high=0.5, low_open=True)
+    decompose = flag("decompose", decompose)
 
     grid = _Grid(*tangent_grid(cl, cq, q0 + d.sum(axis=0), tol))
     energy, backlog, price = np.zeros((steps, n)), np.zeros((steps, n)), np.zeros(steps)
