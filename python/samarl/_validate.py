@@ -113,7 +113,9 @@ def as_index(name: str, x: npt.ArrayLike, *, shape: tuple[int | None, ...] | Non
         arr = np.asarray(x)
     except (TypeError, ValueError, OverflowError) as e:
         raise InvalidValueError(f"{name}: expected a rectangular array of integers ({e})") from None
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+    if arr.size == 0:
+        arr = np.zeros(arr.shape, dtype=np.int64)
+    if not np.issubdtype(arr.dtype, np.integer):
         raise ArgumentTypeError(f"{name}: expected integers, got dtype {arr.dtype}")
     if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
         raise InvalidValueError(f"{name}: index {arr.max()} is too large")

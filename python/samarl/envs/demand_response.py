@@ -354,6 +354,8 @@ def lagrangian_reward(
                 result = out
     except TypeError as e:
         raise ArgumentTypeError(f"lagrangian_reward: expected numbers or arrays ({e})") from None
+    except OverflowError as e:  # a Python int beyond float's range
+        raise InvalidValueError(f"lagrangian_reward: a value is too large ({e})") from None
     except (ValueError, RuntimeError) as e:  # NumPy's and torch's broadcast errors
         raise ShapeError(f"lagrangian_reward: the arguments do not broadcast ({e})") from None
     if _is_complex(result):

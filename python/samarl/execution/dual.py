@@ -89,6 +89,8 @@ UPDATE_ORDERS: tuple[str, ...] = ("step_mix_project", "clip_mix")
 #: spectral radius ``rho = 37 / mult_max`` (48 without staggering; stability edge ``2 / rho`` =
 #: 0.054, resp. 0.041, matching the measured edge); see docs/method.md.
 DEFAULT_STEP_FRACTION = 0.03
+#: Widest stagger (steps): a day of one-second steps.
+MAX_STAGGER = 86_400
 #: Largest ``mult_max`` (multipliers are float32: this keeps every price and step within range).
 MAX_MULT = 1e30
 #: Stepped copies are clipped to ``+-`` this before they become float32 (a huge step would
@@ -114,8 +116,15 @@ def stagger_offsets(num_agents: int, width: int, seed: int = 0) -> npt.NDArray[n
     """``[N]`` per-agent offsets (steps) of the price schedule's block boundaries: uniform integers
     in ``[-(width // 2), width - width // 2]`` (all zero for ``width = 0``), reproducible from
     ``seed``."""
-    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 0:
-        raise ConfigError(f"stagger: must be an integer >= 0 (steps), got {width!r}")
+    if (
+        isinstance(width, bool)
+        or not isinstance(width, (int, np.integer))
+        or not 0 <= width <= MAX_STAGGER
+    ):
+        raise ConfigError(
+            f"stagger: must be an integer in [0, {MAX_STAGGER}] (steps), got {width!r}"
+        )
+    width = int(width)
     num_agents = positive_int("num_agents", num_agents, maximum=MAX_AGENTS)
     seed = seed_(seed)
     if width == 0:
@@ -186,10 +195,11 @@ class DualConfig:
                 f"{list(UPDATE_ORDERS)}"
             )
         if self.stagger is not None and (
-            isinstance(self.stagger, bool) or not isinstance(self.stagger, int) or self.stagger < 0
+            not _is_int(self.stagger) or not 0 <= self.stagger <= MAX_STAGGER
         ):
             raise ConfigError(
-                f"stagger: must be None or an integer >= 0 (steps), got {self.stagger!r}"
+                f"stagger: must be None or an integer in [0, {MAX_STAGGER}] (steps), "
+                f"got {self.stagger!r}"
             )
         if not _is_int(self.dual_epoch_len) or self.dual_epoch_len < 1:
             raise ConfigError(

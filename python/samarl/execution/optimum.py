@@ -156,9 +156,18 @@ class FluidOptimum:
 # --------------------------------------------------------------------------------------------------
 
 
+#: Largest input value: HiGHS treats magnitudes near 1e20 as infinite and loses precision well
+#: before (kWh and kW per household are many orders of magnitude below).
+MAX_VALUE = 1e12
+
+
 def _array(name: str, x: npt.ArrayLike, shape: tuple[int | None, ...]) -> F64:
-    """``x`` as a float64 array of ``shape``, finite and ``>= 0`` (errors name the argument)."""
-    return as_f64(name, x, shape=shape, nonnegative=True)
+    """``x`` as a float64 array of ``shape``, finite, ``>= 0`` and at most :data:`MAX_VALUE`
+    (errors name the argument)."""
+    arr = as_f64(name, x, shape=shape, nonnegative=True)
+    if arr.size and arr.max() > MAX_VALUE:
+        raise InvalidValueError(f"{name}: values must be <= {MAX_VALUE:g}, found {arr.max():g}")
+    return arr
 
 
 def _int(name: str, value: int, low: int, high: int | None = None) -> int:
@@ -549,8 +558,8 @@ def fluid_optimum(
     q0 = (
         np.zeros(n) if initial_backlog is None else _array("initial_backlog", initial_backlog, (n,))
     )
-    dt = real("dt_hours", dt_hours, low=0.0, low_open=True)
-    s_day = _int("steps_per_day", steps_per_day, 1)
+    dt = real("dt_hours", dt_hours, low=24 / 86_400, high=24.0)  # one second to one day
+    s_day = _int("steps_per_day", steps_per_day, 1, 86_400)
     m = _int("num_blocks", num_blocks, 1, s_day)
     cut = _int("cut_step", s_day // 6 if cut_step is None else cut_step, 0, s_day - 1)
     tol = real("tangent_tol", tangent_tol, low=0.0, high=0.5, low_open=True)

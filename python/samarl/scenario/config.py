@@ -212,7 +212,7 @@ class ScenarioConfig:
                 )
             dist._validate(name)
             # Plain floats (NumPy scalars would not survive a TOML round trip).
-            dist = type(dist)(*(float(v) for v in dataclasses.astuple(dist)))
+            dist = type(dist)(*(float(v) + 0.0 for v in dataclasses.astuple(dist)))  # no -0.0
             _set(self, name, dist)
             low = dist.support[0]
             # Demand and power scale everything: a zero draw would be a household that never

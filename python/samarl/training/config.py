@@ -165,7 +165,8 @@ class TrainConfig:
         )
         need(
             "parameterisation",
-            self.parameterisation in ("shared", "per_agent"),
+            isinstance(self.parameterisation, str)
+            and self.parameterisation in ("shared", "per_agent"),
             "must be 'shared' or 'per_agent'",
         )
         need(

@@ -340,14 +340,20 @@ class StateAugmentedPolicy(nn.Module):
         if blocks_np.size == 0:
             raise ShapeError("block_of_step: expected one block per step of the day, got none")
         blocks = torch.from_numpy(blocks_np.copy())
-        if parameterisation not in ("shared", "per_agent"):
+        if not isinstance(parameterisation, str) or parameterisation not in ("shared", "per_agent"):
             raise ConfigError(
                 f"parameterisation: expected 'shared' or 'per_agent', got {parameterisation!r}"
             )
         mult_max = real("mult_max", mult_max, low=0.0, low_open=True)
         mult_log_ref = real("mult_log_ref", mult_log_ref, low=0.0, low_open=True)
-        init_log_std = real("init_log_std", init_log_std)
-        init_mean_action = real("init_mean_action", init_mean_action)
+        if not 1e-30 <= mult_log_ref * mult_max <= 1e30:  # float32 inputs are scaled by it
+            raise InvalidValueError(
+                f"mult_log_ref: mult_log_ref * mult_max must be in [1e-30, 1e30], got "
+                f"{mult_log_ref * mult_max:g}"
+            )
+        # Log std and action bias become float32 weights; beyond these they are meaningless.
+        init_log_std = real("init_log_std", init_log_std, low=-20.0, high=20.0)
+        init_mean_action = real("init_mean_action", init_mean_action, low=-1e6, high=1e6)
         seed = positive_int("seed", seed, minimum=0, maximum=MAX_SEED)
         if isinstance(hidden_sizes, (str, bytes)) or not hasattr(hidden_sizes, "__iter__"):
             raise ArgumentTypeError(f"hidden_sizes: expected a tuple of ints, got {hidden_sizes!r}")
