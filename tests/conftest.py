@@ -1,4 +1,5 @@
-"""Shared test settings: hypothesis profiles (``HYPOTHESIS_PROFILE=ci`` on CI) and fixtures."""
+"""Shared test settings: hypothesis profiles (``HYPOTHESIS_PROFILE=ci`` on CI, ``fuzz`` for a long
+local fuzzing run) and fixtures."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", max_examples=25, deadline=None)
+# A long local fuzzing run (tests/test_fuzz.py takes its examples from here; under "ci" and "dev"
+# it runs a few per test).
+settings.register_profile(
+    "fuzz",
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 

@@ -26,9 +26,10 @@ exist there); call :func:`set_num_threads` in the child to change that.
 
 from __future__ import annotations
 
+from samarl import _core, errors
 from samarl import envs as envs  # registers gymnasium's "samarl/DemandResponse-v0"
-from samarl import errors
-from samarl._core import __version__, get_num_threads, set_num_threads
+from samarl._core import __version__, get_num_threads
+from samarl._validate import positive_int
 from samarl.comms import Consensus, Graph, make_graph
 
 __all__ = [
@@ -40,3 +41,12 @@ __all__ = [
     "make_graph",
     "set_num_threads",
 ]
+
+#: Most threads :func:`set_num_threads` accepts (a guard against spawning a runaway pool).
+MAX_THREADS = 4096
+
+
+def set_num_threads(n: int) -> None:
+    """Sets the number of threads the engine's kernels use, ``1 .. MAX_THREADS`` (``0`` restores
+    the default: the ``SAMARL_NUM_THREADS`` variable, else the available cores)."""
+    _core.set_num_threads(positive_int("n", n, minimum=0, maximum=MAX_THREADS))

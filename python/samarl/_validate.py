@@ -2,16 +2,58 @@
 
 Every check names the argument and says what was expected, so the message alone tells the user
 what to fix. The Rust engine re-checks (as a last line of defence) but its errors are less specific.
+
+Arrays of numbers may be any real dtype (bool and integer arrays convert exactly); complex arrays
+(converting them would drop the imaginary part), strings, bytes and objects that are not real
+numbers are refused. Wrong Python types raise :class:`~samarl.errors.ArgumentTypeError`, which is
+both an :class:`~samarl.errors.InvalidValueError` and a :class:`TypeError`.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from samarl.errors import InvalidValueError, ShapeError
+from samarl.errors import ArgumentTypeError, InvalidValueError, ShapeError
+
+#: Largest number of agents (graph nodes): the engine stores node indices as unsigned 32-bit ints.
+MAX_AGENTS = 2**32 - 1
+#: Largest seed: the engine's generators take an unsigned 64-bit seed.
+MAX_SEED = 2**64 - 1
+
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def as_real(name: str, x: object, dtype: type[np.floating[Any]] = np.float64) -> Any:
+    """``x`` as a C-contiguous array of ``dtype`` (same number of dimensions; no copy when it
+    already is one), refusing complex, string and non-numeric input. Values are not checked."""
+    if isinstance(x, np.ndarray) and x.dtype == dtype:
+        return np.asarray(x, order="C")
+    try:
+        raw = np.asarray(x)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise InvalidValueError(f"{name}: expected a rectangular array of numbers ({e})") from None
+    kind = raw.dtype.kind
+    if kind == "c":
+        raise ArgumentTypeError(
+            f"{name}: expected real numbers, got complex dtype {raw.dtype} (take .real or abs() "
+            "first if that is what you mean)"
+        )
+    if kind not in "biuf" and not (kind == "O" and raw.size):
+        raise ArgumentTypeError(f"{name}: expected an array of numbers, got dtype {raw.dtype}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)  # overflow to inf: checked by callers
+            return np.asarray(raw, dtype=dtype, order="C")
+    except (TypeError, ValueError, OverflowError, np.exceptions.ComplexWarning):
+        raise ArgumentTypeError(
+            f"{name}: expected an array of real numbers, got objects such as {_first_bad(raw)!r}"
+        ) from None
 
 
 def as_f32(
@@ -22,19 +64,43 @@ def as_f32(
     finite: bool = True,
     nonnegative: bool = False,
 ) -> npt.NDArray[np.float32]:
-    """``x`` as a C-contiguous float32 array (no copy when it already is one), validated."""
-    try:
-        arr = np.ascontiguousarray(x, dtype=np.float32)
-    except (TypeError, ValueError) as e:
-        raise InvalidValueError(f"{name}: expected an array of numbers ({e})") from None
+    """``x`` as a C-contiguous float32 array (no copy when it already is one), validated.
+
+    A scalar stays 0-d. With ``finite``, values beyond float32's range (``+-3.4e38``) are refused
+    as well as NaN and inf.
+    """
+    arr = as_real(name, x, np.float32)
     check_shape(name, arr, shape)
     if finite and arr.size and not np.isfinite(arr).all():
-        bad = np.flatnonzero(~np.isfinite(arr.ravel()))[0]
+        bad = int(np.flatnonzero(~np.isfinite(arr.ravel()))[0])
+        raise InvalidValueError(
+            f"{name}: must be finite, found {_source_value(x, bad, arr)} at flat index {bad}"
+        )
+    if nonnegative and arr.size and (arr < 0).any():
+        bad = int(np.flatnonzero(arr.ravel() < 0)[0])
+        raise InvalidValueError(
+            f"{name}: must be >= 0, found {arr.ravel()[bad]} at flat index {bad}"
+        )
+    return arr
+
+
+def as_f64(
+    name: str,
+    x: npt.ArrayLike,
+    *,
+    shape: tuple[int | None, ...] | None = None,
+    nonnegative: bool = False,
+) -> npt.NDArray[np.float64]:
+    """``x`` as a finite, C-contiguous float64 array (see :func:`as_f32`)."""
+    arr = as_real(name, x, np.float64)
+    check_shape(name, arr, shape)
+    if arr.size and not np.isfinite(arr).all():
+        bad = int(np.flatnonzero(~np.isfinite(arr.ravel()))[0])
         raise InvalidValueError(
             f"{name}: must be finite, found {arr.ravel()[bad]} at flat index {bad}"
         )
     if nonnegative and arr.size and (arr < 0).any():
-        bad = np.flatnonzero(arr.ravel() < 0)[0]
+        bad = int(np.flatnonzero(arr.ravel() < 0)[0])
         raise InvalidValueError(
             f"{name}: must be >= 0, found {arr.ravel()[bad]} at flat index {bad}"
         )
@@ -43,10 +109,17 @@ def as_f32(
 
 def as_index(name: str, x: npt.ArrayLike, *, shape: tuple[int | None, ...] | None = None) -> Any:
     """``x`` as a C-contiguous int64 array of non-negative integers."""
-    arr = np.asarray(x)
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise InvalidValueError(f"{name}: expected integers, got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.int64)
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise InvalidValueError(f"{name}: expected a rectangular array of integers ({e})") from None
+    if arr.size == 0:
+        arr = np.zeros(arr.shape, dtype=np.int64)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ArgumentTypeError(f"{name}: expected integers, got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise InvalidValueError(f"{name}: index {arr.max()} is too large")
+    arr = np.ascontiguousarray(arr, dtype=np.int64) if arr.ndim else arr.astype(np.int64)
     check_shape(name, arr, shape)
     if arr.size and arr.min() < 0:
         raise InvalidValueError(f"{name}: indices must be >= 0, found {arr.min()}")
@@ -64,10 +137,83 @@ def check_shape(name: str, arr: np.ndarray, shape: tuple[int | None, ...] | None
         raise ShapeError(f"{name}: expected shape {want}, got {list(arr.shape)}")
 
 
-def positive_int(name: str, value: int, *, minimum: int = 1) -> int:
-    """``value`` as an int ``>= minimum``."""
+def positive_int(name: str, value: int, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """``value`` as an int in ``[minimum, maximum]`` (a float, even a whole one, is refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidValueError(f"{name}: expected an integer, got {value!r}")
+        raise ArgumentTypeError(f"{name}: expected an integer, got {value!r}")
     if value < minimum:
         raise InvalidValueError(f"{name}: must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise InvalidValueError(f"{name}: must be <= {maximum}, got {value}")
     return int(value)
+
+
+def flag(name: str, value: object) -> bool:
+    """``value`` as a bool (``True``/``False`` or a NumPy bool; anything else is refused rather
+    than read by its truthiness)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ArgumentTypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+def seed(value: int, name: str = "seed") -> int:
+    """``value`` as a seed: an integer in ``[0, 2**64)``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ArgumentTypeError(f"{name}: expected an integer in [0, 2**64), got {value!r}")
+    if not 0 <= value <= MAX_SEED:
+        raise InvalidValueError(f"{name}: must be in [0, 2**64), got {value}")
+    return int(value)
+
+
+def real(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a finite float in the given range (a Python or NumPy real number)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise ArgumentTypeError(f"{name}: expected a real number, got {value!r}")
+    try:
+        out = float(value)
+    except OverflowError:
+        raise InvalidValueError(f"{name}: {value} is too large for a float") from None
+    if not math.isfinite(out):
+        raise InvalidValueError(f"{name}: must be finite, got {value!r}")
+    if (low is not None and (out < low or (low_open and out == low))) or (
+        high is not None and (out > high or (high_open and out == high))
+    ):
+        lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
+        hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
+        raise InvalidValueError(f"{name}: must be in {lo}, {hi}, got {value!r}")
+    return out
+
+
+def _source_value(x: object, flat: int, arr: np.ndarray) -> str:
+    """The offending value as the caller gave it (a value beyond float32 reads as itself)."""
+    value = arr.ravel()[flat]
+    try:
+        given = np.asarray(x, dtype=np.float64).ravel()[flat]
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return str(value)
+    if np.isfinite(given):
+        return f"{given:g} (beyond float32's range of +-{_F32_MAX:.3g})"
+    return str(value)
+
+
+def _first_bad(raw: np.ndarray) -> object:
+    for item in raw.ravel():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", np.exceptions.ComplexWarning)
+                float(item)
+        except (TypeError, ValueError, OverflowError, np.exceptions.ComplexWarning):
+            return item
+        if isinstance(item, complex):
+            return item
+    return raw.ravel()[0]

@@ -28,10 +28,11 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from samarl import _core
-from samarl._validate import as_f32, positive_int
+from samarl._validate import MAX_SEED, as_f32, as_f64, flag, positive_int, real
+from samarl._validate import seed as seed_
 from samarl.comms.graph import Graph
 from samarl.comms.spectral import SpectralEstimate, second_singular_value
-from samarl.errors import DisconnectedGraphError, InvalidValueError, ShapeError
+from samarl.errors import ArgumentTypeError, DisconnectedGraphError, InvalidValueError, ShapeError
 
 __all__ = ["Consensus"]
 
@@ -59,7 +60,9 @@ class Consensus:
         self, graph: Graph, *, require_connected: bool = True, reorder: bool = True
     ) -> None:
         if not isinstance(graph, Graph):
-            raise InvalidValueError(f"graph: expected a samarl.Graph, got {type(graph).__name__}")
+            raise ArgumentTypeError(f"graph: expected a samarl.Graph, got {type(graph).__name__}")
+        require_connected = flag("require_connected", require_connected)
+        reorder = flag("reorder", reorder)
         if require_connected:
             count, _ = graph.components()
             if count > 1:
@@ -111,13 +114,11 @@ class Consensus:
         symmetric and doubly stochastic: the average is kept, agreement just comes slower. The
         failures are a pure function of ``(seed, link, round_offset + round)``.
         """
-        if not 0.0 <= drop_prob <= 1.0:
-            raise InvalidValueError(f"drop_prob: must be in [0, 1], got {drop_prob}")
+        p = real("drop_prob", drop_prob, low=0.0, high=1.0)
         arr = self._block("x", x, inplace)
-        k, offset = _rounds(rounds), positive_int("round_offset", round_offset, minimum=0)
-        self._core.mix_lossy(
-            arr, rounds=k, drop_prob=float(drop_prob), seed=int(seed), round_offset=offset
-        )
+        k = _rounds(rounds)
+        offset = positive_int("round_offset", round_offset, minimum=0, maximum=MAX_SEED - k)
+        self._core.mix_lossy(arr, rounds=k, drop_prob=p, seed=seed_(seed), round_offset=offset)
         return arr
 
     def track(
@@ -163,16 +164,30 @@ class Consensus:
     def disagreement_bound(self, x0: npt.ArrayLike, rounds: int) -> float:
         """Upper bound on ``max_n |x_n - mean(x)|`` after ``rounds`` rounds from ``x0``.
 
-        ``sigma_2^K ||x0 - mean(x0)||_2`` (the max-norm is at most the 2-norm).
+        ``sigma_2^K ||x0 - mean(x0)||_2`` (the max-norm is at most the 2-norm). ``x0`` is ``[n]``
+        or ``[n, m]``, finite.
         """
-        x = np.asarray(x0, dtype=np.float64)
-        spread = float(np.linalg.norm(x - x.mean(axis=0)))
-        return self.sigma2() ** _rounds(rounds) * spread
+        x = as_f64("x0", x0)
+        if x.ndim not in (1, 2) or x.shape[0] != self.num_nodes:
+            raise ShapeError(
+                f"x0: expected shape [{self.num_nodes}] or [{self.num_nodes}, m], "
+                f"got {list(x.shape)}"
+            )
+        k = _rounds(rounds)
+        # Centre and scale by the largest deviation first: the 2-norm of huge finite values would
+        # overflow to inf.
+        with np.errstate(over="ignore", invalid="ignore"):
+            dev = x - x.mean(axis=0)
+            scale = float(np.abs(dev).max()) if dev.size else 0.0
+        if not np.isfinite(scale):
+            raise InvalidValueError("x0: values too large to average (the spread overflows)")
+        if scale == 0.0:
+            return 0.0
+        return self.sigma2() ** k * scale * float(np.linalg.norm(dev / scale))
 
     def rounds_for(self, tolerance: float) -> int:
         """Rounds needed to shrink the disagreement by a factor ``tolerance`` (in (0, 1))."""
-        if not 0.0 < tolerance < 1.0:
-            raise InvalidValueError(f"tolerance: must be in (0, 1), got {tolerance}")
+        real("tolerance", tolerance, low=0.0, high=1.0, low_open=True, high_open=True)
         s2 = self.sigma2()
         if s2 <= 0.0:
             return 1
@@ -192,7 +207,7 @@ class Consensus:
         return sp.csr_array(w[inverse][:, inverse])
 
     def _block(self, name: str, x: npt.ArrayLike, inplace: bool) -> F32:
-        if inplace:
+        if flag("inplace", inplace):
             if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous):
                 raise InvalidValueError(
                     f"{name}: inplace=True needs a C-contiguous float32 numpy array"
@@ -200,11 +215,12 @@ class Consensus:
             arr = x
             as_f32(name, arr, shape=(self.num_nodes, *arr.shape[1:2]))
         else:
-            arr = np.array(x, dtype=np.float32, order="C", copy=True)
-            arr = as_f32(name, arr)
-        if arr.ndim not in (1, 2) or arr.shape[0] != self.num_nodes:
+            arr = as_f32(name, x)
+            if arr is x or not arr.flags.owndata:  # the caller's own buffer (or a tensor's)
+                arr = arr.copy()
+        if arr.ndim not in (1, 2) or arr.shape[0] != self.num_nodes or 0 in arr.shape[1:]:
             raise ShapeError(
-                f"{name}: expected shape [{self.num_nodes}] or [{self.num_nodes}, m], "
+                f"{name}: expected shape [{self.num_nodes}] or [{self.num_nodes}, m] with m >= 1, "
                 f"got {list(arr.shape)}"
             )
         return arr
@@ -213,5 +229,10 @@ class Consensus:
         return f"Consensus(num_nodes={self.num_nodes}, num_edges={self.graph.num_edges})"
 
 
+#: Most consensus rounds one call runs (a long call stops on Ctrl-C: the engine checks for signals
+#: between chunks of rounds).
+MAX_ROUNDS = 2**32 - 1
+
+
 def _rounds(rounds: int) -> int:
-    return positive_int("rounds", rounds, minimum=0)
+    return positive_int("rounds", rounds, minimum=0, maximum=MAX_ROUNDS)

@@ -23,8 +23,9 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from samarl import _core
-from samarl._validate import as_f32, as_index, positive_int
-from samarl.errors import GraphError, InvalidValueError
+from samarl._validate import MAX_AGENTS, as_f32, as_index, check_shape, flag, positive_int, real
+from samarl._validate import seed as seed_
+from samarl.errors import ArgumentTypeError, GraphError, InvalidValueError
 
 __all__ = ["GRAPH_FAMILIES", "Graph", "is_graph_file", "make_graph"]
 
@@ -52,17 +53,25 @@ class Graph:
     @classmethod
     def ring(cls, num_nodes: int, k: int = 1) -> Graph:
         """Ring where node ``i`` links to its ``k`` nearest nodes on each side."""
-        return cls(_core.GraphCore.ring(positive_int("num_nodes", num_nodes), positive_int("k", k)))
+        return cls(
+            _core.GraphCore.ring(_num_nodes(num_nodes), positive_int("k", k, maximum=MAX_AGENTS))
+        )
 
     @classmethod
     def grid(cls, rows: int, cols: int) -> Graph:
         """2-D lattice of ``rows * cols`` nodes, each linked to its 4 neighbours."""
-        return cls(_core.GraphCore.grid_2d(positive_int("rows", rows), positive_int("cols", cols)))
+        r = positive_int("rows", rows, maximum=MAX_AGENTS)
+        c = positive_int("cols", cols, maximum=MAX_AGENTS)
+        if r * c > MAX_AGENTS:
+            raise InvalidValueError(
+                f"rows * cols: at most {MAX_AGENTS} nodes (node indices are u32), got {r} * {c}"
+            )
+        return cls(_core.GraphCore.grid_2d(r, c))
 
     @classmethod
     def complete(cls, num_nodes: int) -> Graph:
         """Every pair linked (small ``num_nodes`` only)."""
-        return cls(_core.GraphCore.complete(positive_int("num_nodes", num_nodes)))
+        return cls(_core.GraphCore.complete(_num_nodes(num_nodes)))
 
     @classmethod
     def erdos_renyi(
@@ -76,7 +85,10 @@ class Graph:
         _check_positive("mean_degree", mean_degree)
         return cls(
             _core.GraphCore.erdos_renyi(
-                positive_int("num_nodes", num_nodes), float(mean_degree), _seed(seed), connected
+                _num_nodes(num_nodes),
+                float(mean_degree),
+                seed_(seed),
+                flag("connected", connected),
             )
         )
 
@@ -94,13 +106,13 @@ class Graph:
         Give ``radius`` or ``mean_degree`` (then ``radius = sqrt(mean_degree / (pi n))``); by
         default ``mean_degree = 2 ln n``, above the connectivity threshold ``ln n``.
         """
-        n = positive_int("num_nodes", num_nodes)
+        n = _num_nodes(num_nodes)
         if radius is None:
             degree = mean_degree if mean_degree is not None else max(2.0 * math.log(n), 4.0)
             _check_positive("mean_degree", degree)
             radius = math.sqrt(degree / (math.pi * n))
         _check_positive("radius", radius)
-        return cls(_core.GraphCore.random_geometric(n, float(radius), _seed(seed)))
+        return cls(_core.GraphCore.random_geometric(n, float(radius), seed_(seed)))
 
     @classmethod
     def from_points(cls, points: npt.ArrayLike, radius: float) -> Graph:
@@ -114,21 +126,26 @@ class Graph:
         cls, num_nodes: int, k: int = 3, beta: float = 0.1, *, seed: int = 0
     ) -> Graph:
         """Small world: ``ring(n, k)`` with each edge rewired with probability ``beta``."""
-        if not 0.0 <= beta <= 1.0:
-            raise InvalidValueError(f"beta: must be in [0, 1], got {beta}")
         return cls(
             _core.GraphCore.watts_strogatz(
-                positive_int("num_nodes", num_nodes), positive_int("k", k), float(beta), _seed(seed)
+                _num_nodes(num_nodes),
+                positive_int("k", k, maximum=MAX_AGENTS),
+                real("beta", beta, low=0.0, high=1.0),
+                seed_(seed),
             )
         )
 
     @classmethod
     def from_edges(cls, num_nodes: int, edges: npt.ArrayLike) -> Graph:
-        """Graph from an ``[E, 2]`` edge list (undirected; self loops and duplicates dropped)."""
-        e = as_index(
-            "edges", np.asarray(edges).reshape(-1, 2) if np.size(edges) else np.zeros((0, 2))
-        )
-        return cls(_core.GraphCore.from_edges(positive_int("num_nodes", num_nodes), e))
+        """Graph from an ``[E, 2]`` edge list (undirected; self loops and duplicates dropped).
+
+        An empty list (of any shape) is a graph without edges.
+        """
+        n = _num_nodes(num_nodes)
+        e = as_index("edges", edges)
+        e = np.zeros((0, 2), dtype=np.int64) if e.size == 0 else e
+        check_shape("edges", e, (None, 2))
+        return cls(_core.GraphCore.from_edges(n, e))
 
     @classmethod
     def from_scipy(cls, matrix: Any) -> Graph:
@@ -145,7 +162,7 @@ class Graph:
         m.eliminate_zeros()
         return cls(
             _core.GraphCore.from_csr(
-                positive_int("num_nodes", m.shape[0]),
+                _num_nodes(m.shape[0]),
                 as_index("indptr", m.indptr),
                 as_index("indices", m.indices),
             )
@@ -157,6 +174,10 @@ class Graph:
         (``.npz``), or a text edge list (any other suffix: two node indices per line, separated by
         whitespace or a comma; ``#`` starts a comment). ``num_nodes`` defaults to the matrix size,
         or to the largest index + 1 of an edge list; when given, it must match."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise ArgumentTypeError(f"graph: expected a file path, got {path!r}")
+        if num_nodes is not None:
+            num_nodes = _num_nodes(num_nodes)
         p = Path(path)
         if not p.is_file():
             raise InvalidValueError(f"graph: no such file {os.fspath(p)!r}")
@@ -262,19 +283,31 @@ class Graph:
 def make_graph(family: str, num_nodes: int, *, seed: int = 0, **params: Any) -> Graph:
     """Builds a graph of a named family (see :data:`GRAPH_FAMILIES`), or reads one from a file
     (:meth:`Graph.from_file`: a ``.npz`` SciPy sparse matrix or an edge list), as configs do."""
-    n = positive_int("num_nodes", num_nodes)
+    n = _num_nodes(num_nodes)
+    if not isinstance(family, (str, os.PathLike)):
+        raise ArgumentTypeError(f"family: expected a graph family name or a path, got {family!r}")
+    family = os.fspath(family)
     if family not in GRAPH_FAMILIES and is_graph_file(family):
         if params:
             raise InvalidValueError(
                 f"graph_params: a graph read from a file takes none, got {params}"
             )
         return Graph.from_file(family, n)
+    if family in _FAMILY_PARAMS and not set(params) <= _FAMILY_PARAMS[family]:
+        unknown = sorted(set(params) - _FAMILY_PARAMS[family])
+        raise InvalidValueError(
+            f"graph_params: the {family} family takes {sorted(_FAMILY_PARAMS[family])}, got "
+            f"unknown {unknown}"
+        )
     if family == "ring":
         return Graph.ring(n, params.pop("k", 1), **params)
     if family == "kring":
         return Graph.ring(n, params.pop("k", 3), **params)
     if family == "grid":
         rows = params.pop("rows", None) or _squarest_factor(n)
+        rows = positive_int("rows", rows, maximum=n)
+        if n % rows:
+            raise InvalidValueError(f"rows: must divide num_nodes = {n}, got {rows}")
         return Graph.grid(rows, n // rows, **params)
     if family == "erdos_renyi":
         return Graph.erdos_renyi(n, params.pop("mean_degree", 6.0), seed=seed, **params)
@@ -293,7 +326,12 @@ def make_graph(family: str, num_nodes: int, *, seed: int = 0, **params: Any) -> 
 
 def is_graph_file(source: str) -> bool:
     """Whether ``source`` names an existing file (rather than a graph family)."""
-    return Path(source).is_file()
+    if not isinstance(source, (str, os.PathLike)):
+        return False
+    try:
+        return Path(source).is_file()
+    except (OSError, ValueError):  # a name too long, or with a NUL byte, is no file
+        return False
 
 
 def _delimiter(path: Path) -> str | None:
@@ -308,11 +346,20 @@ def _squarest_factor(n: int) -> int:
 
 
 def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float, np.number)) and math.isfinite(value) and value > 0):
-        raise InvalidValueError(f"{name}: must be a finite number > 0, got {value!r}")
+    real(name, value, low=0.0, low_open=True)
 
 
-def _seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
-        raise InvalidValueError(f"seed: expected an integer in [0, 2^64), got {seed!r}")
-    return int(seed)
+def _num_nodes(value: int) -> int:
+    return positive_int("num_nodes", value, maximum=MAX_AGENTS)
+
+
+#: Parameters each family of :func:`make_graph` takes.
+_FAMILY_PARAMS: dict[str, set[str]] = {
+    "ring": {"k"},
+    "kring": {"k"},
+    "grid": {"rows"},
+    "erdos_renyi": {"mean_degree", "connected"},
+    "random_geometric": {"radius", "mean_degree"},
+    "small_world": {"k", "beta"},
+    "complete": set(),
+}

@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from samarl._validate import positive_int
+from samarl._validate import positive_int, real
+from samarl._validate import seed as seed_
 from samarl.envs.dynamics import OBS_FIELDS, Dynamics
-from samarl.errors import InvalidValueError
+from samarl.errors import ArgumentTypeError, InvalidValueError, ShapeError
 from samarl.scenario import ScenarioConfig, ScenarioData, resolve_scenario
 
 __all__ = [
@@ -170,11 +171,7 @@ class DemandResponseEnv:
         if seed is None:
             base, episode = self._base_seed, self._episode + 1
         else:
-            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-                raise InvalidValueError(f"seed: expected an integer, got {seed!r}")
-            if not 0 <= seed <= _MAX_SEED:
-                raise InvalidValueError(f"seed: must be in [0, 2**64), got {seed}")
-            base, episode = int(seed), 0
+            base, episode = seed_(seed), 0
         arrival_seed = (base + episode) & _MAX_SEED
         obs = self.dynamics.reset(arrival_seed, initial_backlog)  # validates initial_backlog
         self._base_seed, self._episode, self._arrival_seed = base, episode, arrival_seed
@@ -297,8 +294,10 @@ def observation_bounds(
 
     Backlog and arrivals are bounded by the largest possible arrivals (``mean * peak of profile *
     (1 + noise)``) over an episode, so the bounds are finite; they hold for episodes that start
-    with at most ``initial_backlog`` kWh waiting. A 1% margin absorbs float32 rounding.
+    with at most ``initial_backlog`` kWh waiting (finite, ``>= 0``). A 1% margin absorbs float32
+    rounding.
     """
+    initial_backlog = real("initial_backlog", initial_backlog, low=0.0)
     peak_phi = data.profiles.max(axis=1)[data.profile_id]
     max_expected = float((data.mean_arrival * peak_phi).max())
     max_arrival = max_expected * (1.0 + scenario.noise)
@@ -314,9 +313,10 @@ def observation_bounds(
             float((data.max_power * np.float32(scenario.dt_hours)).max()) * margin,
             float(data.mean_arrival.max()) * margin,
         ],
-        dtype=np.float32,
+        dtype=np.float64,
     )
-    return low, high
+    # A bound beyond float32's range is no bound at all: the largest float32 stands for it.
+    return low, np.minimum(high, np.finfo(np.float32).max).astype(np.float32)
 
 
 def lagrangian_reward(
@@ -329,10 +329,57 @@ def lagrangian_reward(
     the current block (a scalar or ``[N]``) and ``capacity_per_agent`` is ``C_t / N`` of the step
     taken (``0`` drops the constant term, which leaves the optimal policy unchanged). Works on
     Python floats, NumPy arrays (``out`` may name a buffer to write) and torch tensors alike.
+
+    Raises :class:`~samarl.errors.InvalidValueError` naming the argument when an input is NaN or
+    inf (or the result overflows), :class:`~samarl.errors.ShapeError` when the shapes do not
+    broadcast, and :class:`~samarl.errors.ArgumentTypeError` for complex or non-numeric input.
     """
-    if out is None:
-        return reward - mult * (resource_use - capacity_per_agent)
-    np.subtract(resource_use, capacity_per_agent, out=out)
-    np.multiply(out, mult, out=out)
-    np.subtract(reward, out, out=out)
-    return out
+    args = {
+        "reward": reward,
+        "resource_use": resource_use,
+        "mult": mult,
+        "capacity_per_agent": capacity_per_agent,
+    }
+    for name, value in args.items():
+        if _is_complex(value) or isinstance(value, (str, bytes, bool)):
+            raise ArgumentTypeError(f"{name}: expected real numbers, got {type(value).__name__}")
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            if out is None:
+                result = reward - mult * (resource_use - capacity_per_agent)
+            else:
+                np.subtract(resource_use, capacity_per_agent, out=out)
+                np.multiply(out, mult, out=out)
+                np.subtract(reward, out, out=out)
+                result = out
+    except TypeError as e:
+        raise ArgumentTypeError(f"lagrangian_reward: expected numbers or arrays ({e})") from None
+    except OverflowError as e:  # a Python int beyond float's range
+        raise InvalidValueError(f"lagrangian_reward: a value is too large ({e})") from None
+    except (ValueError, RuntimeError) as e:  # NumPy's and torch's broadcast errors
+        raise ShapeError(f"lagrangian_reward: the arguments do not broadcast ({e})") from None
+    if _is_complex(result):
+        raise ArgumentTypeError(f"lagrangian_reward: expected real numbers, got {type(result)}")
+    if not _all_finite(result):
+        for name, value in args.items():
+            if not _all_finite(value):
+                raise InvalidValueError(f"{name}: must be finite, got a NaN or inf")
+        raise InvalidValueError("lagrangian_reward: the result overflows (inputs too large)")
+    return result
+
+
+def _all_finite(x: Any) -> bool:
+    if hasattr(x, "isfinite"):  # a torch tensor
+        return bool(x.isfinite().all())
+    try:
+        return bool(np.isfinite(x).all())
+    except TypeError:
+        raise ArgumentTypeError(f"expected numbers or arrays, got {type(x).__name__}") from None
+
+
+def _is_complex(x: Any) -> bool:
+    if hasattr(x, "is_complex"):  # a torch tensor
+        return bool(x.is_complex())
+    if isinstance(x, np.ndarray | np.generic):
+        return x.dtype.kind == "c"
+    return isinstance(x, complex)

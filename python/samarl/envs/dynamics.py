@@ -14,7 +14,17 @@ import numpy as np
 import numpy.typing as npt
 
 from samarl import _core
-from samarl._validate import as_f32, as_index, check_shape
+from samarl._validate import (
+    MAX_AGENTS,
+    MAX_SEED,
+    as_f32,
+    as_index,
+    check_shape,
+    positive_int,
+    real,
+)
+from samarl._validate import seed as seed_
+from samarl.errors import ArgumentTypeError, InvalidValueError, ShapeError
 
 if TYPE_CHECKING:
     from samarl.scenario import ScenarioConfig, ScenarioData
@@ -82,31 +92,43 @@ class Dynamics:
         dt_hours: float = 0.25,
         noise: float = 0.3,
     ) -> None:
-        mu = as_f32("mean_arrival", mean_arrival, nonnegative=True)
-        n = int(mu.size) if mu.ndim else 1
         per_agent = {
-            "mean_arrival": mu,
+            "mean_arrival": as_f32("mean_arrival", mean_arrival, nonnegative=True),
             "max_power": as_f32("max_power", max_power, nonnegative=True),
             "cost_linear": as_f32("cost_linear", cost_linear, nonnegative=True),
             "cost_quadratic": as_f32("cost_quadratic", cost_quadratic, nonnegative=True),
+            "profile_id": as_index("profile_id", profile_id),
         }
+        # N is the length of the first per-agent array; scalars broadcast to it.
+        n = next((int(v.shape[0]) for v in per_agent.values() if v.ndim), 1)
+        if not 1 <= n <= MAX_AGENTS:
+            raise InvalidValueError(f"mean_arrival: expected 1 to {MAX_AGENTS} agents, got {n}")
         arrays = {k: _per_agent(k, v, n) for k, v in per_agent.items()}
-        ids = _per_agent("profile_id", as_index("profile_id", profile_id), n)
+        ids = arrays.pop("profile_id")
         prof = as_f32("profiles", profiles, nonnegative=True)
         if prof.ndim == 1:
             prof = prof[None, :]
         check_shape("profiles", prof, (None, None))
+        if prof.size == 0:
+            raise ShapeError(
+                f"profiles: expected [num_profiles >= 1, steps_per_day >= 1], got {list(prof.shape)}"
+            )
+        if ids.max() >= prof.shape[0]:
+            raise InvalidValueError(
+                f"profile_id: must be < num_profiles = {prof.shape[0]}, found {int(ids.max())}"
+            )
+        dt = real("dt_hours", dt_hours, low=0.0, low_open=True)
         self._core = _core.DemandResponseCore(
             **arrays,
             profile_id=ids,
             profiles=np.ascontiguousarray(prof),
-            dt_hours=float(dt_hours),
-            noise=float(noise),
+            dt_hours=dt,
+            noise=real("noise", noise, low=0.0, high=1.0),
         )
         self.num_agents: int = self._core.num_agents
         self.obs_dim: int = _core.DemandResponseCore.obs_dim
         self.steps_per_day: int = self._core.steps_per_day
-        self.dt_hours: float = float(dt_hours)
+        self.dt_hours: float = dt
         self.params = arrays | {"profile_id": ids}
         self.profiles = prof
         self._obs = np.zeros((n, self.obs_dim), dtype=np.float32)
@@ -128,19 +150,30 @@ class Dynamics:
         agent ``i``'s ``r``-th copy, with its own arrivals and backlog).
         """
         params = scenario.dynamics_params(data)
-        rows = slice(None) if agents is None else as_index("agents", agents, shape=(None,))
+        reps = positive_int("copies", copies, maximum=MAX_AGENTS)
+        rows: Any = slice(None)
+        if agents is not None:
+            rows = as_index("agents", agents, shape=(None,))
+            total = params["mean_arrival"].shape[0]
+            if rows.size and rows.max() >= total:
+                raise InvalidValueError(
+                    f"agents: indices must be < num_agents = {total}, found {int(rows.max())}"
+                )
+        if len(params["mean_arrival"][rows]) * reps > MAX_AGENTS:
+            raise InvalidValueError(f"copies: at most {MAX_AGENTS} rows in all, got {reps} copies")
         for key in ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id"):
-            params[key] = np.tile(params[key][rows], copies)
+            params[key] = np.tile(params[key][rows], reps)
         return cls(**params)
 
     def reset(self, seed: int, initial_backlog: npt.ArrayLike | None = None) -> F32:
-        """Starts an episode at midnight with the arrivals of ``seed``; returns the obs view."""
+        """Starts an episode at midnight with the arrivals of ``seed`` (an integer in
+        ``[0, 2**64)``); returns the obs view."""
         backlog = None
         if initial_backlog is not None:
             backlog = as_f32(
                 "initial_backlog", initial_backlog, shape=(self.num_agents,), nonnegative=True
             )
-        self._core.reset(int(seed), self._obs, backlog)
+        self._core.reset(seed_(seed), self._obs, backlog)
         return self._obs
 
     def step(self, actions: npt.ArrayLike) -> StepResult:
@@ -149,7 +182,10 @@ class Dynamics:
         ``actions`` (``[N]``, fraction of max power) is clipped to ``[0, 1]``; NaN or inf raise
         :class:`~samarl.errors.InvalidValueError` and change nothing.
         """
-        a = np.ascontiguousarray(actions, dtype=np.float32)
+        if isinstance(actions, np.ndarray) and actions.dtype == np.float32:
+            a = np.ascontiguousarray(actions)  # the engine checks the values
+        else:
+            a = as_f32("actions", actions)
         check_shape("actions", a, (self.num_agents,))
         self._core.step(a, self._obs, *self._bufs)
         return self._result
@@ -172,9 +208,12 @@ class Dynamics:
     def set_state(self, state: dict[str, Any]) -> F32:
         """Restores :meth:`get_state`'s output; returns the observation view."""
         n = self.num_agents
+        keys = ("seed", "step_count", "backlog", "last_arrival")
+        if not isinstance(state, dict) or not all(k in state for k in keys):
+            raise ArgumentTypeError(f"state: expected get_state()'s dict with keys {list(keys)}")
         self._core.set_state(
-            int(state["seed"]),
-            int(state["step_count"]),
+            seed_(state["seed"], "state['seed']"),
+            positive_int("state['step_count']", state["step_count"], minimum=0, maximum=MAX_SEED),
             as_f32("backlog", state["backlog"], shape=(n,), nonnegative=True),
             as_f32("last_arrival", state["last_arrival"], shape=(n,), nonnegative=True),
         )

@@ -131,8 +131,8 @@ class HouseholdEnv(gym.Env[F32, F32]):
     def _check_mult(self, mult: npt.ArrayLike) -> F32:
         m = self.scenario.num_blocks
         arr = as_f32("mult", mult, nonnegative=True)
-        if np.ndim(mult) == 0:  # as_f32 makes scalars [1]
-            arr = np.full(m, arr[0], dtype=np.float32)
+        if arr.ndim == 0:  # a scalar: the same price in every block
+            arr = np.full(m, arr, dtype=np.float32)
         if arr.shape != (m,):
             raise ShapeError(f"mult: expected a scalar or [{m}], got {list(arr.shape)}")
         if (arr > self.mult_max).any():

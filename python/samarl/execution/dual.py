@@ -58,13 +58,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from samarl._validate import MAX_AGENTS, as_f32, as_f64, as_index, positive_int, real
+from samarl._validate import seed as seed_
 from samarl.comms import GRAPH_FAMILIES, Consensus, Graph, is_graph_file, make_graph
-from samarl.errors import ConfigError, DisconnectedGraphError
+from samarl.comms.consensus import MAX_ROUNDS
+from samarl.errors import ConfigError, DisconnectedGraphError, GraphError, InvalidValueError
 
 __all__ = [
     "DEFAULT_STEP_FRACTION",
@@ -86,6 +89,13 @@ UPDATE_ORDERS: tuple[str, ...] = ("step_mix_project", "clip_mix")
 #: spectral radius ``rho = 37 / mult_max`` (48 without staggering; stability edge ``2 / rho`` =
 #: 0.054, resp. 0.041, matching the measured edge); see docs/method.md.
 DEFAULT_STEP_FRACTION = 0.03
+#: Widest stagger (steps): a day of one-second steps.
+MAX_STAGGER = 86_400
+#: Largest ``mult_max`` (multipliers are float32: this keeps every price and step within range).
+MAX_MULT = 1e30
+#: Stepped copies are clipped to ``+-`` this before they become float32 (a huge step would
+#: otherwise overflow to inf; the projection onto ``[0, mult_max]`` follows anyway).
+_STEP_LIMIT = 1e37
 
 
 def step_size_from_slope(slope: float, gain: float = 1.0) -> float:
@@ -95,10 +105,10 @@ def step_size_from_slope(slope: float, gain: float = 1.0) -> float:
     prices). A linear response is stable for ``gain`` in (0, 2);
     ``gain = 1`` cancels the stiffest mode's error in one update, half the stability edge, and
     every less stiff mode still contracts monotonically."""
-    if not (slope > 0 and np.isfinite(slope)):
-        raise ConfigError(f"slope: must be finite and > 0, got {slope!r}")
-    if not 0 < gain < 2:
-        raise ConfigError(f"gain: must be in (0, 2), got {gain!r}")
+    slope = _config_real("slope", slope, low=0.0, low_open=True)
+    gain = _config_real("gain", gain, low=0.0, high=2.0, low_open=True, high_open=True)
+    if not np.isfinite(gain / slope):
+        raise ConfigError(f"slope: {slope!r} is too small (gain / slope overflows)")
     return gain / slope
 
 
@@ -106,11 +116,20 @@ def stagger_offsets(num_agents: int, width: int, seed: int = 0) -> npt.NDArray[n
     """``[N]`` per-agent offsets (steps) of the price schedule's block boundaries: uniform integers
     in ``[-(width // 2), width - width // 2]`` (all zero for ``width = 0``), reproducible from
     ``seed``."""
-    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 0:
-        raise ConfigError(f"stagger: must be an integer >= 0 (steps), got {width!r}")
+    if (
+        isinstance(width, bool)
+        or not isinstance(width, (int, np.integer))
+        or not 0 <= width <= MAX_STAGGER
+    ):
+        raise ConfigError(
+            f"stagger: must be an integer in [0, {MAX_STAGGER}] (steps), got {width!r}"
+        )
+    width = int(width)
+    num_agents = positive_int("num_agents", num_agents, maximum=MAX_AGENTS)
+    seed = seed_(seed)
     if width == 0:
         return np.zeros(num_agents, dtype=np.int64)
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57A6]))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x57A6]))
     return rng.integers(-(width // 2), width - width // 2 + 1, num_agents).astype(np.int64)
 
 
@@ -151,44 +170,61 @@ class DualConfig:
     block (``steps_per_day // num_blocks`` when blocks span 2 or more steps), 0: no stagger."""
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
+        if not isinstance(self.mode, str) or self.mode not in MODES:
             raise ConfigError(f"mode: unknown mode {self.mode!r}; choose from {list(MODES)}")
-        if not isinstance(self.consensus_rounds, int) or self.consensus_rounds < 0:
+        if not _is_int(self.consensus_rounds) or not 0 <= self.consensus_rounds <= MAX_ROUNDS:
             raise ConfigError(
-                f"consensus_rounds: must be an integer >= 0, got {self.consensus_rounds!r}"
+                f"consensus_rounds: must be an integer in [0, {MAX_ROUNDS}], "
+                f"got {self.consensus_rounds!r}"
             )
-        if self.dual_step_size is not None and not (
-            np.isfinite(self.dual_step_size) and self.dual_step_size > 0
+        object.__setattr__(self, "consensus_rounds", int(self.consensus_rounds))
+        if self.dual_step_size is not None:
+            step = _config_real("dual_step_size", self.dual_step_size, low=0.0, low_open=True)
+            object.__setattr__(self, "dual_step_size", step)
+        for name, low, high, high_open in (
+            ("step_decay", 0.0, None, False),
+            ("capacity_margin", 0.0, 1.0, True),
+            ("mult_init", 0.0, None, False),
+            ("drop_prob", 0.0, 1.0, True),
         ):
-            raise ConfigError(f"dual_step_size: must be > 0, got {self.dual_step_size!r}")
-        if self.update_order not in UPDATE_ORDERS:
+            value = _config_real(name, getattr(self, name), low=low, high=high, high_open=high_open)
+            object.__setattr__(self, name, value)
+        if not isinstance(self.update_order, str) or self.update_order not in UPDATE_ORDERS:
             raise ConfigError(
                 f"update_order: unknown order {self.update_order!r}; choose from "
                 f"{list(UPDATE_ORDERS)}"
             )
-        if not (np.isfinite(self.step_decay) and self.step_decay >= 0):
-            raise ConfigError(f"step_decay: must be >= 0, got {self.step_decay!r}")
-        if not 0.0 <= self.capacity_margin < 1.0:
-            raise ConfigError(f"capacity_margin: must be in [0, 1), got {self.capacity_margin!r}")
         if self.stagger is not None and (
-            isinstance(self.stagger, bool) or not isinstance(self.stagger, int) or self.stagger < 0
+            not _is_int(self.stagger) or not 0 <= self.stagger <= MAX_STAGGER
         ):
             raise ConfigError(
-                f"stagger: must be None or an integer >= 0 (steps), got {self.stagger!r}"
+                f"stagger: must be None or an integer in [0, {MAX_STAGGER}] (steps), "
+                f"got {self.stagger!r}"
             )
-        if not isinstance(self.dual_epoch_len, int) or self.dual_epoch_len < 1:
+        if not _is_int(self.dual_epoch_len) or self.dual_epoch_len < 1:
             raise ConfigError(
                 f"dual_epoch_len: must be an integer >= 1 (days), got {self.dual_epoch_len!r}"
             )
-        if not (np.isfinite(self.mult_init) and self.mult_init >= 0):
-            raise ConfigError(f"mult_init: must be >= 0, got {self.mult_init!r}")
-        if self.graph not in GRAPH_FAMILIES and not is_graph_file(self.graph):
+        if not isinstance(self.graph, str) or (
+            self.graph not in GRAPH_FAMILIES and not is_graph_file(self.graph)
+        ):
             raise ConfigError(
                 f"graph: {self.graph!r} is neither a graph family ({sorted(GRAPH_FAMILIES)}) nor "
                 "a file"
             )
-        if not 0.0 <= self.drop_prob < 1.0:
-            raise ConfigError(f"drop_prob: must be in [0, 1), got {self.drop_prob!r}")
+        try:
+            params = tuple((str(k), v) for k, v in self.graph_params)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"graph_params: expected (name, value) pairs, got {self.graph_params!r}"
+            ) from None
+        if not all(isinstance(k, str) for k, _ in self.graph_params):
+            raise ConfigError(f"graph_params: names must be strings, got {self.graph_params!r}")
+        object.__setattr__(self, "graph_params", params)
+        if not _is_int(self.graph_seed) or not 0 <= self.graph_seed < 2**64:
+            raise ConfigError(
+                f"graph_seed: must be an integer in [0, 2**64), got {self.graph_seed!r}"
+            )
 
     @property
     def rounds(self) -> int:
@@ -232,13 +268,17 @@ class DualState:
         mult_max: float,
         graph: Graph | None = None,
     ) -> None:
+        if not isinstance(config, DualConfig):
+            raise ConfigError(f"config: expected a DualConfig, got {type(config).__name__}")
         self.config = config
-        self.capacity = np.asarray(capacity_per_block, dtype=np.float64)
-        if (self.capacity <= 0).any():
-            raise ConfigError("capacity: every block's capacity must be > 0")
-        self.num_agents = num_agents
+        self.capacity = as_f64("capacity_per_block", capacity_per_block, shape=(None,))
+        if self.capacity.size == 0 or (self.capacity <= 0).any():
+            raise ConfigError(
+                "capacity_per_block: expected one capacity per block (at least one), all > 0"
+            )
+        self.num_agents = positive_int("num_agents", num_agents, maximum=MAX_AGENTS)
         self.num_blocks = int(self.capacity.size)
-        self.mult_max = float(mult_max)
+        self.mult_max = _config_real("mult_max", mult_max, low=0.0, high=MAX_MULT, low_open=True)
         self.step_size = config.dual_step_size or DEFAULT_STEP_FRACTION * self.mult_max
         init = 0.0 if config.mode == "unconstrained" else min(config.mult_init, self.mult_max)
         self.mult = np.full((num_agents, self.num_blocks), init, dtype=np.float32)
@@ -247,6 +287,11 @@ class DualState:
             if graph is None:
                 graph = make_graph(
                     config.graph, num_agents, seed=config.graph_seed, **dict(config.graph_params)
+                )
+            if not isinstance(graph, Graph) or graph.num_nodes != num_agents:
+                raise GraphError(
+                    f"graph: expected a samarl.Graph on num_agents = {num_agents} nodes, got "
+                    f"{graph!r}"
                 )
             if not graph.is_connected():
                 raise DisconnectedGraphError(
@@ -279,7 +324,7 @@ class DualState:
         Their multipliers are frozen and left out of every later average; the communication graph
         becomes the survivors' induced subgraph, with weights re-derived from it.
         """
-        gone = np.unique(np.asarray(agents, dtype=np.int64).ravel())
+        gone = np.unique(as_index("agents", agents).ravel())
         if gone.size and (gone.min() < 0 or gone.max() >= self.num_agents):
             raise ConfigError(f"agents: indices must be in [0, {self.num_agents}), got {gone}")
         current = np.arange(self.num_agents) if self.active is None else self.active
@@ -305,7 +350,11 @@ class DualState:
 
     def update(self, block: int, ghat: F32) -> None:
         """Ends an epoch of ``block`` with each agent's average use ``ghat`` ([N], kW)."""
-        cfg, h = self.config, block
+        cfg = self.config
+        h = positive_int("block", block, minimum=0)
+        if h >= self.num_blocks:
+            raise InvalidValueError(f"block: must be < num_blocks = {self.num_blocks}, got {h}")
+        ghat = as_f32("ghat", ghat, shape=(self.num_agents,))
         if cfg.mode == "unconstrained":
             return
         n, cap = self.num_agents, self.capacity[h]
@@ -328,7 +377,7 @@ class DualState:
         stepped = prev + eta * excess
         if cfg.update_order == "clip_mix":
             stepped = np.clip(stepped, 0.0, self.mult_max)
-        col = stepped.astype(np.float32)
+        col = np.clip(stepped, -_STEP_LIMIT, _STEP_LIMIT).astype(np.float32)
         before = col.astype(np.float64)
         spread = float(np.linalg.norm(before - before.mean()))
         if self.consensus is not None and cfg.rounds > 0:
@@ -386,3 +435,16 @@ class DualState:
         x = self.mult if self.active is None else self.mult[self.active]
         dev = np.abs(x - x.mean(axis=0, dtype=np.float64))
         return float(dev.max()), float(dev.mean())
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _config_real(name: str, value: object, **bounds: Any) -> float:
+    """:func:`samarl._validate.real` raising :class:`~samarl.errors.ConfigError` (the type of
+    every settings error)."""
+    try:
+        return real(name, value, **bounds)
+    except InvalidValueError as e:
+        raise ConfigError(str(e)) from None

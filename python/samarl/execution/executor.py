@@ -21,12 +21,15 @@ import numpy as np
 import numpy.typing as npt
 from tqdm.auto import tqdm
 
+from samarl._validate import positive_int, real
+from samarl._validate import seed as seed_
 from samarl.envs import DemandResponseEnv
-from samarl.errors import ConfigError
-from samarl.execution.dual import DualConfig, DualState, stagger_offsets
+from samarl.errors import ConfigError, InvalidValueError
+from samarl.execution.dual import MAX_MULT, DualConfig, DualState, stagger_offsets
 from samarl.execution.metrics import Metrics
 from samarl.execution.optimum import FluidOptimum, optimum_gaps
-from samarl.scenario import ScenarioConfig, ScenarioData
+from samarl.scenario import ScenarioConfig, ScenarioData, resolve_scenario
+from samarl.scenario.config import MAX_EPISODE_STEPS
 
 __all__ = ["ActFn", "AgentRemoval", "ExecutionResult", "execute"]
 
@@ -83,10 +86,22 @@ class AgentRemoval:
     """Seed of the choice of agents."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.day, int) or self.day < 0:
+        if (
+            isinstance(self.day, bool)
+            or not isinstance(self.day, (int, np.integer))
+            or self.day < 0
+        ):
             raise ConfigError(f"removal day: must be an integer >= 0, got {self.day!r}")
-        if not 0.0 < self.fraction < 1.0:
+        if not (
+            isinstance(self.fraction, (int, float, np.integer, np.floating))
+            and not isinstance(self.fraction, bool)
+            and 0.0 < self.fraction < 1.0
+        ):
             raise ConfigError(f"removal fraction: must be in (0, 1), got {self.fraction!r}")
+        try:
+            seed_(self.seed, "removal seed")
+        except InvalidValueError as e:
+            raise ConfigError(str(e)) from None
 
 
 def torch_act_fn(policy: Any, device: str = "cpu", num_threads: int | None = 1) -> ActFn:
@@ -163,11 +178,28 @@ def execute(
         for this scenario, seed and number of days): adds the ``optimum/`` keys, this run's gap to
         the physical limit over the same window.
     """
-    if days < 1:
-        raise ConfigError(f"days: must be >= 1, got {days}")
-    warm = days // 2 if warmup_days is None else warmup_days
+    scenario = resolve_scenario(scenario)
+    if not isinstance(dual, DualConfig):
+        raise ConfigError(f"dual: expected a DualConfig, got {type(dual).__name__}")
+    if not callable(act):
+        raise ConfigError(f"act: expected a callable policy, got {type(act).__name__}")
+    mult_max = _setting(real, "mult_max", mult_max, low=0.0, high=MAX_MULT, low_open=True)
+    days = _setting(positive_int, "days", days)
+    seed = _setting(seed_, seed, "seed")
+    top_k = _setting(positive_int, "top_k", top_k, minimum=0)
+    if removal is not None and not isinstance(removal, AgentRemoval):
+        raise ConfigError(f"removal: expected an AgentRemoval, got {type(removal).__name__}")
+    if days * scenario.steps_per_day > MAX_EPISODE_STEPS:
+        raise ConfigError(f"days: at most {MAX_EPISODE_STEPS} steps in all, got {days} days")
+    warm = (
+        days // 2
+        if warmup_days is None
+        else _setting(positive_int, "warmup_days", warmup_days, minimum=0)
+    )
     if not 0 <= warm < days:
         raise ConfigError(f"warmup_days: must be in [0, days), got {warm} for {days} days")
+    if data is not None and not isinstance(data, ScenarioData):
+        raise ConfigError(f"data: expected the scenario's ScenarioData, got {type(data).__name__}")
     data = data or scenario.build()
     n, s = data.num_agents, scenario.steps_per_day
     blocks = data.block_of_step
@@ -196,13 +228,16 @@ def execute(
     obs = env.reset(seed)
     epoch_days = np.zeros(m, dtype=np.int64)
     total_steps = days * s
-    total_load = np.zeros(total_steps)
+    try:
+        total_load = np.zeros(total_steps)
+        mult_daily = np.zeros((days, m))
+    except (MemoryError, ValueError):  # ValueError: NumPy's "array is too big"
+        raise ConfigError(f"days: not enough memory to record {days} days") from None
     backlog_hist = np.zeros((total_steps, n), dtype=np.float32) if n * total_steps <= 5e7 else None
     band, epochs, cons_err = [], [], []
     mix_steps: list[int] = []
     removed_at = None if removal is None else removal.day * s
     use_by_block = np.zeros((n, m), dtype=np.float64)
-    mult_daily = np.zeros((days, m))
 
     t0 = time.perf_counter()
     bar = tqdm(total=total_steps, desc=f"run {dual.mode}", unit="step", disable=not progress)
@@ -297,3 +332,12 @@ def execute(
         if state.mix_log
         else np.zeros((0, 5)),
     )
+
+
+def _setting(check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A :mod:`samarl._validate` check whose error becomes a :class:`~samarl.errors.ConfigError`
+    (the type of every run-settings error)."""
+    try:
+        return check(*args, **kwargs)
+    except InvalidValueError as e:
+        raise ConfigError(str(e)) from None

@@ -67,7 +67,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from samarl._validate import as_f32, as_index, check_shape, positive_int
+from samarl._validate import as_f32, as_f64, as_index, as_real, check_shape, positive_int, real
 from samarl.errors import InvalidValueError
 
 #: Rows per pass of the per-epoch consensus statistics (bounds their float64 temporaries).
@@ -147,16 +147,10 @@ class Metrics:
                 f"warmup_steps: a warm-up of {self.warmup_steps} steps leaves no evaluation window "
                 f"in a run of {self.total_steps} steps (pass a smaller warmup_steps, e.g. 0)"
             )
-        for name, value in (("postpone_slope", postpone_slope), ("postpone_days", postpone_days)):
-            if not (np.isfinite(value) and value >= 0):
-                raise InvalidValueError(f"{name}: must be a finite number >= 0, got {value!r}")
-        self.postpone_slope = float(postpone_slope)
-        self.postpone_days = float(postpone_days)
-        for name, value in (("mult_max", mult_max), ("dt_hours", dt_hours)):
-            if not (np.isfinite(value) and value > 0):
-                raise InvalidValueError(f"{name}: must be a finite number > 0, got {value!r}")
-        self.mult_max = float(mult_max)
-        self.dt_hours = float(dt_hours)
+        self.postpone_slope = real("postpone_slope", postpone_slope, low=0.0)
+        self.postpone_days = real("postpone_days", postpone_days, low=0.0)
+        self.mult_max = real("mult_max", mult_max, low=0.0, low_open=True)
+        self.dt_hours = real("dt_hours", dt_hours, low=0.0, low_open=True)
         q0 = (
             np.zeros(n, np.float32)
             if initial_backlog is None
@@ -243,14 +237,16 @@ class Metrics:
         """Adds one step: each ``[N]``, the agents' power drawn (kW), energy served and arrived
         (kWh), reward, and backlog after the step (kWh). O(N); keeps nothing per agent per step."""
         n = self.num_agents
-        for name, arr in (
-            ("resource_use", resource_use),
-            ("served", served),
-            ("arrived", arrived),
-            ("reward", reward),
-            ("backlog", backlog),
-        ):
-            check_shape(name, np.asarray(arr), (n,))
+        resource_use, served, arrived, reward, backlog = (
+            as_f32(name, arr, shape=(n,))
+            for name, arr in (
+                ("resource_use", resource_use),
+                ("served", served),
+                ("arrived", arrived),
+                ("reward", reward),
+                ("backlog", backlog),
+            )
+        )
         t = self._t
         tod = t % self.steps_per_day
         total_use = float(np.sum(resource_use, dtype=np.float64))
@@ -310,7 +306,7 @@ class Metrics:
         """Adds one dual epoch: every agent's multiplier copy, ``[N, m]`` (or ``[N]`` for m = 1)."""
         x = np.asarray(mult)
         if x.dtype not in (np.float32, np.float64):
-            x = x.astype(np.float64)
+            x = as_real("mult", x, np.float64)
         if x.ndim == 1:
             x = x[:, None]
         check_shape("mult", x, (self.num_agents, None))
@@ -338,11 +334,9 @@ class Metrics:
     def record_daily_prices(self, day: int, mean_price: npt.ArrayLike) -> None:
         """Adds the mean over agents of every block's multiplier on day ``day`` (``[m]``, the price
         in force while each block ran): the series ``dual/settling`` is computed from."""
-        x = np.asarray(mean_price, dtype=np.float64).reshape(-1)
+        x = as_f64("mean_price", mean_price).reshape(-1)
         check_shape("mean_price", x, (self.num_blocks,))
-        if not np.isfinite(x).all():
-            raise InvalidValueError("mean_price: must be finite")
-        self._daily_prices.append((int(day), x.copy()))
+        self._daily_prices.append((positive_int("day", day, minimum=0), x.copy()))
 
     # -- results -----------------------------------------------------------------------------------
     @property

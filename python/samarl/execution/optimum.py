@@ -69,7 +69,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from samarl._validate import check_shape
+from samarl._validate import as_f64, check_shape, flag, real
 from samarl.errors import InvalidValueError
 
 if TYPE_CHECKING:
@@ -156,23 +156,17 @@ class FluidOptimum:
 # --------------------------------------------------------------------------------------------------
 
 
+#: Largest input value: HiGHS treats magnitudes near 1e20 as infinite and loses precision well
+#: before (kWh and kW per household are many orders of magnitude below).
+MAX_VALUE = 1e12
+
+
 def _array(name: str, x: npt.ArrayLike, shape: tuple[int | None, ...]) -> F64:
-    """``x`` as a float64 array of ``shape``, finite and ``>= 0`` (errors name the argument)."""
-    try:
-        arr = np.ascontiguousarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise InvalidValueError(f"{name}: expected an array of numbers ({e})") from None
-    check_shape(name, arr, shape)
-    if not np.isfinite(arr).all():
-        bad = int(np.flatnonzero(~np.isfinite(arr.ravel()))[0])
-        raise InvalidValueError(
-            f"{name}: must be finite, found {arr.ravel()[bad]} at flat index {bad}"
-        )
-    if (arr < 0).any():
-        bad = int(np.flatnonzero(arr.ravel() < 0)[0])
-        raise InvalidValueError(
-            f"{name}: must be >= 0, found {arr.ravel()[bad]} at flat index {bad}"
-        )
+    """``x`` as a float64 array of ``shape``, finite, ``>= 0`` and at most :data:`MAX_VALUE`
+    (errors name the argument)."""
+    arr = as_f64(name, x, shape=shape, nonnegative=True)
+    if arr.size and arr.max() > MAX_VALUE:
+        raise InvalidValueError(f"{name}: values must be <= {MAX_VALUE:g}, found {arr.max():g}")
     return arr
 
 
@@ -564,15 +558,12 @@ def fluid_optimum(
     q0 = (
         np.zeros(n) if initial_backlog is None else _array("initial_backlog", initial_backlog, (n,))
     )
-    dt = float(dt_hours)
-    if not (np.isfinite(dt) and dt > 0):
-        raise InvalidValueError(f"dt_hours: must be a finite number > 0, got {dt_hours!r}")
-    s_day = _int("steps_per_day", steps_per_day, 1)
+    dt = real("dt_hours", dt_hours, low=24 / 86_400, high=24.0)  # one second to one day
+    s_day = _int("steps_per_day", steps_per_day, 1, 86_400)
     m = _int("num_blocks", num_blocks, 1, s_day)
     cut = _int("cut_step", s_day // 6 if cut_step is None else cut_step, 0, s_day - 1)
-    tol = float(tangent_tol)
-    if not 0 < tol <= 0.5:
-        raise InvalidValueError(f"tangent_tol: must be in (0, 0.5], got {tangent_tol!r}")
+    tol = real("tangent_tol", tangent_tol, low=0.0, high=0.5, low_open=True)
+    decompose = flag("decompose", decompose)
 
     grid = _Grid(*tangent_grid(cl, cq, q0 + d.sum(axis=0), tol))
     energy, backlog, price = np.zeros((steps, n)), np.zeros((steps, n)), np.zeros(steps)

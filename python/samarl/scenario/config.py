@@ -27,7 +27,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from samarl.errors import ConfigError
+from samarl._validate import MAX_AGENTS, as_real
+from samarl.errors import ConfigError, InvalidValueError
 from samarl.scenario.distributions import (
     Constant,
     Distribution,
@@ -52,6 +53,10 @@ I64 = npt.NDArray[np.int64]
 
 #: Largest seed: TOML integers are signed 64-bit, and every scenario must survive a TOML round trip.
 MAX_SEED = 2**63 - 1
+#: Most steps per day: one-second steps (``dt_hours >= 24 / 86400``).
+MAX_STEPS_PER_DAY = 86_400
+#: Most steps per episode (the engine counts steps in signed 64-bit integers).
+MAX_EPISODE_STEPS = 2**62
 
 
 # --------------------------------------------------------------------------------------------------
@@ -163,10 +168,17 @@ class ScenarioConfig:
             _set(self, name, _int_field(name, getattr(self, name), minimum=0, maximum=MAX_SEED))
 
     def _check_time(self) -> None:
-        _set(self, "num_agents", _int_field("num_agents", self.num_agents, minimum=1))
+        _set(
+            self,
+            "num_agents",
+            _int_field("num_agents", self.num_agents, minimum=1, maximum=MAX_AGENTS),
+        )
         _set(self, "dt_hours", _float_field("dt_hours", self.dt_hours))
-        if not 0 < self.dt_hours <= 24:
-            raise ConfigError(f"dt_hours: must be in (0, 24], got {self.dt_hours}")
+        if not 24 / MAX_STEPS_PER_DAY <= self.dt_hours <= 24:
+            raise ConfigError(
+                f"dt_hours: must be in [{24 / MAX_STEPS_PER_DAY:.3g}, 24] (at most "
+                f"{MAX_STEPS_PER_DAY} steps a day), got {self.dt_hours}"
+            )
         steps = 24.0 / self.dt_hours
         if abs(steps - round(steps)) > 1e-6 * steps:
             raise ConfigError(
@@ -179,6 +191,11 @@ class ScenarioConfig:
             raise ConfigError(
                 f"episode_days: must be > 0 and a whole number of {s} steps a day, "
                 f"got {self.episode_days} ({episode:g} steps)"
+            )
+        if episode > MAX_EPISODE_STEPS:
+            raise ConfigError(
+                f"episode_days: at most {MAX_EPISODE_STEPS} steps, got {self.episode_days} days "
+                f"({episode:g} steps)"
             )
         _set(self, "num_blocks", _int_field("num_blocks", self.num_blocks, minimum=1))
         if self.num_blocks > s:
@@ -194,6 +211,9 @@ class ScenarioConfig:
                     f"{name}: expected Constant, Uniform or LogNormal, got {type(dist).__name__}"
                 )
             dist._validate(name)
+            # Plain floats (NumPy scalars would not survive a TOML round trip).
+            dist = type(dist)(*(float(v) + 0.0 for v in dataclasses.astuple(dist)))  # no -0.0
+            _set(self, name, dist)
             low = dist.support[0]
             # Demand and power scale everything: a zero draw would be a household that never
             # consumes or can never be served. Log-normal draws are always > 0.
@@ -207,7 +227,11 @@ class ScenarioConfig:
     def _check_profiles(self) -> None:
         if isinstance(self.profiles, str):
             _set(self, "profiles", (self.profiles,))
-        elif not isinstance(self.profiles, tuple):
+        elif not isinstance(self.profiles, (tuple, list)):
+            raise ConfigError(
+                f"profiles: expected a list of built-in profile names, got {self.profiles!r}"
+            )
+        else:
             _set(self, "profiles", tuple(self.profiles))
         for p in self.profiles:
             if p not in BUILTIN_PROFILES:
@@ -299,6 +323,17 @@ class ScenarioConfig:
         (``SeedSequence(population_seed).spawn``), so agent ``n``'s parameters do not depend on
         ``num_agents``.
         """
+        try:
+            with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+                data = self._build()
+        except MemoryError:
+            raise ConfigError(
+                f"num_agents: not enough memory to build {self.num_agents} agents"
+            ) from None
+        _check_built(self, data)
+        return data
+
+    def _build(self) -> ScenarioData:
         n, s, dt = self.num_agents, self.steps_per_day, self.dt_hours
         profiles = self.profile_matrix()
         num_profiles = profiles.shape[0]
@@ -359,7 +394,9 @@ class ScenarioConfig:
 
     # -- (de)serialisation ------------------------------------------------------------------------
     def replace(self, **changes: Any) -> ScenarioConfig:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again); an unknown field is a
+        :class:`~samarl.errors.ConfigError`."""
+        _check_names(type(self), changes)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -381,15 +418,9 @@ class ScenarioConfig:
         """Inverse of :meth:`to_dict`: missing fields take defaults, unknown ones are errors."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"scenario: expected a table of fields, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
+        _check_names(cls, data)
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
-            if key not in known:
-                hint = difflib.get_close_matches(str(key), known, n=1)
-                raise ConfigError(
-                    f"{key}: unknown scenario field"
-                    + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                )
             if key in ("daily_demand", "power_ratio", "waiting_cost", "waiting_cost_quadratic"):
                 value = distribution_from(key, value)
             kwargs[key] = value  # lists become tuples in __post_init__
@@ -409,6 +440,59 @@ class ScenarioConfig:
 # --------------------------------------------------------------------------------------------------
 
 
+def _check_names(cls: type[ScenarioConfig], changes: Mapping[Any, Any]) -> None:
+    """Raises a ConfigError for a key that is not a field of ``cls``, with a close match."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in changes:
+        if key not in known:
+            hint = difflib.get_close_matches(str(key), known, n=1)
+            raise ConfigError(
+                f"{key}: unknown scenario field" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            )
+
+
+#: Which field to blame when a built array is degenerate: ``(array, field, must be positive)``.
+_BUILT_FIELDS = (
+    ("mean_arrival", "daily_demand", True),
+    ("daily_demand", "daily_demand", True),
+    ("max_power", "power_ratio", True),
+    ("cost_linear", "waiting_cost", False),
+    ("cost_quadratic", "waiting_cost_quadratic", False),
+    ("profiles", "profiles", False),
+    ("expected_total_demand", "daily_demand", True),
+)
+
+
+def _check_built(config: ScenarioConfig, data: ScenarioData) -> None:
+    """Refuses a population that builds but is degenerate in float32: a draw that underflows to
+    0 or overflows to inf (extreme distribution parameters), or a capacity that does."""
+    for array, field, positive in _BUILT_FIELDS:
+        values = getattr(data, array)
+        bad = ~np.isfinite(values) | ((values <= 0) if positive else (values < 0))
+        if bad.any():
+            field = _profile_field(config) if field == "profiles" else field
+            finite = values[np.isfinite(values)]
+            span = f"[{finite.min():.3g}, {finite.max():.3g}]" if finite.size else "none finite"
+            raise ConfigError(
+                f"{field}: the built {array} has {int(bad.sum())} value(s) that are "
+                f"{'0 or ' if positive else ''}beyond float32's range (+-3.4e38); finite values "
+                f"span {span}. Use less extreme parameters"
+            )
+    cap = data.capacity
+    if not (np.isfinite(cap).all() and (cap > 0).all()):
+        field = "capacity_factor" if config.capacity_kw is None else "capacity_kw"
+        raise ConfigError(
+            f"{field}: the capacity is {float(cap.min()):.3g} .. {float(cap.max()):.3g} kW in "
+            "float32; it must be finite and > 0 at every step"
+        )
+
+
+def _profile_field(config: ScenarioConfig) -> str:
+    if config.profile_csv is not None:
+        return "profile_csv"
+    return "profile_data" if config.profile_data is not None else "profiles"
+
+
 def _set(obj: object, name: str, value: object) -> None:
     """Stores a normalised value in a frozen dataclass (only from ``__post_init__``)."""
     object.__setattr__(obj, name, value)
@@ -426,21 +510,24 @@ def _int_field(name: str, value: object, *, minimum: int, maximum: int | None = 
 
 def _float_field(name: str, value: object) -> float:
     """``value`` as a finite float, or a ConfigError naming ``name``."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.integer, np.floating))
-        or not math.isfinite(value)
-    ):
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+    try:
+        ok = ok and math.isfinite(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond float's range
+        ok = False
+    if not ok:
         raise ConfigError(f"{name}: expected a finite number, got {value!r}")
-    return float(value)
+    return float(value)  # type: ignore[arg-type]
 
 
 def _float_array(name: str, value: object, *, ndim: int) -> F64:
     """A finite ``ndim``-D float64 array (rectangular), or a ConfigError naming ``name``."""
     try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name}: expected a rectangular array of numbers") from None
+        arr = as_real(name, value, np.float64)
+    except InvalidValueError as e:
+        raise ConfigError(str(e)) from None
     if arr.ndim != ndim:
         raise ConfigError(
             f"{name}: expected a {ndim}-D array of numbers, got shape {list(arr.shape)}"

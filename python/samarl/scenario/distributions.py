@@ -28,6 +28,10 @@ __all__ = [
 
 F64 = npt.NDArray[np.float64]
 
+#: Largest log-normal ``sigma``: beyond it ``exp(log(mean) - sigma**2 / 2 + sigma z)`` is 0 or inf
+#: for practically every draw.
+MAX_SIGMA = 100.0
+
 
 @dataclass(frozen=True, slots=True)
 class Constant:
@@ -113,8 +117,11 @@ class LogNormal:
         _check_finite(name, self.sigma, "sigma")
         if self.mean <= 0:
             raise ConfigError(f"{name}: lognormal mean must be > 0, got {self.mean}")
-        if self.sigma < 0:
-            raise ConfigError(f"{name}: lognormal sigma must be >= 0, got {self.sigma}")
+        if not 0 <= self.sigma <= MAX_SIGMA:
+            raise ConfigError(
+                f"{name}: lognormal sigma must be in [0, {MAX_SIGMA:g}] (a larger one makes "
+                f"every draw 0 or inf), got {self.sigma}"
+            )
 
 
 Distribution = Union[Constant, Uniform, LogNormal]  # noqa: UP007 (a runtime alias, py3.10 needs Union)
@@ -128,7 +135,14 @@ _DISTRIBUTIONS: dict[str, type[Uniform] | type[LogNormal] | type[Constant]] = {
 
 
 def _check_finite(name: str, value: object, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+    try:
+        ok = ok and math.isfinite(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond float's range
+        ok = False
+    if not ok:
         raise ConfigError(f"{name}: {what} must be a finite number, got {value!r}")
 
 
@@ -136,7 +150,10 @@ def distribution_from(name: str, raw: object) -> Distribution:
     """A distribution from its config-file form: a number, a table with ``dist``, an instance."""
     if isinstance(raw, (Constant, Uniform, LogNormal)):
         return raw
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+    if isinstance(raw, (int, float, np.integer, np.floating)) and not isinstance(
+        raw, (bool, np.bool_)
+    ):
+        _check_finite(name, raw, "value")
         return Constant(float(raw))
     if not isinstance(raw, Mapping):
         raise ConfigError(

@@ -52,7 +52,7 @@ def preset_names() -> list[str]:
 def load_preset(name: str, /, **overrides: Any) -> ScenarioConfig:
     """The preset ``name`` (:func:`preset_names`), with optional field overrides."""
     names = preset_names()
-    if name not in names:
+    if not isinstance(name, str) or name not in names:
         raise ConfigError(f"preset: unknown preset {name!r}; choose from {names}")
     resource = resources.files("samarl.scenario") / "presets" / f"{name}.toml"
     path = Path(str(resource))
@@ -75,6 +75,10 @@ def load_scenario(source: str | os.PathLike[str], /, **overrides: Any) -> Scenar
     """
     if isinstance(source, str) and source in preset_names():
         return load_preset(source, **overrides)
+    if not isinstance(source, (str, os.PathLike)):
+        raise ConfigError(
+            f"scenario: expected a ScenarioConfig, a preset name or a file path, got {source!r}"
+        )
     path = Path(source)
     if not path.is_file():
         raise ConfigError(
@@ -100,13 +104,16 @@ def read_mapping(path: str | os.PathLike[str], *, what: str = "config") -> dict[
     ``what`` names the argument in errors. Raises :class:`ConfigError` for a missing, unreadable,
     binary or malformed file, an unknown suffix, or a file whose top level is not a table.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"{what}: expected a file path, got {path!r}")
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{what}: {os.fspath(path)!r} is not a text file") from None
-    except OSError as e:
-        raise ConfigError(f"{what}: cannot read {os.fspath(path)!r}: {e.strerror}") from None
+    except (OSError, ValueError) as e:  # ValueError: a path with a NUL byte
+        reason = getattr(e, "strerror", None) or str(e)
+        raise ConfigError(f"{what}: cannot read {os.fspath(path)!r}: {reason}") from None
     data = parse_mapping(text, path.suffix.lower(), path, what=what)
     return data
 
@@ -158,6 +165,10 @@ def dump_scenario(scenario: ScenarioConfig, path: str | os.PathLike[str]) -> Pat
 
     Loading the file back with :func:`load_scenario` gives an equal scenario.
     """
+    if not isinstance(scenario, ScenarioConfig):
+        raise ConfigError(f"scenario: expected a ScenarioConfig, got {type(scenario).__name__}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"path: expected a file path, got {path!r}")
     path = Path(path)
     data = scenario.to_dict()
     if path.suffix.lower() == ".toml":

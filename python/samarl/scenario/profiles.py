@@ -52,7 +52,8 @@ def builtin_profile(name: str, steps_per_day: int) -> F64:
     ConfigError
         If ``name`` is not a key of :data:`BUILTIN_PROFILES`.
     """
-    if name not in BUILTIN_PROFILES:
+    steps_per_day = _steps("steps_per_day", steps_per_day)
+    if not isinstance(name, str) or name not in BUILTIN_PROFILES:
         raise ConfigError(
             f"profiles: unknown built-in profile {name!r}; choose from {sorted(BUILTIN_PROFILES)}"
         )
@@ -71,7 +72,11 @@ def read_profile_csv(path: str | os.PathLike[str], steps_per_day: int) -> F64:
 
     Format: one column per profile (household), one row per time of day at any uniform resolution
     starting at midnight. Lines starting with ``#`` are comments; a first row that is not numeric is
-    a header; a first column that is not numeric (e.g. ``"00:15"``) is a time label and is dropped.
+    a header; a first column that is not numeric (e.g. ``"00:15"``) is a time label and is dropped,
+    and so is a step index: a first column headed ``step``, ``index``, ``t``, ``time``, ``hour`` or
+    ``interval`` (or with an empty header, as pandas writes an index), or, without a header, one
+    that counts ``0, 1, 2, ...`` down three or more rows (when there are other columns; a first
+    profile cannot start at 0 and rise by exactly 1 a row, but ``1, 2, 3, ...`` can be one).
     Values are power or energy per interval (only the shape matters: every profile is scaled to mean
     1, and the scenario's ``daily_demand`` sets each agent's scale). ``R`` rows become ``S`` steps
     by holding each value (``S`` a multiple of ``R``), averaging (``R`` a multiple of ``S``) or
@@ -83,21 +88,29 @@ def read_profile_csv(path: str | os.PathLike[str], steps_per_day: int) -> F64:
         Naming ``profile_csv`` and the line, for a missing file, ragged or non-numeric rows,
         negative or non-finite values, or an all-zero profile.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"profile_csv: expected a path, got {path!r}")
+    steps_per_day = _steps("steps_per_day", steps_per_day)
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"profile_csv: cannot read {os.fspath(path)!r}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"profile_csv: {os.fspath(path)!r} is not a UTF-8 text file") from None
+    except (OSError, ValueError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise ConfigError(f"profile_csv: cannot read {os.fspath(path)!r}: {reason}") from None
     rows = [
         (lineno, row)
         for lineno, row in enumerate(csv.reader(io.StringIO(text)), start=1)
         if row and not row[0].lstrip().startswith("#") and any(c.strip() for c in row)
     ]
+    header: list[str] | None = None
     if rows and not all(_is_number(c) for c in rows[0][1]):
-        rows = rows[1:]  # header
+        header = rows[0][1]
+        rows = rows[1:]
     if not rows:
         raise ConfigError(f"profile_csv: {os.fspath(path)!r} has no data rows")
-    if not all(_is_number(row[0]) for _, row in rows):
-        rows = [(lineno, row[1:]) for lineno, row in rows]  # time-label column
+    if not all(_is_number(row[0]) for _, row in rows) or _is_step_index(header, rows):
+        rows = [(lineno, row[1:]) for lineno, row in rows]  # time-label or step-index column
     width = len(rows[0][1])
     values = np.empty((len(rows), width), dtype=np.float64)
     for i, (lineno, row) in enumerate(rows):
@@ -115,12 +128,39 @@ def read_profile_csv(path: str | os.PathLike[str], steps_per_day: int) -> F64:
     return normalise_profiles("profile_csv", values.T, steps_per_day)
 
 
+#: Header names of a first column that holds a step index or a time of day, not a profile.
+_INDEX_HEADERS = frozenset(
+    {"", "step", "steps", "index", "idx", "i", "t", "time", "hour", "interval"}
+)
+
+
+def _is_step_index(header: list[str] | None, rows: list[tuple[int, list[str]]]) -> bool:
+    """Whether the first column is a step index (see :func:`read_profile_csv`)."""
+    if any(len(row) < 2 for _, row in rows):
+        return False  # a single column is the profile itself
+    if header is not None:
+        return bool(header) and header[0].strip().lower() in _INDEX_HEADERS
+    try:
+        first = np.array([float(row[0]) for _, row in rows])
+    except ValueError:
+        return False
+    return len(rows) >= 3 and np.array_equal(first, np.arange(len(rows), dtype=np.float64))
+
+
 def _is_number(cell: str) -> bool:
     try:
         float(cell)
     except ValueError:
         return False
     return True
+
+
+def _steps(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{name}: expected an integer, got {value!r}")
+    if not 1 <= value <= 86_400:
+        raise ConfigError(f"{name}: must be in [1, 86400], got {value}")
+    return int(value)
 
 
 def to_steps(values: F64, steps_per_day: int) -> F64:
@@ -152,8 +192,16 @@ def normalise_profiles(name: str, values: F64, steps_per_day: int) -> F64:
     if (values < 0).any():
         p, t = np.argwhere(values < 0)[0]
         raise ConfigError(f"{name}: values must be >= 0, profile {p} has {values[p, t]} at {t}")
-    out = to_steps(values, steps_per_day)
+    peaks = values.max(axis=1)
+    if (peaks <= 0).any():
+        raise ConfigError(f"{name}: profile {int(np.argmax(peaks <= 0))} is all zeros")
+    # Scale by each profile's peak first: only the shape matters, and sums of values near
+    # float64's limit would overflow to inf.
+    out = to_steps(values / peaks[:, None], steps_per_day)
     means = out.mean(axis=1)
     if (means <= 0).any():
-        raise ConfigError(f"{name}: profile {int(np.argmax(means <= 0))} is all zeros")
+        raise ConfigError(
+            f"{name}: profile {int(np.argmax(means <= 0))} resamples to all zeros at "
+            f"{steps_per_day} steps a day"
+        )
     return out / means[:, None]

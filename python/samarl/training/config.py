@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
+from samarl import MAX_THREADS
 from samarl.errors import ConfigError
+from samarl.scenario import MAX_SEED
 
 __all__ = ["TrainConfig"]
 
@@ -109,11 +112,12 @@ class TrainConfig:
             return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
         def is_num(v: object) -> bool:
-            return (
-                isinstance(v, (int, float, np.number))
-                and not isinstance(v, bool)
-                and math.isfinite(v)
-            )
+            if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
+                return False
+            try:
+                return math.isfinite(v)
+            except OverflowError:  # an int beyond float's range
+                return False
 
         for name in ("iterations", "num_steps", "update_epochs", "num_minibatches", "eval_days"):
             need(
@@ -137,7 +141,11 @@ class TrainConfig:
             is_int(self.eval_points) and self.eval_points >= 2,
             "must be an integer >= 2",
         )
-        need("seed", is_int(self.seed) and self.seed >= 0, "must be an integer >= 0")
+        need(
+            "seed",
+            is_int(self.seed) and 0 <= self.seed <= MAX_SEED,
+            f"must be an integer in [0, {MAX_SEED}]",
+        )
         need("learning_rate", is_num(self.learning_rate) and self.learning_rate > 0, "must be > 0")
         for name in ("gamma", "gae_lambda"):
             need(
@@ -157,7 +165,8 @@ class TrainConfig:
         )
         need(
             "parameterisation",
-            self.parameterisation in ("shared", "per_agent"),
+            isinstance(self.parameterisation, str)
+            and self.parameterisation in ("shared", "per_agent"),
             "must be 'shared' or 'per_agent'",
         )
         need(
@@ -192,21 +201,25 @@ class TrainConfig:
         need(
             "device",
             isinstance(self.device, str)
-            and (self.device == "cpu" or self.device.startswith("cuda")),
+            and re.fullmatch(r"cpu|cuda(:\d+)?", self.device) is not None,
             "must be 'cpu' or 'cuda[:K]'",
         )
         need(
             "num_threads",
-            is_int(self.num_threads) and self.num_threads >= 1,
-            "must be an integer >= 1",
+            is_int(self.num_threads) and 1 <= self.num_threads <= MAX_THREADS,
+            f"must be an integer in [1, {MAX_THREADS}]",
         )
+        for name in ("anneal_lr", "norm_adv", "clip_vloss", "capacity_term", "reward_norm"):
+            need(name, isinstance(getattr(self, name), bool), "must be true or false")
         need("progress", isinstance(self.progress, bool), "must be true or false")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """A config from a mapping (e.g. a TOML ``[train]`` table); unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"train: expected a table of settings, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        unknown = sorted(map(str, set(data) - names))
         if unknown:
             raise ConfigError(
                 f"{unknown[0]}: not a training setting (known: {', '.join(sorted(names))})"

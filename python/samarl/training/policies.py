@@ -57,7 +57,9 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
+from samarl._validate import MAX_SEED, as_f32, as_index, positive_int, real
 from samarl.envs.dynamics import OBS_FIELDS
+from samarl.errors import ArgumentTypeError, ConfigError, InvalidValueError, ShapeError
 
 __all__ = [
     "AgentLinear",
@@ -329,15 +331,33 @@ class StateAugmentedPolicy(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        static = torch.as_tensor(np.array(static_features, dtype=np.float32))
-        prof = torch.as_tensor(np.array(profile_blocks, dtype=np.float32))
-        blocks = torch.as_tensor(np.array(block_of_step, dtype=np.int64))
-        if parameterisation not in ("shared", "per_agent"):
-            raise ValueError(
+        static_np = as_f32("static_features", static_features, shape=(None, _NUM_STATIC))
+        if static_np.shape[0] == 0:
+            raise ShapeError("static_features: expected one row per agent (N >= 1), got none")
+        static = torch.from_numpy(static_np.copy())
+        prof = torch.from_numpy(as_f32("profile_blocks", profile_blocks).copy())
+        blocks_np = as_index("block_of_step", block_of_step, shape=(None,))
+        if blocks_np.size == 0:
+            raise ShapeError("block_of_step: expected one block per step of the day, got none")
+        blocks = torch.from_numpy(blocks_np.copy())
+        if not isinstance(parameterisation, str) or parameterisation not in ("shared", "per_agent"):
+            raise ConfigError(
                 f"parameterisation: expected 'shared' or 'per_agent', got {parameterisation!r}"
             )
-        if not (mult_max > 0 and math.isfinite(mult_max)):
-            raise ValueError(f"mult_max: must be finite and > 0, got {mult_max}")
+        mult_max = real("mult_max", mult_max, low=0.0, low_open=True)
+        mult_log_ref = real("mult_log_ref", mult_log_ref, low=0.0, low_open=True)
+        if not 1e-30 <= mult_log_ref * mult_max <= 1e30:  # float32 inputs are scaled by it
+            raise InvalidValueError(
+                f"mult_log_ref: mult_log_ref * mult_max must be in [1e-30, 1e30], got "
+                f"{mult_log_ref * mult_max:g}"
+            )
+        # Log std and action bias become float32 weights; beyond these they are meaningless.
+        init_log_std = real("init_log_std", init_log_std, low=-20.0, high=20.0)
+        init_mean_action = real("init_mean_action", init_mean_action, low=-1e6, high=1e6)
+        seed = positive_int("seed", seed, minimum=0, maximum=MAX_SEED)
+        if isinstance(hidden_sizes, (str, bytes)) or not hasattr(hidden_sizes, "__iter__"):
+            raise ArgumentTypeError(f"hidden_sizes: expected a tuple of ints, got {hidden_sizes!r}")
+        hidden_sizes = tuple(positive_int("hidden_sizes", h) for h in hidden_sizes)
         self.num_agents = int(static.shape[0])
         self.num_blocks = int(blocks.max()) + 1
         self.steps_per_day = int(blocks.shape[0])
@@ -354,7 +374,7 @@ class StateAugmentedPolicy(nn.Module):
             "seed": int(seed),
         }
         if tuple(prof.shape) != (self.num_agents, self.num_blocks):
-            raise ValueError(
+            raise ShapeError(
                 f"profile_blocks: expected shape [{self.num_agents}, {self.num_blocks}], "
                 f"got {list(prof.shape)}"
             )
@@ -557,6 +577,7 @@ class StateAugmentedPolicy(nn.Module):
         A shared policy acting deterministically for more than :data:`ACT_BATCH` agents does so
         in batches of that many (same actions up to float rounding, less memory traffic).
         """
+        obs, mult, step_of_day = self._inputs(obs, mult, step_of_day)
         n = obs.shape[0]
         if (
             deterministic
@@ -580,7 +601,41 @@ class StateAugmentedPolicy(nn.Module):
     @torch.no_grad()
     def value(self, obs: Tensor, mult: Tensor, step_of_day: int | Tensor | None = None) -> Tensor:
         """State values ``[N]`` in (scaled) reward units."""
+        obs, mult, step_of_day = self._inputs(obs, mult, step_of_day)
         return self.value_from_features(self.features(obs, mult, step_of_day))
+
+    def _inputs(
+        self, obs: Any, mult: Any, step_of_day: Any
+    ) -> tuple[Tensor, Tensor, int | Tensor | None]:
+        """Checks the public entry points' arguments (tensors, or arrays that become tensors):
+        shapes, real finite values, steps of the day in range. Raises ``samarl.errors``."""
+        device = self.static.device
+        obs = _tensor("obs", obs, device)
+        mult = _tensor("mult", mult, device)
+        if obs.dim() != 2 or obs.shape[1] != len(OBS_FIELDS) or obs.shape[0] == 0:
+            raise ShapeError(
+                f"obs: expected shape [N, {len(OBS_FIELDS)}] with N >= 1, got {list(obs.shape)}"
+            )
+        if tuple(mult.shape) != (obs.shape[0], self.num_blocks):
+            raise ShapeError(
+                f"mult: expected shape [{obs.shape[0]}, {self.num_blocks}], got {list(mult.shape)}"
+            )
+        if self.parameterisation == "per_agent" or obs.shape[0] > self.num_agents:
+            self._copies(obs.shape[0])
+        for name, x in (("obs", obs), ("mult", mult)):
+            if not bool(torch.isfinite(x).all()):
+                raise InvalidValueError(f"{name}: must be finite, found NaN or inf")
+        if step_of_day is None or isinstance(step_of_day, Tensor | np.ndarray):
+            if step_of_day is not None:
+                sod = _tensor("step_of_day", step_of_day, device, integer=True)
+                if tuple(sod.shape) != (obs.shape[0],):
+                    raise ShapeError(
+                        f"step_of_day: expected shape [{obs.shape[0]}], got {list(sod.shape)}"
+                    )
+                step_of_day = sod % self.steps_per_day
+        else:
+            step_of_day = positive_int("step_of_day", step_of_day, minimum=-(2**63))
+        return obs, mult, step_of_day
 
     @torch.no_grad()
     def value_from_features(self, x: Tensor) -> Tensor:
@@ -631,3 +686,18 @@ class StateAugmentedPolicy(nn.Module):
         policy = cls(data["static_features"], data["profile_blocks"], data["block_of_step"], **hp)
         policy.load_state_dict(data["state_dict"])
         return policy
+
+
+def _tensor(name: str, x: Any, device: torch.device, *, integer: bool = False) -> Tensor:
+    """``x`` as a real tensor on ``device`` (a NumPy array or nested list is converted)."""
+    if isinstance(x, Tensor):
+        if x.is_complex() or (integer and x.is_floating_point()) or x.dtype == torch.bool:
+            raise ArgumentTypeError(f"{name}: expected a real tensor, got dtype {x.dtype}")
+        return x.to(device)
+    if integer:
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "iu" or (arr.dtype.kind == "u" and arr.itemsize == 8):
+            raise ArgumentTypeError(f"{name}: expected integers, got dtype {arr.dtype}")
+        return torch.from_numpy(arr.astype(np.int64)).to(device)
+    arr = as_f32(name, x, finite=False)
+    return torch.from_numpy(np.array(arr, copy=True)).to(device)
