@@ -6,8 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from samarl._io import atomic_write
 from samarl._validate import positive_int
-from samarl.cli.common import prepare_out
+from samarl.cli.common import make_folder
 
 HELP = "benchmarks that print measured ratios"
 
@@ -19,7 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=10, help="consensus rounds K")
     parser.add_argument("--repeats", type=int, default=7, help="timed repetitions (median)")
     parser.add_argument("--no-scaling", action="store_true", help="skip the N = 1e3..N sweep")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument(
+        "--json", metavar="FILE", help="also write the results as JSON (replaces FILE)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.json:
         path = Path(args.json)
-        prepare_out(path.parent)
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        make_folder(path.parent, "json")
+        atomic_write(path, json.dumps(result, indent=2) + "\n")
         print(f"wrote {path}")
     return 0
