@@ -19,7 +19,7 @@ install: $(VENV)/bin/python
 
 ## The main job: train agents and run them with consensus on the default scenario.
 demo: install
-	$(VENV)/bin/samarl demo --out $(SAMARL_OUT)/demo
+	$(VENV)/bin/samarl demo --out $(SAMARL_OUT)/demo --overwrite
 
 ## All tests: Rust unit tests, then pytest (bindings, references, envs, training, CLI).
 test: install test-rust test-python

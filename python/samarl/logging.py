@@ -3,6 +3,8 @@
 ``record(key, value)`` sets a namespaced key (``rollout/``, ``train/``, ``dual/``, ``constraint/``,
 ``consensus/``, ``time/``) for the current row; ``dump(step)`` writes the row to every writer:
 ``progress.csv`` and ``progress.jsonl`` always, TensorBoard when ``torch.utils.tensorboard`` imports.
+Rows are appended as they come; a resumed run rewrites the files (atomically) with the rows up to
+its checkpoint, skipping a last row cut short by a killed process.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import json
 import math
 from pathlib import Path
 from typing import Any, TextIO
+
+from samarl._io import atomic_write
 
 __all__ = ["KVLogger"]
 
@@ -29,16 +33,18 @@ class KVLogger:
         self.csv_path = out_dir / "progress.csv"
         self.rows: list[dict[str, float]] = []
         if resume_iteration is not None and self.jsonl_path.exists():
-            for line in self.jsonl_path.read_text().splitlines():
-                row = json.loads(line)
-                if row.get("iteration", 0) <= resume_iteration:
+            for line in self.jsonl_path.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                except ValueError:  # the last row of a killed run may be cut short
+                    continue
+                if isinstance(row, dict) and row.get("iteration", 0) <= resume_iteration:
                     self.rows.append(row)
         self._current: dict[str, float] = {}
-        self._jsonl: TextIO = open(self.jsonl_path, "w")
-        for row in self.rows:
-            self._jsonl.write(json.dumps(row) + "\n")
-        self._jsonl.flush()
+        # The kept rows replace the files atomically: a run killed now still has its history.
+        atomic_write(self.jsonl_path, "".join(json.dumps(row) + "\n" for row in self.rows))
         self._write_csv()
+        self._jsonl: TextIO = open(self.jsonl_path, "a", encoding="utf-8")
         self._tb: Any = None
         try:
             from torch.utils.tensorboard import SummaryWriter  # optional extra
@@ -67,7 +73,7 @@ class KVLogger:
         if new_keys or len(self.rows) == 1:
             self._write_csv()
         else:
-            with open(self.csv_path, "a", newline="") as f:
+            with open(self.csv_path, "a", newline="", encoding="utf-8") as f:
                 csv.DictWriter(f, fieldnames=self._keys()).writerow(row)
         if self._tb is not None:
             for k, v in row.items():
@@ -82,10 +88,13 @@ class KVLogger:
         return list(keys)
 
     def _write_csv(self) -> None:
-        with open(self.csv_path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self._keys())
-            w.writeheader()
-            w.writerows(self.rows)
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", newline="", encoding="utf-8") as f:
+                w = csv.DictWriter(f, fieldnames=self._keys())
+                w.writeheader()
+                w.writerows(self.rows)
+
+        atomic_write(self.csv_path, write)
 
     def close(self) -> None:
         self._jsonl.close()

@@ -25,6 +25,7 @@ import numpy.typing as npt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from samarl._io import atomic_write
 from samarl.errors import InvalidValueError, ShapeError
 
 __all__ = [
@@ -55,11 +56,10 @@ def new_figure(rows: int = 1, cols: int = 1, *, size: tuple[float, float] = (8.0
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 120) -> Path:
-    """Writes ``fig`` as PNG (Agg), creating the folder; returns the path."""
+    """Writes ``fig`` as PNG (Agg, atomically), creating the folder; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, format="png")
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
 
 
 def draw_band(

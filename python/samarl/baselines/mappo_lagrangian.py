@@ -155,7 +155,8 @@ class CentralCriticPolicy(nn.Module):
     def evaluate(self, x: Tensor, raw_action: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Log-probability, entropy (actor, local columns) and normalised central value."""
         mean, std, _ = self.actor._heads(x[:, : self.actor_dim], value=False)
-        dist = torch.distributions.Normal(mean, std)
+        # Unvalidated: NaN weights give a NaN loss, which the update reports as divergence.
+        dist = torch.distributions.Normal(mean, std, validate_args=False)
         return dist.log_prob(raw_action), dist.entropy(), self.critic(x).squeeze(-1)
 
     @torch.no_grad()

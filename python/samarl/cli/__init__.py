@@ -6,8 +6,15 @@
     samarl run         ...                               execute trained policies with consensus
     samarl experiment NAME ...                           the paper's experiments
 
-Every subcommand prints progress, writes its results under ``--out`` and exits non-zero with a
-one-line message on bad input.
+Every subcommand prints progress and writes its results under ``--out``: a folder that is new or
+empty, unless ``--overwrite`` (or ``samarl train --resume``) says to write into it. Every file is
+written atomically, so a killed command leaves whole files only.
+
+An error is one line on stderr, ``samarl COMMAND: error: NAME: what is wrong``, naming the
+argument, and no traceback. The exit status says whose move it is: 2 when the command line is wrong
+(an unknown option, a bad value, a file that is not what the option takes), 1 when the command was
+right but running it failed (a file that cannot be read or written, a damaged run folder, training
+that diverged), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from samarl.errors import SamarlError
 
@@ -30,11 +38,19 @@ COMMANDS = {
 }
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, but a usage error is one line (argparse prints the whole usage first,
+    dozens of lines for ``samarl train``), pointing to ``--help``. Sub-parsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser of the ``samarl`` command; only ``command``'s module is imported."""
     from samarl import __version__
 
-    parser = argparse.ArgumentParser(prog="samarl", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="samarl", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"samarl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
@@ -52,7 +68,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             continue
         p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or "").split("\n\n")[0])
         mod.add_arguments(p)
-        p.set_defaults(handler=mod.run)
+        p.set_defaults(handler=mod.run, parser=p)
     return parser
 
 
@@ -65,15 +81,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``samarl`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(command).parse_args(argv)
+    parser = build_parser(command)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command's own parser, which names it and its --help
+        getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.handler(args) or 0)
     except SamarlError as e:
-        print(f"samarl {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        print(f"samarl {args.command}: error: {_one_line(str(e))}", file=sys.stderr)
+        return int(getattr(e, "exit_status", 2))
+    except OSError as e:  # the file system refused (full disk, permissions, ...)
+        where = f"{e.filename!r}: " if e.filename else ""
+        reason = e.strerror or _one_line(str(e))
+        print(f"samarl {args.command}: error: {where}{reason}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"samarl {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(text: str) -> str:
+    """A message on one line (a wrapped library message, or one quoting a file, may hold more)."""
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from samarl._io import atomic_write
 from samarl._validate import positive_int
-from samarl.cli.common import prepare_out
+from samarl.cli.common import make_folder
 
 HELP = "benchmarks that print measured ratios"
 
@@ -29,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy", metavar="DIR", help="a trained run folder (soak; default: untrained weights)"
     )
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument(
+        "--json", metavar="FILE", help="also write the results as JSON (replaces FILE)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.json:
         path = Path(args.json)
-        prepare_out(path.parent)
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        make_folder(path.parent, "json")
+        atomic_write(path, json.dumps(result, indent=2) + "\n")
         print(f"wrote {path}")
     return 0

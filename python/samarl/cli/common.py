@@ -6,10 +6,17 @@ import argparse
 import os
 from pathlib import Path
 
+from samarl._io import FileError
 from samarl.errors import ConfigError
 from samarl.scenario import ScenarioConfig, load_scenario, preset_names
 
-__all__ = ["add_scenario_options", "prepare_out", "scenario_from_args"]
+__all__ = [
+    "add_out_options",
+    "add_scenario_options",
+    "make_folder",
+    "prepare_out",
+    "scenario_from_args",
+]
 
 
 def add_scenario_options(
@@ -48,13 +55,69 @@ def scenario_from_args(args: argparse.Namespace) -> ScenarioConfig | None:
     return load_scenario(source, **overrides)
 
 
-def prepare_out(out: str | os.PathLike[str]) -> Path:
-    """The output folder, created (a one-line error when it cannot be)."""
-    path = Path(out)
+def add_out_options(
+    parser: argparse.ArgumentParser,
+    *,
+    default: str | None = None,
+    help: str = "output folder",
+    resume: bool = False,
+) -> None:
+    """``--out DIR`` (required unless ``default``) and ``--overwrite``: a command refuses to write
+    into a folder that already holds files unless told to (``resume`` names ``--resume``, the other
+    way in, in the refusal)."""
+    shown = f" (default: {default})" if default else ""
+    parser.add_argument(
+        "--out",
+        required=default is None,
+        default=default,
+        metavar="DIR",
+        help=f"{help}{shown}; it must be empty or new unless --overwrite"
+        + (" or --resume" if resume else ""),
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into DIR even when it holds files (files of the same name are replaced, "
+        "others stay)",
+    )
+    parser.set_defaults(out_resumes=resume)
+
+
+def prepare_out(args: argparse.Namespace) -> Path:
+    """The folder of ``--out``, created: a one-line error when it already holds files (unless
+    ``--overwrite``, or ``--resume`` where the command takes it) or cannot be created.
+
+    Runs write their files as they go, so a second run into the same folder would silently replace
+    the first one's policy and results: refusing keeps every run.
+    """
+    path = Path(args.out)
+    allowed = getattr(args, "overwrite", False) or getattr(args, "resume", False)
+    if not allowed and path.is_dir() and _holds_files(path):
+        other = "--resume to continue its run, " if getattr(args, "out_resumes", False) else ""
+        raise ConfigError(
+            f"out: {os.fspath(path)!r} already holds files (an earlier run?); pass {other}"
+            "--overwrite to write over them, or choose another --out"
+        )
+    return make_folder(path, "out")
+
+
+def make_folder(path: str | os.PathLike[str], what: str) -> Path:
+    """The folder ``path``, created with its parents (a :class:`~samarl._io.FileError` naming
+    ``what`` when the file system refuses)."""
+    path = Path(path)
     if path.exists() and not path.is_dir():
-        raise ConfigError(f"out: {os.fspath(path)!r} exists and is not a folder")
+        raise ConfigError(f"{what}: {os.fspath(path)!r} exists and is not a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"out: cannot create {os.fspath(path)!r}: {e.strerror}") from None
+        raise FileError(f"{what}: cannot create {os.fspath(path)!r}: {e.strerror or e}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise FileError(f"{what}: cannot write into {os.fspath(path)!r}: Permission denied")
     return path
+
+
+def _holds_files(path: Path) -> bool:
+    try:
+        return any(path.iterdir())
+    except OSError as e:
+        raise FileError(f"out: cannot read {os.fspath(path)!r}: {e.strerror or e}") from None

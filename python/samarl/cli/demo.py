@@ -9,7 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from samarl.cli.common import add_scenario_options, prepare_out, scenario_from_args
+from samarl._io import atomic_write
+from samarl.cli.common import (
+    add_out_options,
+    add_scenario_options,
+    prepare_out,
+    scenario_from_args,
+)
 from samarl.cli.options import add_config_options, config_values
 from samarl.execution import DualConfig
 from samarl.experiments.demo import end_to_end, engine_demo
@@ -20,7 +26,7 @@ HELP = "the main job: train agents, run them with consensus, save results"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``samarl demo``."""
-    parser.add_argument("--out", default="runs/demo", metavar="DIR", help="output folder")
+    add_out_options(parser, default="runs/demo")
     add_scenario_options(parser)
     parser.add_argument(
         "--days", type=int, default=30, help="simulated days per mode (default: 30)"
@@ -38,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs the demonstration and writes its results."""
-    out = prepare_out(args.out)
+    out = prepare_out(args)
     if args.engine:
         result = engine_demo(args.agents or 100_000, seed=args.seed, out=out)
     else:
@@ -56,6 +62,6 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=not args.no_progress,
         )
-    (out / "demo.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write(out / "demo.json", json.dumps(result, indent=2) + "\n")
     print(f"wrote {out / 'demo.json'} and figures in {out}")
     return 0

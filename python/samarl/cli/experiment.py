@@ -1,7 +1,7 @@
 """``samarl experiment NAME``: the paper's experiments, each a Markdown report with figures.
 
-Every experiment takes the common options (``--quick``, ``--policy``, ``--out``, ``--seeds``,
-``--days``, ``--scenario``, ``--agents``, the dual settings of
+Every experiment takes the common options (``--quick``, ``--policy``, ``--out``, ``--overwrite``,
+``--seeds``, ``--days``, ``--scenario``, ``--agents``, the dual settings of
 :class:`~samarl.execution.DualConfig`) and its own (:data:`samarl.experiments.EXPERIMENTS`).
 """
 
@@ -11,7 +11,7 @@ import argparse
 import importlib
 import importlib.util
 
-from samarl.cli.common import add_scenario_options
+from samarl.cli.common import add_out_options, add_scenario_options, prepare_out
 from samarl.cli.options import add_config_options
 from samarl.execution import DualConfig
 from samarl.experiments import EXPERIMENTS, STANDALONE
@@ -25,7 +25,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy", metavar="DIR", help="use this training run instead of training one"
     )
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_out_options(parser)
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=None, help="arrival seeds (default: 0 1 2)"
     )
@@ -61,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
             )
             return 2
         mod = importlib.import_module(module)
-        parser = argparse.ArgumentParser(prog=f"samarl experiment {name}")
+        from samarl.cli import ArgumentParser
+
+        parser = ArgumentParser(prog=f"samarl experiment {name}")
         mod.add_arguments(parser)
         return int(mod.run(parser.parse_args(args.rest)) or 0)
-    return int(importlib.import_module(module).run(args) or 0)
+    mod = importlib.import_module(module)
+    prepare_out(args)
+    return int(mod.run(args) or 0)

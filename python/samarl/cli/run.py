@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import argparse
 
-from samarl.cli.common import add_scenario_options, prepare_out, scenario_from_args
+from samarl.cli.common import (
+    add_out_options,
+    add_scenario_options,
+    prepare_out,
+    scenario_from_args,
+)
 from samarl.cli.options import add_config_options, config_values
 from samarl.execution import DualConfig, execute, save_run, torch_act_fn
 from samarl.training import load_run
@@ -21,7 +26,7 @@ HELP = "run trained policies with dual dynamics and consensus"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``samarl run``."""
     parser.add_argument("--policy", required=True, metavar="DIR", help="training run folder")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_out_options(parser)
     add_scenario_options(parser, default=None)
     parser.add_argument("--days", type=int, default=20, help="simulated days (default: 20)")
     parser.add_argument(
@@ -43,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
     )
     dual = DualConfig(**config_values(args, DualConfig))
-    out = prepare_out(args.out)
+    out = prepare_out(args)
     result = execute(
         trained.scenario,
         torch_act_fn(trained.policy, args.device),

@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from samarl.cli.common import add_scenario_options, prepare_out, scenario_from_args
+from samarl.cli.common import (
+    add_out_options,
+    add_scenario_options,
+    prepare_out,
+    scenario_from_args,
+)
 from samarl.cli.options import add_config_options, config_values
 from samarl.errors import ConfigError
 from samarl.scenario import read_mapping
@@ -18,9 +23,12 @@ HELP = "train state-augmented policies (PPO on the Lagrangian)"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The scenario, the run folder, and every :class:`TrainConfig` field (``--learning-rate``, ...)."""
     add_scenario_options(parser, config=True)
-    parser.add_argument("--out", required=True, metavar="DIR", help="run folder")
+    add_out_options(parser, help="run folder", resume=True)
     parser.add_argument(
-        "--resume", action="store_true", help="continue from DIR/checkpoints/latest.pt"
+        "--resume",
+        action="store_true",
+        help="continue the run in DIR from its last checkpoint (DIR/checkpoints/latest.pt; "
+        "exactly where it stopped, even if it was killed), or start it if DIR has none",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-eval", action="store_true", help="skip the flat-multiplier sweep")
@@ -41,11 +49,12 @@ def _train_table(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``samarl train``."""
+    table = _train_table(args)  # first: an unreadable --config is named as such
     scenario = scenario_from_args(args)
-    values = _train_table(args) | config_values(args, TrainConfig)
+    values = table | config_values(args, TrainConfig)
     values["progress"] = not args.no_progress
     config = TrainConfig.from_dict(values)
-    out = prepare_out(args.out)
+    out = prepare_out(args)
     res = train(scenario, config, out, resume=args.resume, evaluate=not args.no_eval)
     print(
         f"trained {res.iterations} iterations in {res.wall_time_s:.1f} s; run folder {res.out_dir}"

@@ -8,6 +8,8 @@
   (the price in force while the block ran);
 - ``load_vs_capacity.png`` (every day of the window), ``daily.png`` (each block's price and
   excess, day by day), ``multipliers.png``, ``backlog_top_agents.png``.
+
+Every file is written atomically (:func:`samarl._io.atomic_write`): a killed run leaves whole files.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from samarl import plots
+from samarl._io import atomic_write
 from samarl.execution.executor import ExecutionResult
 from samarl.scenario import ScenarioConfig, dump_scenario
 
@@ -28,8 +31,8 @@ def save_run(result: ExecutionResult, scenario: ScenarioConfig, out_dir: str | P
     """Writes ``metrics.json``, the scenario, and the run's figures into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
-    dump_scenario(scenario, out / "scenario.toml")
+    atomic_write(out / "metrics.json", json.dumps(result.metrics, indent=2) + "\n")
+    atomic_write(out / "scenario.toml", lambda tmp: dump_scenario(scenario, tmp))
     write_trajectories(result, out)
     s, dt = scenario.steps_per_day, scenario.dt_hours
     warm = int(result.metrics.get("warmup_days", 0))
@@ -86,22 +89,28 @@ def save_run(result: ExecutionResult, scenario: ScenarioConfig, out_dir: str | P
 def write_trajectories(result: ExecutionResult, out: Path) -> None:
     """``trajectories.npz`` (``total_load`` and ``capacity`` ``[T]`` kW, ``mult_daily`` ``[days, m]``)
     and ``total_load.csv`` (step, day, step of day, total load, capacity)."""
-    np.savez_compressed(
+    atomic_write(
         out / "trajectories.npz",
-        total_load=result.total_load,
-        capacity=result.capacity,
-        mult_daily=result.mult_daily,
+        lambda tmp: np.savez_compressed(
+            tmp,
+            total_load=result.total_load,
+            capacity=result.capacity,
+            mult_daily=result.mult_daily,
+        ),
     )
     steps = result.total_load.shape[0]
     days = max(result.mult_daily.shape[0], 1)
     s = steps // days
     t = np.arange(steps)
     table = np.column_stack([t, t // s, t % s, result.total_load, result.capacity])
-    np.savetxt(
+    atomic_write(
         out / "total_load.csv",
-        table,
-        fmt=["%d", "%d", "%d", "%.6g", "%.6g"],
-        delimiter=",",
-        header="step,day,step_of_day,total_load_kw,capacity_kw",
-        comments="",
+        lambda tmp: np.savetxt(
+            tmp,
+            table,
+            fmt=["%d", "%d", "%d", "%.6g", "%.6g"],
+            delimiter=",",
+            header="step,day,step_of_day,total_load_kw,capacity_kw",
+            comments="",
+        ),
     )

@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from samarl._io import atomic_write
+
 __all__ = ["ScalingSettings", "add_arguments", "fit_slope", "measure", "run"]
 
 #: Daily feasibility thresholds (daily excess p95 <= 2 %, peak <= 1.2x capacity, served >= 99 %).
@@ -433,7 +435,7 @@ def write_report(results: dict[str, Any], out: Path, command: str) -> None:
         "![scaling](ctde_scaling.png)",
         "",
     ]
-    (out / "report.md").write_text("\n".join(lines))
+    atomic_write(out / "report.md", "\n".join(lines))
 
 
 def _plot(results: dict[str, Any], path: Path) -> None:
@@ -464,7 +466,7 @@ def _plot(results: dict[str, Any], path: Path) -> None:
     a.legend(fontsize=8)
     b.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
 
 
@@ -472,11 +474,12 @@ def _plot(results: dict[str, Any], path: Path) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``samarl experiment ctde``: ``--out``, ``--quick`` and every
+    """Options of ``samarl experiment ctde``: ``--out``, ``--overwrite``, ``--quick`` and every
     :class:`ScalingSettings` field."""
+    from samarl.cli.common import add_out_options
     from samarl.cli.options import add_config_options
 
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    add_out_options(parser)
     parser.add_argument("--quick", action="store_true", help="small budgets (~10 min on 2 cores)")
     add_config_options(parser, ScalingSettings, title="scaling comparison (ScalingSettings)")
 
@@ -491,13 +494,14 @@ def settings_from_args(args: argparse.Namespace) -> ScalingSettings:
 
 def run(args: argparse.Namespace) -> int:
     """``samarl experiment ctde [--quick] --out DIR``."""
+    from samarl.cli.common import prepare_out
+
     settings = settings_from_args(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out(args)
     t0 = time.perf_counter()
     results = sweep(settings, log=lambda msg: print(msg, flush=True))
     results["wall_s"] = time.perf_counter() - t0
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    atomic_write(out / "results.json", json.dumps(results, indent=2))
     command = "samarl experiment ctde " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
     write_report(results, out, command.strip())
     print(f"wrote {out / 'results.json'} and {out / 'report.md'} in {results['wall_s']:.0f} s")

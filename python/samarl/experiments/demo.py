@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from samarl import plots
+from samarl._io import atomic_write
 from samarl.benchmarks.kernels import heterogeneous_agents
 from samarl.comms import Consensus, Graph
 from samarl.envs.dynamics import Dynamics
@@ -80,7 +81,8 @@ def end_to_end(
         rows[mode] = res.metrics
     table = _table(rows)
     print(table)
-    (out / "report.md").write_text(
+    atomic_write(
+        out / "report.md",
         f"# samarl demo: {scenario.num_agents:,} agents, scenario '{scenario.name}'\n\n"
         f"Training: {trained.iterations} iterations in {trained.wall_time_s:.0f} s "
         f"(run folder `train/`). Execution: {days} days per mode, metrics after the "
@@ -89,7 +91,7 @@ def end_to_end(
         "that day over its capacity (p95 and max); peak: the largest step load over capacity; "
         "settling: mean day-to-day change of each block's price / mult_max; cost / optimum: "
         "waiting cost against the perfect-foresight optimum of the same arrivals; violation_avg: "
-        f"the long-run per-block form (a day over capacity cancels a day under it).\n\n{table}\n"
+        f"the long-run per-block form (a day over capacity cancels a day under it).\n\n{table}\n",
     )
     return {
         "scenario": scenario.to_dict(),

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from samarl._io import atomic_write
 from samarl.execution.dual import DualConfig
 from samarl.execution.executor import AgentRemoval, ExecutionResult, execute, torch_act_fn
 from samarl.execution.optimum import FluidOptimum
@@ -211,10 +212,10 @@ def environment() -> dict[str, Any]:
 
 
 def write_outputs(out: Path, results: dict[str, Any], report: str) -> None:
-    """Writes ``results.json`` and ``report.md`` and says where they are."""
+    """Writes ``results.json`` and ``report.md`` (atomically) and says where they are."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=_jsonable) + "\n")
-    (out / "report.md").write_text(report.rstrip() + "\n")
+    atomic_write(out / "results.json", json.dumps(results, indent=2, default=_jsonable) + "\n")
+    atomic_write(out / "report.md", report.rstrip() + "\n")
     print(f"wrote {out / 'results.json'} and {out / 'report.md'}")
 
 

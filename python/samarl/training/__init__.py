@@ -16,7 +16,13 @@ from samarl.training.policies import StateAugmentedPolicy
 from samarl.training.prior import default_mult_max, sample_mults
 from samarl.training.run_folder import TrainedRun, load_policy, load_run
 from samarl.training.sweep import response_sweep
-from samarl.training.trainer import Trainer, TrainResult, policy_for, train
+from samarl.training.trainer import (
+    Trainer,
+    TrainingDivergedError,
+    TrainResult,
+    policy_for,
+    train,
+)
 
 __all__ = [
     "StateAugmentedPolicy",
@@ -24,6 +30,7 @@ __all__ = [
     "TrainResult",
     "TrainedRun",
     "Trainer",
+    "TrainingDivergedError",
     "default_mult_max",
     "load_policy",
     "load_run",

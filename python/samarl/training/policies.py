@@ -68,9 +68,30 @@ __all__ = [
     "StateAugmentedPolicy",
     "agent_tables",
     "population_tables",
+    "torch_device",
 ]
 
 Parameterisation = Literal["shared", "per_agent"]
+
+
+def torch_device(name: str) -> torch.device:
+    """The torch device ``name`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...), checked: a
+    :class:`~samarl.errors.ConfigError` naming ``device`` for a name torch does not know or a
+    device this machine lacks, rather than torch's error at the first tensor moved there."""
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device: unknown torch device {name!r} (e.g. 'cpu', 'cuda:0')") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device: {name!r} requested but CUDA is not available")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"device: {name!r} requested but this machine has {torch.cuda.device_count()} GPU(s)"
+        )
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device: {name!r} is not supported (use 'cpu' or 'cuda[:K]')")
+    return dev
+
 
 #: Columns of the env observation (:data:`samarl.envs.OBS_FIELDS`).
 _BACKLOG, _ARRIVED, _SIN, _COS, _EXPECTED, _MAX_ENERGY, _MEAN_ARRIVAL = (
@@ -541,7 +562,8 @@ class StateAugmentedPolicy(nn.Module):
         network inputs ``x`` (``[B, D]`` shared, ``[N, B, D]`` per agent)."""
         mean, std, v = self._heads(x)
         assert v is not None
-        dist = torch.distributions.Normal(mean, std)
+        # Unvalidated: NaN weights give a NaN loss, which the update reports as divergence.
+        dist = torch.distributions.Normal(mean, std, validate_args=False)
         return dist.log_prob(raw_action), dist.entropy(), v
 
     @torch.no_grad()

@@ -15,15 +15,32 @@ Two layouts, one per parameterisation:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 from torch import Tensor
 
+from samarl.errors import InvalidValueError
 from samarl.training.policies import StateAugmentedPolicy
 
-__all__ = ["PPOHyperparameters", "RolloutBatch", "compute_gae", "ppo_update"]
+__all__ = [
+    "PPOHyperparameters",
+    "RolloutBatch",
+    "TrainingDivergedError",
+    "compute_gae",
+    "ppo_update",
+]
+
+
+class TrainingDivergedError(InvalidValueError):
+    """Training produced a non-finite loss, gradient or weights (e.g. a learning rate far too
+    large). :func:`~samarl.training.train` stops at once, and the run folder keeps its last good
+    checkpoint."""
+
+    exit_status = 1
+    """The command line's exit status: 1, a failure (2 is for a wrong command line)."""
 
 
 class PPOHyperparameters(Protocol):
@@ -152,7 +169,7 @@ def ppo_update(
     clipfracs: list[float] = []
     grad_norms: list[float] = []
     updates = 0
-    for _epoch in range(hp.update_epochs):
+    for epoch in range(hp.update_epochs):
         perm = torch.randperm(total, generator=generator).to(batch.x.device)
         for start in range(0, total - mb_size + 1, mb_size):
             idx = perm[start : start + mb_size]
@@ -183,6 +200,10 @@ def ppo_update(
             # shrink as N grows. Shared: the mean over all samples.
             loss = per_sample.mean(1).sum() if per_agent else per_sample.mean()
 
+            where = f"(epoch {epoch + 1}, minibatch {start // mb_size + 1})"
+            if not bool(torch.isfinite(loss)):
+                raise TrainingDivergedError(f"the PPO loss is {float(loss.detach())} {where}")
+
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if per_agent:
@@ -191,6 +212,8 @@ def ppo_update(
             else:
                 norm = torch.nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
                 grad_norms.append(float(norm))
+            if not math.isfinite(grad_norms[-1]):  # stepping would make the weights NaN
+                raise TrainingDivergedError(f"the gradient norm is {grad_norms[-1]} {where}")
             optimizer.step()
 
             sums["policy_loss"] += float(pg.detach().mean())

@@ -3,8 +3,10 @@
 A run folder holds ``config.json`` (the resolved scenario and training config), ``progress.csv`` and
 ``progress.jsonl`` (one row per iteration, namespaced keys), ``checkpoints/latest.pt`` (resumes the run
 exactly), ``policy.pt`` (the trained policy), ``training_curves.png``, ``response.json`` and
-``response.png``. :func:`load_run` gives back the scenario and the policy; every command that takes
-``--policy DIR`` goes through it.
+``response.png``. Every file is written atomically (:func:`samarl._io.atomic_write`), so a killed
+run leaves whole files only. :func:`load_run` gives back the scenario and the policy; every command
+that takes ``--policy DIR`` goes through it, and a damaged file is a :class:`~samarl._io.FileError`
+naming it.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from samarl._io import FileError, atomic_write, load_torch
 from samarl.errors import ConfigError
 from samarl.scenario import ScenarioConfig, resolve_scenario
-from samarl.training.policies import StateAugmentedPolicy, population_tables
+from samarl.training.policies import StateAugmentedPolicy, population_tables, torch_device
 
 __all__ = ["TrainedRun", "load_policy", "load_run", "write_config"]
 
@@ -29,14 +31,12 @@ def write_config(
     out: Path, scenario: ScenarioConfig, train: dict[str, Any], resolved: dict[str, Any]
 ) -> Path:
     """Writes ``config.json``: the scenario, the training config and the values resolved from them."""
-    path = out / "config.json"
     text = json.dumps(
         {"scenario": scenario.to_dict(), "train": train, "resolved": resolved},
         indent=2,
         default=str,
     )
-    path.write_text(text + "\n")
-    return path
+    return atomic_write(out / "config.json", text + "\n")
 
 
 def run_scenario(run_dir: str | os.PathLike[str]) -> ScenarioConfig:
@@ -50,9 +50,12 @@ def run_scenario(run_dir: str | os.PathLike[str]) -> ScenarioConfig:
     try:
         data = json.loads(config_file.read_text(encoding="utf-8"))
         return ScenarioConfig.from_dict(data["scenario"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise ConfigError(
-            f"policy: {os.fspath(config_file)!r} is not a valid run config ({e})"
+    except OSError as e:
+        raise FileError(f"policy: cannot read {os.fspath(config_file)!r}: {e.strerror}") from None
+    except (ValueError, KeyError, TypeError) as e:  # also UnicodeDecodeError: a binary file
+        reason = " ".join(str(e).split())[:120]
+        raise FileError(
+            f"policy: {os.fspath(config_file)!r} is damaged, not a run config ({reason})"
         ) from None
 
 
@@ -86,6 +89,7 @@ def load_run(
     its population size; a shared-weights policy is then rebound to the new population (e.g. 10^6
     agents from a run trained on 1,000).
     """
+    torch_device(device)
     base = run_scenario(run_dir) if scenario is None else resolve_scenario(scenario)
     if num_agents is not None:
         base = base.replace(num_agents=num_agents)
@@ -103,19 +107,26 @@ def load_policy(
     ``scenario`` (a config, preset name or file), a shared-weights policy is rebound to that
     scenario's population (e.g. 10,000 agents from a run trained on 1,000).
     """
+    dev = torch_device(device)
     run = Path(run_dir)
     path = run / "policy.pt"
-    if path.exists():
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-    else:
-        ckpt = run / "checkpoints" / "latest.pt"
-        if not ckpt.exists():
+    if not path.exists():
+        path = run / "checkpoints" / "latest.pt"
+        if not path.exists():
             raise ConfigError(
                 f"policy: {os.fspath(run)!r} has no policy.pt or checkpoints/latest.pt "
                 "(not a `samarl train` run folder?)"
             )
-        saved = torch.load(ckpt, map_location="cpu", weights_only=False)["policy"]
-    policy = StateAugmentedPolicy.from_save_dict(saved)
+    saved = load_torch(path, what="policy")
+    try:
+        if path.name == "latest.pt":
+            saved = saved["policy"]
+        policy = StateAugmentedPolicy.from_save_dict(saved)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
+        reason = " ".join(str(e).split())[:120] or type(e).__name__
+        raise FileError(
+            f"policy: {os.fspath(path)!r} is damaged, not a saved policy ({reason})"
+        ) from None
     if scenario is not None:
         sc = resolve_scenario(scenario)
         static, prof = population_tables(sc.build(), sc.dt_hours)
@@ -124,4 +135,4 @@ def load_policy(
         )
         if not same:
             policy = policy.for_population(static, prof)
-    return policy.to(device).eval()
+    return policy.to(dev).eval()

@@ -17,6 +17,7 @@ folder of :mod:`samarl.training.run_folder`, logging, evaluation). The settings 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -31,19 +32,20 @@ import numpy.typing as npt
 import torch
 
 from samarl import plots
+from samarl._io import FileError, atomic_write, load_torch
 from samarl.envs import AutoReset, DemandResponseEnv
 from samarl.envs.demand_response import lagrangian_reward
 from samarl.errors import ConfigError
 from samarl.logging import KVLogger
 from samarl.scenario import resolve_scenario
 from samarl.training.config import TrainConfig
-from samarl.training.policies import StateAugmentedPolicy, population_tables
-from samarl.training.ppo import RolloutBatch, compute_gae, ppo_update
+from samarl.training.policies import StateAugmentedPolicy, population_tables, torch_device
+from samarl.training.ppo import RolloutBatch, TrainingDivergedError, compute_gae, ppo_update
 from samarl.training.prior import default_mult_max, sample_mults
 from samarl.training.run_folder import write_config
 from samarl.training.sweep import response_sweep
 
-__all__ = ["TrainResult", "Trainer", "policy_for", "train"]
+__all__ = ["TrainResult", "Trainer", "TrainingDivergedError", "policy_for", "train"]
 
 
 def policy_for(
@@ -89,9 +91,7 @@ class Trainer:
         self.scenario = scenario = resolve_scenario(scenario)
         self.config = cfg = config
         self.out_dir = Path(out_dir)
-        if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"device: {cfg.device!r} requested but CUDA is not available")
-        self.device = dev = torch.device(cfg.device)
+        self.device = dev = torch_device(cfg.device)
         if torch.get_num_threads() != cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
 
@@ -237,7 +237,10 @@ class Trainer:
             self.raw_actions[t] = raw
             self.logprobs[t] = logp
             self.values[t] = policy.denormalize_values(v_norm)
-            out = self.env.step(action.cpu().numpy())
+            actions = action.cpu().numpy()
+            if not np.isfinite(actions).all():
+                raise TrainingDivergedError("the policy's actions are not finite")
+            out = self.env.step(actions)
             reward = torch.from_numpy(out.reward).to(dev)
             use = torch.from_numpy(out.resource_use).to(dev)
             mult_h = self.mult[:, int(self.block_of_step[tod])]
@@ -303,9 +306,16 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         t0 = time.perf_counter()
-        stats = self.collect_rollouts()
-        t1 = time.perf_counter()
-        stats |= self.update()
+        try:
+            stats = self.collect_rollouts()
+            t1 = time.perf_counter()
+            stats |= self.update()
+            self._check_finite(stats)
+        except TrainingDivergedError as e:
+            raise TrainingDivergedError(
+                f"training diverged at iteration {self.iteration + 1}: {e}; try a smaller "
+                "learning_rate or max_grad_norm (nothing from this iteration was saved)"
+            ) from None
         t2 = time.perf_counter()
         self.iteration += 1
         stats["train/learning_rate"] = lr
@@ -314,6 +324,19 @@ class Trainer:
         stats["time/iteration_s"] = t2 - t0
         stats["time/agent_steps_per_s"] = cfg.num_steps * self.rows / (t2 - t0)
         return stats
+
+    def _check_finite(self, stats: dict[str, float]) -> None:
+        """Raises :class:`TrainingDivergedError` when the update left a non-finite loss statistic,
+        weight or normaliser statistic: nothing after it could be trusted, and stopping here keeps
+        the bad state out of every checkpoint."""
+        for key in ("train/policy_loss", "train/value_loss", "train/entropy"):
+            if key in stats and not math.isfinite(stats[key]):
+                raise TrainingDivergedError(f"{key} is {stats[key]}")
+        for name, tensor in itertools.chain(
+            self.policy.named_parameters(), self.policy.named_buffers()
+        ):
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise TrainingDivergedError(f"the policy's {name} is not finite")
 
     # ---------------------------------------------------------------- checkpoints
 
@@ -369,18 +392,30 @@ class Trainer:
         self.ret_count = float(rn["count"])
 
     def save_checkpoint(self, path: Path | None = None) -> Path:
-        """Writes :meth:`state` to ``checkpoints/latest.pt`` (atomically)."""
+        """Writes :meth:`state` to ``checkpoints/latest.pt`` atomically: a run killed while it
+        writes keeps the previous checkpoint whole."""
         path = path or self.out_dir / "checkpoints" / "latest.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(self.state(), tmp)
-        tmp.replace(path)
-        return path
+        state = self.state()
+        return atomic_write(path, lambda tmp: torch.save(state, tmp))
 
     def load_checkpoint(self, path: Path | None = None) -> None:
         """Continues from a checkpoint written by :meth:`save_checkpoint`."""
         path = path or self.out_dir / "checkpoints" / "latest.pt"
-        self.load_state(torch.load(path, map_location="cpu", weights_only=False))
+        state = load_torch(path, what="resume")
+        try:
+            self.load_state(state)
+        except RuntimeError as e:  # torch: the saved weights have other shapes
+            reason = " ".join(str(e).split())
+            reason = reason if len(reason) <= 160 else reason[:157] + "..."
+            raise ConfigError(
+                f"resume: {os.fspath(path)!r} was written with another scenario or config "
+                f"({reason})"
+            ) from None
+        except (KeyError, TypeError, AttributeError, IndexError) as e:
+            raise FileError(
+                f"resume: {os.fspath(path)!r} is not a checkpoint of this trainer ({e!r})"
+            ) from None
 
 
 #: With fewer agents than this, training steps copies of them (see ``TrainConfig.agent_copies``).
@@ -452,15 +487,26 @@ def train(
     out_dir
         Run folder (created).
     resume
-        Continue from ``out_dir/checkpoints/latest.pt`` when it exists.
+        Continue from ``out_dir/checkpoints/latest.pt`` when it exists. Without it (or without a
+        checkpoint) the run starts afresh, and first removes a previous run's checkpoint,
+        ``policy.pt`` and ``response.*`` from ``out_dir``, so that none of them is taken for this
+        run's (a fresh run killed before its first checkpoint cannot resume the old one).
     stop_after
         Stop (with a checkpoint) once this many iterations are done in total, without evaluating:
-        an interrupted run that :func:`train` with ``resume=True`` continues exactly. (Ctrl-C keeps
-        the last periodic checkpoint, every ``checkpoint_every`` iterations.)
+        an interrupted run that :func:`train` with ``resume=True`` continues exactly. (Ctrl-C, or
+        a killed process, keeps the last periodic checkpoint, every ``checkpoint_every``
+        iterations: checkpoints are written atomically, and resuming from one gives the same
+        weights, bit for bit, as a run never interrupted.)
     evaluate
         Run the flat-multiplier sweep at the end (``response.json``, ``response.png``).
     callback
         Called after every iteration with the trainer and the logged row.
+
+    Raises
+    ------
+    TrainingDivergedError
+        When an iteration produces a non-finite loss or weights; the run folder keeps the last
+        checkpoint written before it (and no ``policy.pt`` of the diverged weights).
     """
     config = config or TrainConfig()
     out = Path(out_dir)
@@ -472,6 +518,9 @@ def train(
     resumed = resume and ckpt.exists()
     if resumed:
         trainer.load_checkpoint(ckpt)
+    else:
+        for stale in (ckpt, out / "policy.pt", out / "response.json", out / "response.png"):
+            stale.unlink(missing_ok=True)
     write_config(
         out,
         scenario,
@@ -522,7 +571,8 @@ def train(
             bar.close()
         logger.close()
     trainer.save_checkpoint()
-    torch.save(trainer.policy.save_dict(), out / "policy.pt")
+    saved = trainer.policy.save_dict()
+    atomic_write(out / "policy.pt", lambda tmp: torch.save(saved, tmp))
     plots.plot_training_curves(logger.rows, out / "training_curves.png")
     response = None
     if evaluate and trainer.iteration >= config.iterations:
@@ -538,7 +588,7 @@ def train(
         response["mult_max"] = trainer.mult_max
         response["iterations"] = trainer.iteration
         response["train_wall_time_s"] = time.perf_counter() - start
-        (out / "response.json").write_text(json.dumps(response, indent=2) + "\n")
+        atomic_write(out / "response.json", json.dumps(response, indent=2) + "\n")
         plots.plot_response(response, out / "response.png")
     return TrainResult(
         trainer.policy, out, logger.rows, response, time.perf_counter() - start, trainer.iteration

@@ -1,0 +1,136 @@
+"""Every error of the ``samarl`` command is one line on stderr naming the argument, no traceback,
+and an exit status that says whose move it is: 2 for a wrong command line, 1 for a failure.
+
+One case of each kind runs as users run the command, in a subprocess (with a timeout; they start
+together, since most of each one's time is importing torch). Every case also calls
+:func:`samarl.cli.main` in this process: the same code from the command line on, in a fraction of
+the time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from samarl.cli import main
+from samarl.training import train
+from tiny import tiny_config, tiny_scenario
+
+#: Training options of a run that takes a second or two.
+TINY = (
+    "--scenario", "small", "--agents", "4", "--iterations", "2", "--num-steps", "8",
+    "--agent-copies", "2", "--hidden-sizes", "8", "--no-eval", "--no-progress",
+)  # fmt: skip
+
+#: name -> (argv with {run}, {tmp}, {out} placeholders, exit status, text the message must contain).
+CASES: dict[str, tuple[list[str], int, str]] = {
+    "policy.pt damaged": (["run", "--policy", "{tmp}/bad_policy", "--out", "{out}/o1"], 1, "policy: "),
+    "config.json damaged": (["run", "--policy", "{tmp}/bad_config", "--out", "{out}/o2"], 1, "policy: "),
+    "no policy in the folder": (["run", "--policy", "{tmp}/no_policy", "--out", "{out}/o3"], 2, "policy: "),
+    "checkpoint damaged": (["train", *TINY, "--resume", "--out", "{tmp}/bad_ckpt"], 1, "resume: "),
+    "unknown device": (["run", "--policy", "{run}", "--device", "tpu9", "--out", "{out}/o4"], 2, "device: "),
+    "out under a file": (["run", "--policy", "{run}", "--out", "{tmp}/a_file/o5"], 1, "out: cannot create"),
+    "out not empty": (["train", *TINY, "--out", "{run}"], 2, "--overwrite"),
+    "binary scenario file": (["train", "--scenario", "{tmp}/binary.toml", "--out", "{out}/o6"], 2, "scenario: "),
+    "binary config file": (["train", "--config", "{tmp}/binary.toml", "--out", "{out}/o7"], 2, "config: "),
+    "bad option value": (["train", "--iterations", "two", "--out", "{out}/o8"], 2, "--iterations"),
+    "unknown option": (["run", "--policy", "{run}", "--dyas", "2", "--out", "{out}/o9"], 2, "--dyas"),
+    "training diverges": (["train", *TINY, "--learning-rate", "1e12", "--out", "{out}/o10"], 1, "iteration 1"),
+}  # fmt: skip
+
+#: The cases that also run in a subprocess: one of each kind of error.
+SUBPROCESS = ("policy.pt damaged", "no policy in the folder", "unknown option", "training diverges")
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``run`` (a trained run folder) and ``tmp`` (the damaged files of :data:`CASES`)."""
+    tmp = tmp_path_factory.mktemp("cli_errors")
+    run = tmp / "run"
+    train(tiny_scenario(), tiny_config(iterations=1), run, evaluate=False)
+    (tmp / "a_file").write_text("not a folder\n")
+    (tmp / "binary.toml").write_bytes(bytes(range(256)) * 8)
+    for name in ("bad_policy", "bad_config", "no_policy"):
+        shutil.copytree(run, tmp / name)
+    (tmp / "bad_policy" / "policy.pt").write_bytes(b"PK\x03\x04 truncated by a full disk")
+    (tmp / "bad_config" / "config.json").write_text('{"scenario": {"num_agents": ')
+    (tmp / "no_policy" / "policy.pt").unlink()
+    shutil.rmtree(tmp / "no_policy" / "checkpoints")
+    (tmp / "bad_ckpt" / "checkpoints").mkdir(parents=True)
+    (tmp / "bad_ckpt" / "checkpoints" / "latest.pt").write_bytes(os.urandom(64))
+    return {"run": run, "tmp": tmp}
+
+
+def argv_of(case: str, folders: dict[str, Path], out: str) -> list[str]:
+    """The case's command line, with its outputs in ``tmp/out`` (each way of running has its own)."""
+    return [a.format(out=folders["tmp"] / out, **folders) for a in CASES[case][0]]
+
+
+@pytest.fixture(scope="module")
+def subprocess_results(folders: dict[str, Path]) -> dict[str, tuple[int, str]]:
+    """``(exit status, stderr)`` of every case of :data:`SUBPROCESS`, run as a command."""
+
+    def one(case: str) -> tuple[int, str]:
+        res = subprocess.run(
+            [sys.executable, "-m", "samarl.cli", *argv_of(case, folders, "subprocess")],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        return res.returncode, res.stderr
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(zip(SUBPROCESS, pool.map(one, SUBPROCESS), strict=True))
+
+
+def check(case: str, status: int, stderr: str) -> None:
+    _, expected, text = CASES[case]
+    assert "Traceback" not in stderr, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("samarl "), lines[0]
+    assert text in lines[0], lines[0]
+    assert status == expected, lines[0]
+
+
+@pytest.mark.parametrize("case", SUBPROCESS)
+def test_a_command_error_is_one_line_naming_the_argument(
+    case: str, subprocess_results: dict[str, tuple[int, str]]
+) -> None:
+    check(case, *subprocess_results[case])
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_error_is_one_line_naming_the_argument(
+    case: str, folders: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        status = main(argv_of(case, folders, "in_process"))
+    except SystemExit as e:  # argparse
+        status = int(e.code or 0)
+    check(case, status, capsys.readouterr().err)
+
+
+def test_an_out_folder_that_cannot_be_written_is_a_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        status = main(["train", *TINY, "--out", str(locked / "run")])
+    finally:
+        locked.chmod(0o700)
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err.strip().splitlines() == [err.strip()]
+    assert "out: cannot create" in err
