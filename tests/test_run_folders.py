@@ -146,6 +146,7 @@ def test_training_that_diverges_stops_naming_the_iteration_and_keeps_the_last_ch
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from samarl.training.ppo import ppo_update as real
+
     updates: list[int] = []
 
     def poisoned(policy: torch.nn.Module, *args: object, **kwargs: object) -> dict[str, float]:

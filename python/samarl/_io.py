@@ -16,17 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from samarl.errors import SamarlError
+from samarl.errors import FileError
 
 __all__ = ["FileError", "atomic_write", "load_torch"]
-
-
-class FileError(SamarlError):
-    """A file could not be written or read back, or holds damaged data: the command was right, the
-    disk or the file was not."""
-
-    exit_status = 1
-    """The command line's exit status: 1, a failure (2 is for a wrong command line)."""
 
 
 def atomic_write(

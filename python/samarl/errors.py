@@ -21,10 +21,12 @@ __all__ = [
     "ArgumentTypeError",
     "ConfigError",
     "DisconnectedGraphError",
+    "FileError",
     "GraphError",
     "InvalidValueError",
     "SamarlError",
     "ShapeError",
+    "TrainingDivergedError",
 ]
 
 
@@ -35,3 +37,20 @@ class ConfigError(SamarlError):
 class ArgumentTypeError(InvalidValueError, TypeError):
     """An argument has the wrong type: a float where an integer belongs, a complex or string array
     where real numbers belong. Both an :class:`InvalidValueError` and a :class:`TypeError`."""
+
+
+class FileError(SamarlError):
+    """A file could not be written or read back, or holds damaged data: the command was right, the
+    disk or the file was not."""
+
+    exit_status = 1
+    """The command line's exit status: 1, a failure (2 is for a wrong command line)."""
+
+
+class TrainingDivergedError(InvalidValueError):
+    """Training produced a non-finite loss, gradient or weights (e.g. a learning rate far too
+    large). :func:`~samarl.training.train` stops at once, and the run folder keeps its last good
+    checkpoint."""
+
+    exit_status = 1
+    """The command line's exit status: 1, a failure (2 is for a wrong command line)."""

@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from samarl.errors import ConfigError
+from samarl.errors import ConfigError, FileError
 from samarl.scenario.config import ScenarioConfig
 
 __all__ = [
@@ -101,8 +101,9 @@ def resolve_scenario(
 def read_mapping(path: str | os.PathLike[str], *, what: str = "config") -> dict[str, Any]:
     """The top-level table of a TOML / YAML / JSON file.
 
-    ``what`` names the argument in errors. Raises :class:`ConfigError` for a missing, unreadable,
-    binary or malformed file, an unknown suffix, or a file whose top level is not a table.
+    ``what`` names the argument in errors. Raises :class:`ConfigError` for a missing, binary or
+    malformed file, an unknown suffix, or a file whose top level is not a table, and
+    :class:`FileError` for a file that is there but cannot be read (permissions, I/O).
     """
     if not isinstance(path, (str, os.PathLike)):
         raise ConfigError(f"{what}: expected a file path, got {path!r}")
@@ -111,9 +112,12 @@ def read_mapping(path: str | os.PathLike[str], *, what: str = "config") -> dict[
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{what}: {os.fspath(path)!r} is not a text file") from None
-    except (OSError, ValueError) as e:  # ValueError: a path with a NUL byte
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, ValueError) as e:
+        # a wrong argument (ValueError: a path with a NUL byte)
         reason = getattr(e, "strerror", None) or str(e)
         raise ConfigError(f"{what}: cannot read {os.fspath(path)!r}: {reason}") from None
+    except OSError as e:  # the file is there but the disk or its permissions fail: a failure
+        raise FileError(f"{what}: cannot read {os.fspath(path)!r}: {e.strerror or e}") from None
     data = parse_mapping(text, path.suffix.lower(), path, what=what)
     return data
 

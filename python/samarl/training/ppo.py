@@ -22,7 +22,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from samarl.errors import InvalidValueError
+from samarl.errors import TrainingDivergedError
 from samarl.training.policies import StateAugmentedPolicy
 
 __all__ = [
@@ -32,15 +32,6 @@ __all__ = [
     "compute_gae",
     "ppo_update",
 ]
-
-
-class TrainingDivergedError(InvalidValueError):
-    """Training produced a non-finite loss, gradient or weights (e.g. a learning rate far too
-    large). :func:`~samarl.training.train` stops at once, and the run folder keeps its last good
-    checkpoint."""
-
-    exit_status = 1
-    """The command line's exit status: 1, a failure (2 is for a wrong command line)."""
 
 
 class PPOHyperparameters(Protocol):
