@@ -32,11 +32,11 @@ __all__ = ["GRAPH_FAMILIES", "Graph", "is_graph_file", "make_graph"]
 #: Graph families :func:`make_graph` understands, with their parameters.
 GRAPH_FAMILIES = {
     "ring": "k (neighbours on each side, default 1)",
-    "kring": "k (neighbours on each side, default 3)",
+    "kring": "k (neighbours on each side, default 3, fewer below 7 nodes)",
     "grid": "rows x cols as close to square as divides N (N must factor)",
-    "erdos_renyi": "mean_degree (default 6), connected (default True)",
+    "erdos_renyi": "mean_degree (default 6, N - 1 below 7 nodes), connected (default True)",
     "random_geometric": "mean_degree (default 2 log N, above the connectivity threshold) or radius",
-    "small_world": "k (default 3), beta (rewiring probability, default 0.1)",
+    "small_world": "k (default 3, fewer below 7 nodes), beta (rewiring probability, default 0.1)",
     "complete": "(N <= 20000)",
 }
 
@@ -301,8 +301,11 @@ def make_graph(family: str, num_nodes: int, *, seed: int = 0, **params: Any) -> 
         )
     if family == "ring":
         return Graph.ring(n, params.pop("k", 1), **params)
+    # The default neighbourhood (3 on each side; a mean degree of 6) shrinks to fit populations
+    # of fewer than 7, so the default graphs exist at any size from 3 nodes.
+    k_default = max(1, min(3, (n - 1) // 2))
     if family == "kring":
-        return Graph.ring(n, params.pop("k", 3), **params)
+        return Graph.ring(n, params.pop("k", k_default), **params)
     if family == "grid":
         rows = params.pop("rows", None) or _squarest_factor(n)
         rows = positive_int("rows", rows, maximum=n)
@@ -310,12 +313,14 @@ def make_graph(family: str, num_nodes: int, *, seed: int = 0, **params: Any) -> 
             raise InvalidValueError(f"rows: must divide num_nodes = {n}, got {rows}")
         return Graph.grid(rows, n // rows, **params)
     if family == "erdos_renyi":
-        return Graph.erdos_renyi(n, params.pop("mean_degree", 6.0), seed=seed, **params)
+        return Graph.erdos_renyi(
+            n, params.pop("mean_degree", min(6.0, n - 1.0)), seed=seed, **params
+        )
     if family == "random_geometric":
         return Graph.random_geometric(n, seed=seed, **params)
     if family == "small_world":
         return Graph.watts_strogatz(
-            n, params.pop("k", 3), params.pop("beta", 0.1), seed=seed, **params
+            n, params.pop("k", k_default), params.pop("beta", 0.1), seed=seed, **params
         )
     if family == "complete":
         return Graph.complete(n, **params)
