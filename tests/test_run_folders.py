@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from samarl._io import FileError, atomic_write, load_torch
+from samarl._io import FileError, atomic_write, load_torch, remove_temporaries
 from samarl.cli import main
 from samarl.logging import KVLogger
 from samarl.training import TrainingDivergedError, train
@@ -47,6 +47,21 @@ def test_a_write_the_disk_refuses_names_the_file_not_its_temporary(tmp_path: Pat
     with pytest.raises(FileNotFoundError) as info:
         atomic_write(tmp_path / "missing" / "x.json", "{}")
     assert info.value.filename == str(tmp_path / "missing" / "x.json")
+
+
+def test_temporaries_a_killed_write_left_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    names: list[str] = []
+
+    def writer(tmp: Path) -> None:
+        names.append(tmp.name)
+        tmp.write_text("x")
+
+    atomic_write(tmp_path / "policy.pt", writer)
+    (tmp_path / names[0]).write_text("half a checkpoint")  # as a SIGKILL mid-write leaves it
+    (tmp_path / ".keep").write_text("")
+    (tmp_path / ".notes.tmp").write_text("")
+    assert remove_temporaries(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".keep", ".notes.tmp", "policy.pt"]
 
 
 def test_a_truncated_torch_file_is_a_file_error(tmp_path: Path) -> None:

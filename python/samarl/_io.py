@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,10 @@ from typing import Any
 
 from samarl.errors import FileError
 
-__all__ = ["FileError", "atomic_write", "load_torch"]
+__all__ = ["FileError", "atomic_write", "load_torch", "remove_temporaries"]
+
+#: The name :func:`atomic_write` gives its temporary files: ``.STEM.XXXXXXXX.tmpSUFFIX``.
+_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.tmp(\.[^.]*)?")
 
 
 def atomic_write(
@@ -55,6 +59,22 @@ def atomic_write(
         raise
     _sync_folder(path.parent)
     return path
+
+
+def remove_temporaries(folder: str | os.PathLike[str]) -> int:
+    """Removes the temporary files that writes killed half-way left in ``folder`` (not its
+    subfolders); returns how many. A run folder that is resumed or overwritten calls it."""
+    removed = 0
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return 0
+    for entry in entries:
+        if _TEMPORARY.fullmatch(entry.name) and entry.is_file():
+            with contextlib.suppress(OSError):
+                entry.unlink()
+                removed += 1
+    return removed
 
 
 def _sync_folder(folder: Path) -> None:

@@ -32,7 +32,7 @@ import numpy.typing as npt
 import torch
 
 from samarl import plots
-from samarl._io import FileError, atomic_write, load_torch
+from samarl._io import FileError, atomic_write, load_torch, remove_temporaries
 from samarl.envs import AutoReset, DemandResponseEnv
 from samarl.envs.demand_response import lagrangian_reward
 from samarl.errors import ConfigError
@@ -516,6 +516,8 @@ def train(
     scenario = trainer.scenario
     ckpt = out / "checkpoints" / "latest.pt"
     resumed = resume and ckpt.exists()
+    for folder in (out, ckpt.parent):  # what writes killed half-way left behind
+        remove_temporaries(folder)
     if resumed:
         trainer.load_checkpoint(ckpt)
     else:
