@@ -121,3 +121,17 @@ def _holds_files(path: Path) -> bool:
         return any(path.iterdir())
     except OSError as e:
         raise FileError(f"out: cannot read {os.fspath(path)!r}: {e.strerror or e}") from None
+
+
+def add_ray_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--ray [ADDRESS]``: Ray (``pip install 'samarl[ray]'``) on a local cluster sized to the
+    machine (no address), the cluster this machine belongs to (``auto``) or an address."""
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help=f"{what}: on a local cluster sized to this machine (no ADDRESS), 'auto' (the "
+        "running cluster) or a cluster's address; needs pip install 'samarl[ray]'",
+    )

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import importlib.util
 
-from samarl.cli.common import add_out_options, add_scenario_options, prepare_out
+from samarl.cli.common import add_out_options, add_ray_option, add_scenario_options, prepare_out
 from samarl.cli.options import add_config_options
 from samarl.execution import DualConfig
 from samarl.experiments import EXPERIMENTS, STANDALONE
@@ -31,6 +31,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--days", type=int, default=None, help="simulated days per run")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_ray_option(parser, "run the experiment's cells as Ray tasks")
     add_scenario_options(parser, default=None)
     add_config_options(parser, DualConfig, title="dual dynamics (DualConfig)", skip={"mode"})
 

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from samarl import plots
 from samarl.comms.consensus import Consensus
 from samarl.comms.graph import make_graph
 from samarl.comms.spectral import steady_state_spread_bound
+from samarl.distributed import CellGrid, session
 from samarl.execution.dual import DualConfig
 from samarl.execution.executor import ExecutionResult
 from samarl.experiments.report import (
@@ -41,6 +41,7 @@ from samarl.experiments.report import (
     policy_note,
     run_dual,
     run_sizes,
+    write_failures,
     write_outputs,
 )
 
@@ -153,6 +154,11 @@ def gap_to_centralized(
 
 
 def run(args: argparse.Namespace) -> int:
+    with session(getattr(args, "ray", None)) as ray:
+        return _run(args, ray)
+
+
+def _run(args: argparse.Namespace, ray: Any) -> int:
     out = Path(args.out)
     size = sizes(args)
     progress = not args.no_progress
@@ -180,10 +186,30 @@ def run(args: argparse.Namespace) -> int:
     ref: dict[str, Any] = {}
     ref_res: ExecutionResult | None = None
     trace: ExecutionResult | None = None
-    for kind, k, fam in tqdm(jobs, desc="consensus", unit="run", disable=not progress):
-        mode = "centralized" if kind == "centralized" else "consensus"
-        dual = base.replace(mode=mode, consensus_rounds=k, graph=fam)
-        res = run_dual(policy, dual, days=days, seed=size["seed"], progress=False)
+    # Every run is a cell (a Ray task with --ray); the rows are built once all have finished.
+    cells = CellGrid(ray, desc="consensus", progress=progress)
+    shared = cells.share(policy)
+    handles = [
+        cells.submit(
+            f"{kind} K={k} graph={fam}",
+            run_dual,
+            shared,
+            base.replace(
+                mode="centralized" if kind == "centralized" else "consensus",
+                consensus_rounds=k,
+                graph=fam,
+            ),
+            days=days,
+            seed=size["seed"],
+            progress=False,
+        )
+        for kind, k, fam in jobs
+    ]
+    failed = cells.wait()
+    if failed:
+        return write_failures(out, "consensus", cells, failed)
+    for (_, k, fam), handle in zip(jobs, handles, strict=True):
+        res = cells.result(handle)
         row = _row(res, k, fam, sigma[fam], degree[fam], window, policy.mult_max)
         if ref_res is None:
             ref, ref_res = row, res
@@ -220,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
         },
         "checks": {k: v[0] for k, v in checks.items()},
         "wall_s": time.perf_counter() - start,
-        "environment": environment(),
+        "environment": environment(torch_threads=1 if cells.distributed else None),
     }
     figures = _figures(out, k_rows, by_gap, trace, window, sigma[base.graph], base, s)
     figures.append(_gap_figure(out, grid, families, rounds, ref))

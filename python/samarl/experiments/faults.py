@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from samarl import plots
+from samarl.distributed import CellGrid, session
 from samarl.execution.executor import AgentRemoval
 from samarl.experiments.report import (
     check_line,
@@ -32,6 +32,7 @@ from samarl.experiments.report import (
     policy_note,
     run_dual,
     run_sizes,
+    write_failures,
     write_outputs,
 )
 
@@ -71,6 +72,11 @@ def _row(m: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    with session(getattr(args, "ray", None)) as ray:
+        return _run(args, ray)
+
+
+def _run(args: argparse.Namespace, ray: Any) -> int:
     out = Path(args.out)
     size = sizes(args)
     progress = not args.no_progress
@@ -82,10 +88,27 @@ def run(args: argparse.Namespace) -> int:
     jobs: list[tuple[str, float]] = [("drop", p) for p in args.drop_probs]
     jobs += [("remove", f) for f in args.removed]
     drop_rows, remove_rows = [], []
-    for kind, value in tqdm(jobs, desc="faults", unit="run", disable=not progress):
-        dual = base.replace(drop_prob=value if kind == "drop" else 0.0)
-        removal = AgentRemoval(removal_day, value, seed=seed) if kind == "remove" else None
-        res = run_dual(policy, dual, days=days, seed=seed, progress=False, removal=removal)
+    # Every run is a cell (a Ray task with --ray); the rows are built once all have finished.
+    cells = CellGrid(ray, desc="faults", progress=progress)
+    shared = cells.share(policy)
+    handles = [
+        cells.submit(
+            f"{kind}={value}",
+            run_dual,
+            shared,
+            base.replace(drop_prob=value if kind == "drop" else 0.0),
+            days=days,
+            seed=seed,
+            progress=False,
+            removal=AgentRemoval(removal_day, value, seed=seed) if kind == "remove" else None,
+        )
+        for kind, value in jobs
+    ]
+    failed = cells.wait()
+    if failed:
+        return write_failures(out, "faults", cells, failed)
+    for (kind, value), handle in zip(jobs, handles, strict=True):
+        res = cells.result(handle)
         row = _row(res.metrics)
         if kind == "drop":
             drop_rows.append({"drop_prob": value, **row})
@@ -136,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         "checks": {k: v[0] for k, v in checks.items()},
         "wall_s": time.perf_counter() - start,
-        "environment": environment(),
+        "environment": environment(torch_threads=1 if cells.distributed else None),
     }
     figures = []
     if drop_rows:

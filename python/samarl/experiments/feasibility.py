@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from samarl import plots
+from samarl.distributed import CellGrid, session
 from samarl.execution.optimum import solve_for_run
 from samarl.experiments.report import (
     Policy,
@@ -38,6 +38,7 @@ from samarl.experiments.report import (
     policy_note,
     run_dual,
     run_sizes,
+    write_failures,
     write_outputs,
 )
 
@@ -99,39 +100,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with session(getattr(args, "ray", None)) as ray:
+        return _run(args, ray)
+
+
+def _run(args: argparse.Namespace, ray: Any) -> int:
     out = Path(args.out)
     size = sizes(args)
     progress = not args.no_progress
     start = time.perf_counter()
     days, seeds = size["days"], size["seeds"]
-    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
-    traces: dict[str, Any] = {}
-    optimum_s: list[float] = []
+    # The cells: per seed its optimum, one run per mode, and (first seed) the ablation. Without
+    # --ray each cell runs when submitted; with it they are Ray tasks sharing the policies.
+    grid = CellGrid(ray, desc="feasibility", progress=progress)
+    cells: dict[str, list[Any]] = {m: [] for m in MODES}
+    optima: list[Any] = []
     policies: list[Policy] = []
-    for seed in tqdm(seeds, desc="feasibility", unit="seed", disable=not progress):
+    for seed in seeds:
         policy = obtain_policy(
             args, out, size["scenario"], iterations=size["iterations"], seed=seed
         )
         policies.append(policy)
-        optimum = solve_for_run(policy.scenario, None, seed=seed, days=days)
-        optimum_s.append(optimum.solve_s)
+        shared = grid.share(policy)
+        optimum = grid.submit(
+            f"seed={seed} optimum", solve_for_run, policy.scenario, None, seed=seed, days=days
+        )
+        optima.append(optimum)
         step = {}
         if args.quick and args.dual_step_size is None:
             step = {"dual_step_size": QUICK_STEP_FRACTION * policy.mult_max}
         for mode in MODES:
-            res = run_dual(
-                policy,
-                dual_config(args, mode=mode, **step),
-                days=days,
-                seed=seed,
-                optimum=optimum,
-                progress=False,
+            cells[mode].append(
+                grid.submit(
+                    f"seed={seed} mode={mode}",
+                    run_dual,
+                    shared,
+                    dual_config(args, mode=mode, **step),
+                    days=days,
+                    seed=seed,
+                    optimum=optimum,
+                    progress=False,
+                )
             )
-            runs[mode].append(res.metrics)
-            if seed == seeds[0]:
-                traces[mode] = res
         if seed == seeds[0]:
-            ablation = _ablation(args, policy, days, seed, optimum)
+            ablation_cells = _ablation(args, grid, shared, policy.mult_max, days, seed, optimum)
+    failed = grid.wait()
+    if failed:
+        return write_failures(out, "feasibility", grid, failed)
+    runs = {m: [grid.result(c).metrics for c in cells[m]] for m in MODES}
+    traces = {m: grid.result(cells[m][0]) for m in MODES}
+    optimum_s = [grid.result(o).solve_s for o in optima]
+    ablation = {
+        name: {key: grid.result(c).metrics.get(mkey) for key, mkey in KEYS.items()}
+        for name, c in ablation_cells.items()
+    }
     modes = {mode: _aggregate(runs[mode], days) for mode in MODES}
     policy = policies[0]
     sc = policy.scenario
@@ -155,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
         "targets": TARGETS,
         "checks": {k: v[0] for k, v in checks.items()},
         "wall_s": time.perf_counter() - start,
-        "environment": environment(),
+        # Ray workers run torch on one thread (as torch_act_fn does here).
+        "environment": environment(torch_threads=1 if grid.distributed else None),
     }
     figures = _figures(out, traces, modes, policy.mult_max, sc.steps_per_day, sc.dt_hours, days)
     write_outputs(out, results, _report(results, checks, figures, policy, seeds))
@@ -163,14 +186,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _ablation(
-    args: argparse.Namespace, policy: Policy, days: int, seed: int, optimum: Any
-) -> dict[str, dict[str, Any]]:
-    """Consensus under each configuration of :data:`ABLATION` (one seed)."""
-    rows = {}
+    args: argparse.Namespace,
+    grid: CellGrid,
+    policy: Any,
+    mult_max: float,
+    days: int,
+    seed: int,
+    optimum: Any,
+) -> dict[str, Any]:
+    """Consensus under each configuration of :data:`ABLATION` (one seed): a cell each."""
+    cells = {}
     for name, change in ABLATION.items():
         fields = {k: v for k, v in change.items() if k != "step"}
-        fields["dual_step_size"] = change["step"] * policy.mult_max
-        res = run_dual(
+        fields["dual_step_size"] = change["step"] * mult_max
+        cells[name] = grid.submit(
+            f"seed={seed} ablation {name!r}",
+            run_dual,
             policy,
             dual_config(args, mode="consensus", **fields),
             days=days,
@@ -178,8 +209,7 @@ def _ablation(
             optimum=optimum,
             progress=False,
         )
-        rows[name] = {key: res.metrics.get(mkey) for key, mkey in KEYS.items()}
-    return rows
+    return cells
 
 
 def _aggregate(runs: list[dict[str, Any]], days: int) -> dict[str, Any]:

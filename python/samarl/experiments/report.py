@@ -34,6 +34,7 @@ __all__ = [
     "mean_spread",
     "obtain_policy",
     "run_dual",
+    "write_failures",
     "write_outputs",
 ]
 
@@ -197,8 +198,9 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     return "\n".join(lines)
 
 
-def environment() -> dict[str, Any]:
-    """Where the experiment ran (recorded beside its results)."""
+def environment(*, torch_threads: int | None = None) -> dict[str, Any]:
+    """Where the experiment ran (recorded beside its results). ``torch_threads``: the runs' torch
+    threads when they ran elsewhere (Ray workers), default this process's."""
     import os
 
     import torch
@@ -207,7 +209,7 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": torch.get_num_threads() if torch_threads is None else torch_threads,
     }
 
 
@@ -217,6 +219,31 @@ def write_outputs(out: Path, results: dict[str, Any], report: str) -> None:
     atomic_write(out / "results.json", json.dumps(results, indent=2, default=_jsonable) + "\n")
     atomic_write(out / "report.md", report.rstrip() + "\n")
     print(f"wrote {out / 'results.json'} and {out / 'report.md'}")
+
+
+def write_failures(out: Path, experiment: str, grid: Any, failed: Sequence[Any]) -> int:
+    """An experiment whose cells (:class:`~samarl.distributed.CellGrid`) did not all succeed:
+    ``results.json`` lists the failed cells with their errors and the cells that finished, the
+    report says the same, and the command's exit status is 1."""
+    failed_labels = {f.cell for f in failed}
+    finished = [label for label in grid.labels() if label not in failed_labels]
+    results = {
+        "experiment": experiment,
+        "failed_cells": [f.to_dict() for f in failed],
+        "finished_cells": finished,
+        "environment": environment(),
+    }
+    lines = [
+        f"# {experiment}: {len(failed)} of {len(failed) + len(finished)} cells failed",
+        "",
+        "No tables or figures: they need every cell. The failed cells and their errors:",
+        "",
+        *[f"- `{f.cell}`: {f.error}" for f in failed],
+    ]
+    write_outputs(out, results, "\n".join(lines))
+    for f in failed:
+        print(f"cell {f.cell} failed: {f.error}")
+    return 1
 
 
 def _jsonable(value: Any) -> Any:
