@@ -15,7 +15,7 @@ $(VENV)/bin/python:
 
 # Editable install: maturin builds the extension (release profile) into python/samarl.
 install: $(VENV)/bin/python
-	$(PIP) install -e ".[test,dev,ray]"
+	$(PIP) install -e ".[test,dev,torchrl,ray]"
 
 ## The main job: train agents and run them with consensus on the default scenario.
 demo: install

@@ -241,7 +241,8 @@ def test_adapter_and_batched_api_give_the_same_trajectory() -> None:
     obs_native = native.reset(seed=21).copy()
     obs_dict, infos = adapter.reset(seed=21)
     np.testing.assert_array_equal(np.stack([obs_dict[a] for a in names]), obs_native)
-    assert infos == {a: {} for a in names}
+    # the step's info keys, zeros (so wrappers that build specs from reset keep them)
+    assert infos == {a: {"resource_use": 0.0, "served": 0.0, "arrived": 0.0} for a in names}
     for a in random_actions(native.episode_steps, native.num_agents, seed=4):
         out = native.step(a)
         obs_dict, rewards, terms, truncs, infos = adapter.step(

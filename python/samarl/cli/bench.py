@@ -1,10 +1,13 @@
-"""``samarl bench kernels|soak``: measured ratios of the Rust engine against its NumPy/SciPy
-references, and a month-long execution's memory per simulated day."""
+"""``samarl bench kernels|soak|envs``: measured ratios of the Rust engine against its NumPy/SciPy
+references, a month-long execution's memory per simulated day, and agent-steps/s through every env
+front (engine, PettingZoo, TorchRL)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``samarl bench``."""
     parser.add_argument(
         "what",
-        choices=["kernels", "soak"],
-        help="kernels: engine vs references; soak: RSS per day of a long run with consensus",
+        choices=["kernels", "soak", "envs"],
+        help="kernels: engine vs references; soak: RSS per day of a long run with consensus; "
+        "envs: agent-steps/s of the engine, PettingZoo and TorchRL fronts (needs samarl[torchrl])",
     )
     parser.add_argument("--agents", type=int, default=1_000_000, help="number of agents N")
     parser.add_argument("--rounds", type=int, default=10, help="consensus rounds K (kernels)")
@@ -31,21 +35,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--policy", metavar="DIR", help="a trained run folder (soak; default: untrained weights)"
     )
     parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[16, 256, 4_096, 65_536],
+        help="numbers of agents N (envs)",
+    )
+    parser.add_argument(
+        "--max-wrapper-n",
+        type=int,
+        default=256,
+        help="largest N timed through TorchRL's PettingZooWrapper (envs; slow above)",
+    )
+    parser.add_argument(
         "--json", metavar="FILE", help="also write the results as JSON (replaces FILE)"
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Runs the chosen benchmark."""
-    positive_int("agents", args.agents, minimum=1000)
     result: dict[str, Any]
-    if args.what == "soak":
+    if args.what == "envs":
+        if importlib.util.find_spec("torchrl") is None:
+            print(
+                "samarl bench envs: needs torchrl: pip install 'samarl[torchrl]'", file=sys.stderr
+            )
+            return 2
+        from samarl.benchmarks.torchrl_envs import report as envs_report
+        from samarl.benchmarks.torchrl_envs import run_env_benchmarks
+
+        sizes = tuple(positive_int("sizes", n) for n in args.sizes)
+        result = run_env_benchmarks(
+            sizes,
+            repeats=positive_int("repeats", args.repeats),
+            max_wrapper_n=positive_int("max-wrapper-n", args.max_wrapper_n, minimum=0),
+        )
+        print(envs_report(result))
+    elif args.what == "soak":
+        positive_int("agents", args.agents, minimum=1000)
         from samarl.benchmarks.soak import report, soak
 
         positive_int("days", args.days, minimum=2)
         result = soak(args.agents, args.days, policy_dir=args.policy)
         print(report(result))
     else:
+        positive_int("agents", args.agents, minimum=1000)
         from samarl.benchmarks.kernels import run_kernel_benchmarks
 
         positive_int("rounds", args.rounds, minimum=1)

@@ -8,7 +8,10 @@
 - :func:`check_batched_env`: our API checker for batched envs;
 - :class:`Dynamics`: the bare transition core underneath.
 
-The adapters import PettingZoo / Gymnasium, so they load on first use.
+The adapters import PettingZoo / Gymnasium, so they load on first use. With ``samarl[torchrl]``,
+:mod:`samarl.envs.torchrl` holds a native TorchRL env (``DemandResponseTorchRLEnv``) and
+:mod:`samarl.envs.benchmarl` a BenchMARL task (``SamarlTask.DEMAND_RESPONSE``); this package never
+imports them.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from samarl._validate import positive_int, real
 from samarl._validate import seed as seed_
-from samarl.envs.dynamics import OBS_FIELDS, Dynamics
+from samarl.envs.dynamics import OBS_FIELDS, Dynamics, StepResult
 from samarl.errors import ArgumentTypeError, InvalidValueError, ShapeError
 from samarl.scenario import ScenarioConfig, ScenarioData, resolve_scenario
 
@@ -177,13 +177,14 @@ class DemandResponseEnv:
         self._base_seed, self._episode, self._arrival_seed = base, episode, arrival_seed
         return obs
 
-    def step(self, actions: npt.ArrayLike) -> EnvStep:
+    def step(self, actions: npt.ArrayLike, *, out: StepResult | None = None) -> EnvStep:
         """Advances every agent one step.
 
         ``actions`` is ``[N]`` float32 (other dtypes are converted), the fraction of each agent's
         maximum power to draw, clipped to ``[0, 1]``. A wrong shape raises
         :class:`~samarl.errors.ShapeError`, NaN or inf :class:`~samarl.errors.InvalidValueError`,
-        and the state is then unchanged.
+        and the state is then unchanged. ``out`` names arrays for the engine to write instead of
+        the env's buffers (see :meth:`Dynamics.step <samarl.envs.Dynamics.step>`).
         """
         t = self.t
         if self._arrival_seed is None:
@@ -193,7 +194,7 @@ class DemandResponseEnv:
                 f"DemandResponseEnv.step: the episode ended after {self.episode_steps} steps; "
                 "call reset()"
             )
-        out = self.dynamics.step(actions)
+        out = self.dynamics.step(actions, out=out)
         return EnvStep(
             out.obs,
             out.reward,

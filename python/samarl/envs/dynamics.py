@@ -176,18 +176,47 @@ class Dynamics:
         self._core.reset(seed_(seed), self._obs, backlog)
         return self._obs
 
-    def step(self, actions: npt.ArrayLike) -> StepResult:
+    def step(self, actions: npt.ArrayLike, *, out: StepResult | None = None) -> StepResult:
         """Advances every agent one step.
 
         ``actions`` (``[N]``, fraction of max power) is clipped to ``[0, 1]``; NaN or inf raise
         :class:`~samarl.errors.InvalidValueError` and change nothing.
+
+        The outputs go to :attr:`buffers`, or to ``out`` (C-contiguous float32 arrays of the same
+        shapes, e.g. NumPy views of fresh torch tensors: the engine then writes straight into
+        memory the caller keeps, with no copy).
         """
         if isinstance(actions, np.ndarray) and actions.dtype == np.float32:
             a = np.ascontiguousarray(actions)  # the engine checks the values
         else:
             a = as_f32("actions", actions)
         check_shape("actions", a, (self.num_agents,))
-        self._core.step(a, self._obs, *self._bufs)
+        if out is None:
+            out = self._result
+        else:
+            self._check_out(out)
+        self._core.step(a, out.obs, out.reward, out.resource_use, out.served, out.arrived)
+        return out
+
+    def _check_out(self, out: StepResult) -> None:
+        n = self.num_agents
+        for name, shape in (
+            ("obs", (n, self.obs_dim)),
+            ("reward", (n,)),
+            ("resource_use", (n,)),
+            ("served", (n,)),
+            ("arrived", (n,)),
+        ):
+            arr = getattr(out, name)
+            if not isinstance(arr, np.ndarray) or arr.dtype != np.float32:
+                raise ArgumentTypeError(f"out.{name}: expected a float32 NumPy array")
+            check_shape(f"out.{name}", arr, shape)
+            if not arr.flags.c_contiguous or not arr.flags.writeable:
+                raise ShapeError(f"out.{name}: must be C-contiguous and writeable")
+
+    @property
+    def buffers(self) -> StepResult:
+        """The buffers every :meth:`step` writes in place and returns (views: copy what you keep)."""
         return self._result
 
     @property

@@ -5,7 +5,8 @@ environment unchanged: agents are named ``household_0 ... household_{N-1}``; obs
 ``float32 [7]`` arrays in one shared ``Box`` (columns: :data:`~samarl.envs.OBS_FIELDS`), actions are
 ``float32 [1]`` in ``Box(0, 1)`` (the fraction of the household's maximum power to draw). Every
 agent's ``info`` carries its ``resource_use`` (kW), ``served`` and ``arrived`` (kWh), so the shared
-constraint can be tracked; :attr:`DemandResponseParallelEnv.constraints` declares it.
+constraint can be tracked (``reset`` returns the same keys, zeros, so that wrappers which build
+their info specs from ``reset``, as TorchRL's ``PettingZooWrapper`` does, keep them); :attr:`DemandResponseParallelEnv.constraints` declares it.
 
 The adapter steps the batched env once per ``step`` and converts arrays to dicts: it costs O(N)
 Python work per step (see ``benches/python/bench_env.py`` for the overhead against the native API).
@@ -127,7 +128,10 @@ class DemandResponseParallelEnv(ParallelEnv[str, F32, F32]):
         obs = self.env.reset(seed=seed, initial_backlog=backlog)
         self.agents = self.possible_agents[:]
         self._obs = obs.copy()
-        return dict(zip(self.agents, self._obs, strict=True)), {a: {} for a in self.agents}
+        # The same info keys as step (zeros: nothing drawn yet), so wrappers that build their
+        # info specs from reset (TorchRL's PettingZooWrapper) keep them.
+        infos = {a: {"resource_use": 0.0, "served": 0.0, "arrived": 0.0} for a in self.agents}
+        return dict(zip(self.agents, self._obs, strict=True)), infos
 
     def step(
         self, actions: dict[str, Any]
