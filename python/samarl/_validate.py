@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from samarl.errors import ArgumentTypeError, InvalidValueError, ShapeError
+from samarl.errors import ArgumentTypeError, ConfigError, InvalidValueError, ShapeError
 
 #: Largest number of agents (graph nodes): the engine stores node indices as unsigned 32-bit ints.
 MAX_AGENTS = 2**32 - 1
@@ -163,6 +163,22 @@ def seed(value: int, name: str = "seed") -> int:
     if not 0 <= value <= MAX_SEED:
         raise InvalidValueError(f"{name}: must be in [0, 2**64), got {value}")
     return int(value)
+
+
+def config_number(name: str, value: object) -> float:
+    """``value`` as a finite float for a configuration field, or a
+    :class:`~samarl.errors.ConfigError` naming ``name`` (a bool, a non-number, NaN, inf or an int
+    beyond float's range)."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+    try:
+        ok = ok and math.isfinite(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond float's range
+        ok = False
+    if not ok:
+        raise ConfigError(f"{name}: expected a finite number, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
 
 
 def real(

@@ -52,9 +52,8 @@ def soak(
     """Runs ``days`` days of ``agents`` agents with consensus; returns RSS per day and timings
     (``verbose``: prints each day's RSS as the day starts)."""
     from samarl.training import TrainConfig
-    from samarl.training.prior import default_mult_max
     from samarl.training.run_folder import load_policy
-    from samarl.training.trainer import policy_for
+    from samarl.training.trainer import mult_max_for, policy_for
 
     sc = load_scenario(scenario, num_agents=agents)
     t0 = time.perf_counter()
@@ -63,15 +62,7 @@ def soak(
         policy = load_policy(policy_dir, scenario=sc)
     else:
         cfg = TrainConfig()
-        mult_max = default_mult_max(
-            data.mean_arrival,
-            data.cost_linear,
-            data.cost_quadratic,
-            dt_hours=sc.dt_hours,
-            steps_per_day=sc.steps_per_day,
-            gamma=cfg.gamma,
-        )
-        policy = policy_for(data, sc, cfg, mult_max)
+        policy = policy_for(data, sc, cfg, mult_max_for(data, sc, cfg))
     policy.eval()
     build_s = time.perf_counter() - t0
     steps_per_day = sc.steps_per_day

@@ -37,6 +37,7 @@ from samarl.experiments.report import (
     environment,
     fmt,
     markdown_table,
+    metric_row,
     obtain_policy,
     policy_note,
     run_dual,
@@ -105,24 +106,13 @@ def _row(
     mult_max: float,
 ) -> dict[str, Any]:
     """One run's line of the tables."""
-    m = res.metrics
     return {
         "rounds": k,
         "graph": fam,
         "spectral_gap": 1.0 - sigma,
         "sigma2": sigma,
         "mean_degree": degree,
-        "violation": m["constraint/excess_p95"],
-        "excess_max": m["constraint/excess_max"],
-        "peak_ratio": m["constraint/peak_ratio"],
-        "settling": m["dual/settling"],
-        "violation_avg": m["constraint/violation_avg_max"],
-        "overshoot": m["constraint/overshoot"],
-        "served": m["demand/served"],
-        "postponing": m["demand/postponing"],
-        "waiting_cost": m["demand/waiting_cost_per_agent_day"],
-        "consensus_error": m["consensus/error_max"],
-        "consensus_error_mean": m["consensus/error_mean"],
+        **metric_row(res.metrics),
         "bound": bound_stats(res, sigma, k, window, mult_max),
     }
 

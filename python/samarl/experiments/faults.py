@@ -28,6 +28,7 @@ from samarl.experiments.report import (
     dual_config,
     environment,
     markdown_table,
+    metric_row,
     obtain_policy,
     policy_note,
     run_dual,
@@ -54,21 +55,6 @@ def sizes(args: argparse.Namespace) -> dict[str, Any]:
     size = run_sizes(args, quick_days=8, days=20)
     size["seed"] = args.seeds[0] if args.seeds else 0
     return size
-
-
-def _row(m: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "violation": m["constraint/excess_p95"],
-        "excess_max": m["constraint/excess_max"],
-        "peak_ratio": m["constraint/peak_ratio"],
-        "settling": m["dual/settling"],
-        "violation_avg": m["constraint/violation_avg_max"],
-        "overshoot": m["constraint/overshoot"],
-        "served": m["demand/served"],
-        "postponing": m["demand/postponing"],
-        "consensus_error": m["consensus/error_max"],
-        "consensus_error_mean": m["consensus/error_mean"],
-    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,7 +95,7 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
         return write_failures(out, "faults", cells, failed)
     for (kind, value), handle in zip(jobs, handles, strict=True):
         res = cells.result(handle)
-        row = _row(res.metrics)
+        row = metric_row(res.metrics)
         if kind == "drop":
             drop_rows.append({"drop_prob": value, **row})
         else:

@@ -55,6 +55,27 @@ class Policy:
         return float(self.module.mult_max)
 
 
+#: An experiment row's metrics: row key -> key of :meth:`Metrics.summary` (docs/metrics.md).
+RUN_METRICS = {
+    "violation": "constraint/excess_p95",
+    "excess_max": "constraint/excess_max",
+    "peak_ratio": "constraint/peak_ratio",
+    "settling": "dual/settling",
+    "violation_avg": "constraint/violation_avg_max",
+    "overshoot": "constraint/overshoot",
+    "served": "demand/served",
+    "postponing": "demand/postponing",
+    "waiting_cost": "demand/waiting_cost_per_agent_day",
+    "consensus_error": "consensus/error_max",
+    "consensus_error_mean": "consensus/error_mean",
+}
+
+
+def metric_row(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`RUN_METRICS` of one run's metrics, under their row keys."""
+    return {key: metrics[name] for key, name in RUN_METRICS.items()}
+
+
 def obtain_policy(
     args: argparse.Namespace,
     out: Path,

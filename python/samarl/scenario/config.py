@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from samarl._validate import MAX_AGENTS, as_real
+from samarl._validate import MAX_AGENTS, as_real, config_number
 from samarl.errors import ConfigError, InvalidValueError
 from samarl.scenario.distributions import (
     Constant,
@@ -173,7 +172,7 @@ class ScenarioConfig:
             "num_agents",
             _int_field("num_agents", self.num_agents, minimum=1, maximum=MAX_AGENTS),
         )
-        _set(self, "dt_hours", _float_field("dt_hours", self.dt_hours))
+        _set(self, "dt_hours", config_number("dt_hours", self.dt_hours))
         if not 24 / MAX_STEPS_PER_DAY <= self.dt_hours <= 24:
             raise ConfigError(
                 f"dt_hours: must be in [{24 / MAX_STEPS_PER_DAY:.3g}, 24] (at most "
@@ -185,7 +184,7 @@ class ScenarioConfig:
                 f"dt_hours: a day must be a whole number of steps, 24 / {self.dt_hours} = {steps:g}"
             )
         s = self.steps_per_day
-        _set(self, "episode_days", _float_field("episode_days", self.episode_days))
+        _set(self, "episode_days", config_number("episode_days", self.episode_days))
         episode = self.episode_days * s
         if self.episode_days <= 0 or abs(episode - round(episode)) > 1e-6 * episode:
             raise ConfigError(
@@ -261,7 +260,7 @@ class ScenarioConfig:
             raise ConfigError(
                 f"profile_assignment: must be 'random' or 'cycle', got {self.profile_assignment!r}"
             )
-        _set(self, "noise", _float_field("noise", self.noise))
+        _set(self, "noise", config_number("noise", self.noise))
         if not 0 <= self.noise <= 1:
             raise ConfigError(f"noise: must be in [0, 1], got {self.noise}")
 
@@ -270,7 +269,7 @@ class ScenarioConfig:
         if cap is None:
             pass
         elif np.ndim(cap) == 0:
-            value = _float_field("capacity_kw", cap)
+            value = config_number("capacity_kw", cap)
             if value <= 0:
                 raise ConfigError(f"capacity_kw: must be > 0, got {value}")
             _set(self, "capacity_kw", value)
@@ -279,7 +278,7 @@ class ScenarioConfig:
             if arr.size == 0 or (arr <= 0).any():
                 raise ConfigError("capacity_kw: a capacity profile needs values, all > 0")
             _set(self, "capacity_kw", tuple(map(float, arr)))
-        _set(self, "capacity_factor", _float_field("capacity_factor", self.capacity_factor))
+        _set(self, "capacity_factor", config_number("capacity_factor", self.capacity_factor))
         if self.capacity_factor < 0:
             raise ConfigError(
                 f"capacity_factor: must be >= 0 (capacity below the mean demand is infeasible), "
@@ -506,20 +505,6 @@ def _int_field(name: str, value: object, *, minimum: int, maximum: int | None = 
         upper = f" and <= {maximum}" if maximum is not None else ""
         raise ConfigError(f"{name}: must be >= {minimum}{upper}, got {value}")
     return int(value)
-
-
-def _float_field(name: str, value: object) -> float:
-    """``value`` as a finite float, or a ConfigError naming ``name``."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
-    try:
-        ok = ok and math.isfinite(value)  # type: ignore[arg-type]
-    except OverflowError:  # an int beyond float's range
-        ok = False
-    if not ok:
-        raise ConfigError(f"{name}: expected a finite number, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
 
 
 def _float_array(name: str, value: object, *, ndim: int) -> F64:

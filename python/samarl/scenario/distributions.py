@@ -15,6 +15,7 @@ from typing import Any, Union
 import numpy as np
 import numpy.typing as npt
 
+from samarl._validate import config_number
 from samarl.errors import ConfigError
 
 __all__ = [
@@ -55,7 +56,7 @@ class Constant:
         return (self.value, self.value)
 
     def _validate(self, name: str) -> None:
-        _check_finite(name, self.value, "value")
+        config_number(f"{name}.value", self.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +83,8 @@ class Uniform:
         return (self.low, self.high)
 
     def _validate(self, name: str) -> None:
-        _check_finite(name, self.low, "low")
-        _check_finite(name, self.high, "high")
+        config_number(f"{name}.low", self.low)
+        config_number(f"{name}.high", self.high)
         if self.low > self.high:
             raise ConfigError(
                 f"{name}: uniform needs low <= high, got low={self.low}, high={self.high}"
@@ -113,8 +114,8 @@ class LogNormal:
         return (0.0, math.inf)
 
     def _validate(self, name: str) -> None:
-        _check_finite(name, self.mean, "mean")
-        _check_finite(name, self.sigma, "sigma")
+        config_number(f"{name}.mean", self.mean)
+        config_number(f"{name}.sigma", self.sigma)
         if self.mean <= 0:
             raise ConfigError(f"{name}: lognormal mean must be > 0, got {self.mean}")
         if not 0 <= self.sigma <= MAX_SIGMA:
@@ -134,18 +135,6 @@ _DISTRIBUTIONS: dict[str, type[Uniform] | type[LogNormal] | type[Constant]] = {
 }
 
 
-def _check_finite(name: str, value: object, what: str) -> None:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
-    try:
-        ok = ok and math.isfinite(value)  # type: ignore[arg-type]
-    except OverflowError:  # an int beyond float's range
-        ok = False
-    if not ok:
-        raise ConfigError(f"{name}: {what} must be a finite number, got {value!r}")
-
-
 def distribution_from(name: str, raw: object) -> Distribution:
     """A distribution from its config-file form: a number, a table with ``dist``, an instance."""
     if isinstance(raw, (Constant, Uniform, LogNormal)):
@@ -153,7 +142,7 @@ def distribution_from(name: str, raw: object) -> Distribution:
     if isinstance(raw, (int, float, np.integer, np.floating)) and not isinstance(
         raw, (bool, np.bool_)
     ):
-        _check_finite(name, raw, "value")
+        config_number(f"{name}.value", raw)
         return Constant(float(raw))
     if not isinstance(raw, Mapping):
         raise ConfigError(
@@ -171,7 +160,7 @@ def distribution_from(name: str, raw: object) -> Distribution:
             f"{name}: a {kind} distribution takes exactly {sorted(wanted)}, got {sorted(params)}"
         )
     for key, value in params.items():
-        _check_finite(name, value, key)
+        config_number(f"{name}.{key}", value)
     return cls(**{k: float(v) for k, v in params.items()})
 
 

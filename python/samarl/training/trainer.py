@@ -48,6 +48,23 @@ from samarl.training.sweep import response_sweep
 __all__ = ["TrainResult", "Trainer", "TrainingDivergedError", "policy_for", "train"]
 
 
+def mult_max_for(data: Any, scenario: Any, config: TrainConfig) -> float:
+    """The top of the price range: ``config.mult_max``, else the default of
+    :func:`~samarl.training.prior.default_mult_max` for the agents of ``data``."""
+    if config.mult_max is not None:
+        return float(config.mult_max)
+    return float(
+        default_mult_max(
+            data.mean_arrival,
+            data.cost_linear,
+            data.cost_quadratic,
+            dt_hours=scenario.dt_hours,
+            steps_per_day=scenario.steps_per_day,
+            gamma=config.gamma,
+        )
+    )
+
+
 def policy_for(
     data: Any, scenario: Any, config: TrainConfig, mult_max: float
 ) -> StateAugmentedPolicy:
@@ -116,18 +133,7 @@ class Trainer:
             ),
             self._episode_start,
         )
-        self.mult_max = float(
-            cfg.mult_max
-            if cfg.mult_max is not None
-            else default_mult_max(
-                data.mean_arrival,
-                data.cost_linear,
-                data.cost_quadratic,
-                dt_hours=scenario.dt_hours,
-                steps_per_day=self.steps_per_day,
-                gamma=cfg.gamma,
-            )
-        )
+        self.mult_max = mult_max_for(data, scenario, cfg)
         self.policy = self._make_policy().to(dev)
         self.optimizer = _adam(self.policy, cfg.learning_rate)
 
