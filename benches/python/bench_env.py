@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ import numpy as np
 
 import samarl
 from samarl.benchmarks import fused_env
+from samarl.benchmarks.kernels import time_batched
 from samarl.envs import DemandResponseEnv, DemandResponseParallelEnv
 from samarl.reference import env as ref_env
 from samarl.scenario import ScenarioConfig
@@ -39,21 +38,7 @@ DEFAULT_SIZES = (100, 1_000, 10_000, 100_000, 1_000_000)
 
 def time_steps(step: Callable[[], object], *, min_time: float, repeats: int) -> float:
     """Median seconds per call of ``step``: ``repeats`` batches, each running >= ``min_time``."""
-    step()  # warm up
-    start = time.perf_counter()
-    calls = 0
-    while calls < 3 or time.perf_counter() - start < min_time / 4:
-        step()
-        calls += 1
-    per_call = (time.perf_counter() - start) / calls
-    batch = max(3, int(min_time / max(per_call, 1e-9)))
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(batch):
-            step()
-        samples.append((time.perf_counter() - start) / batch)
-    return statistics.median(samples)
+    return time_batched(step, repeats=repeats, min_time=min_time)
 
 
 def scenario(n: int) -> ScenarioConfig:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import statistics
 import time
 from collections.abc import Callable
 from functools import partial
@@ -60,6 +61,27 @@ def time_median(
         fn()
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
+
+
+def time_batched(step: Callable[[], object], *, repeats: int, min_time: float) -> float:
+    """Median seconds per call of ``step()`` over ``repeats`` batches of calls, each batch lasting
+    about ``min_time`` s (for calls too short to time one by one), after a warm-up that also sizes
+    the batch."""
+    step()
+    start = time.perf_counter()
+    calls = 0
+    while calls < 3 or time.perf_counter() - start < min_time / 4:
+        step()
+        calls += 1
+    per_call = (time.perf_counter() - start) / calls
+    batch = max(3, int(min_time / max(per_call, 1e-9)))
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(batch):
+            step()
+        samples.append((time.perf_counter() - t0) / batch)
+    return statistics.median(samples)
 
 
 def copy_bandwidth(nbytes: int = 256 * 2**20, repeats: int = 7) -> float:

@@ -17,14 +17,13 @@ resets are not what is measured. Needs ``samarl[torchrl]``.
 from __future__ import annotations
 
 import platform
-import statistics
-import time
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from samarl.benchmarks.kernels import time_batched
 from samarl.envs import DemandResponseEnv, DemandResponseParallelEnv
 from samarl.scenario import ScenarioConfig
 
@@ -35,21 +34,8 @@ PATHS = ("engine", "pettingzoo", "torchrl_pz", "torchrl")
 
 
 def steps_per_second(step: Callable[[], object], *, repeats: int, min_time: float) -> float:
-    """Median steps per second of ``step()`` over ``repeats`` batches of at least ``min_time`` s."""
-    start = time.perf_counter()
-    calls = 0
-    while calls < 3 or time.perf_counter() - start < min_time / 2:  # warm-up, and the batch size
-        step()
-        calls += 1
-    per_call = (time.perf_counter() - start) / calls
-    batch = max(1, int(min_time / max(per_call, 1e-9)))
-    rates = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(batch):
-            step()
-        rates.append(batch / (time.perf_counter() - t0))
-    return statistics.median(rates)
+    """Median steps per second of ``step()`` (:func:`~samarl.benchmarks.kernels.time_batched`)."""
+    return 1.0 / time_batched(step, repeats=repeats, min_time=min_time)
 
 
 def scenario(n: int) -> ScenarioConfig:
