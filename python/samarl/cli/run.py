@@ -69,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
     dual = DualConfig(**config_values(args, DualConfig))
     if args.partitions is None and args.ray is not None:
         raise ConfigError("--ray: samarl run distributes its agents with --partitions P")
+    n = trained.scenario.num_agents
+    if args.partitions is not None and not 1 <= args.partitions <= n:
+        raise ConfigError(f"--partitions: must be in [1, {n}] (the agents), got {args.partitions}")
     out = prepare_out(args)
     cut = ""
     if args.partitions is not None:
