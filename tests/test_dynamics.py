@@ -11,10 +11,11 @@ import samarl
 from samarl import _core
 from samarl.benchmarks.kernels import heterogeneous_agents
 from samarl.envs import Dynamics
-from samarl.errors import InvalidValueError, ShapeError
+from samarl.errors import ArgumentTypeError, InvalidValueError, ShapeError
 from samarl.reference.env import DemandResponseRef
 
 FIELDS = ("obs", "reward", "resource_use", "served", "arrived")
+PER_AGENT = ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id")
 
 
 def random_agents(n: int, seed: int, profiles: int = 3, steps: int = 24) -> dict:
@@ -49,6 +50,49 @@ def test_rust_matches_reference(n: int, seed: int, env_seed: int, steps: int) ->
         for f in FIELDS:
             np.testing.assert_allclose(getattr(got, f), want[f], rtol=1e-6, atol=1e-6, err_msg=f)
         np.testing.assert_allclose(rust.backlog, ref.backlog, rtol=1e-6, atol=1e-6)
+
+
+@given(
+    n=st.integers(1, 200),
+    cut=st.tuples(st.floats(0, 1), st.floats(0, 1)),
+    seed=st.integers(0, 2**32),
+    env_seed=st.integers(0, 2**64 - 1),
+    offset=st.sampled_from([0, 2**63]),
+)
+def test_a_slice_with_first_agent_reproduces_the_full_envs_rows(
+    n: int, cut: tuple[float, float], seed: int, env_seed: int, offset: int
+) -> None:
+    """Agents a..b as their own env with first_agent = a (+ offset on both) are rows a..b of the
+    full env, bit for bit: the engine against itself and the NumPy reference against the engine."""
+    lo, hi = sorted(round(c * n) for c in cut)
+    a = min(lo, n - 1)
+    b = max(hi, a + 1)
+    params = random_agents(n, seed)
+    part = {k: (v[a:b] if k in PER_AGENT else v) for k, v in params.items()}
+    full = Dynamics(**params, first_agent=offset)
+    sub = Dynamics(**part, first_agent=offset + a)
+    ref = DemandResponseRef(**part, first_agent=offset + a)
+    np.testing.assert_array_equal(sub.reset(env_seed), full.reset(env_seed)[a:b])
+    ref.reset(env_seed)
+    rng = np.random.default_rng(seed)
+    for _ in range(4):
+        acts = rng.uniform(-0.5, 1.5, n).astype(np.float32)
+        whole, got, want = full.step(acts), sub.step(acts[a:b]), ref.step(acts[a:b])
+        for f in FIELDS:
+            np.testing.assert_array_equal(getattr(got, f), getattr(whole, f)[a:b], err_msg=f)
+            np.testing.assert_array_equal(want[f], getattr(got, f), err_msg=f)
+
+
+def test_first_agent_is_validated() -> None:
+    params = random_agents(4, 0)
+    assert Dynamics(**params, first_agent=2**64 - 5).first_agent == 2**64 - 5
+    for bad in (-1, 2**64 - 4):
+        with pytest.raises(InvalidValueError, match="first_agent"):
+            Dynamics(**params, first_agent=bad)
+    with pytest.raises(ArgumentTypeError, match="first_agent"):
+        Dynamics(**params, first_agent=1.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="first_agent"):
+        DemandResponseRef(**params, first_agent=2**64 - 4)
 
 
 @given(seed=st.integers(0, 2**32), n=st.integers(1, 200))

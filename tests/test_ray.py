@@ -175,3 +175,41 @@ def test_a_killed_partition_is_named_without_hanging(
         assert time.perf_counter() - start < 30
     finally:
         run.close()
+
+
+def test_run_with_partitions_writes_what_one_process_writes(
+    ray_cluster: Any, policy_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    common = ["run", "--policy", str(policy_dir), "--days", "1", "--no-progress"]
+    common += ["--consensus-rounds", "3", "--seed", "2"]
+    assert main([*common, "--out", str(tmp_path / "one")]) == 0
+    assert main([*common, "--partitions", "2", "--ray", "--out", str(tmp_path / "two")]) == 0
+    assert "2 partitions cutting" in capsys.readouterr().out
+    one = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert two["partitions"]["edge_cut"] > 0
+    assert set(one) | {"partitions"} == set(two)
+    # Sums of parts rather than of all N values, and torch on fewer rows: tolerances as above.
+    for key in ("constraint/peak_ratio", "demand/served", "reward/total", "consensus/error_max"):
+        np.testing.assert_allclose(two[key], one[key], rtol=1e-5, err_msg=key)
+    assert two["demand/postponing"] == one["demand/postponing"]
+    np.testing.assert_allclose(
+        two["mult/mean_per_epoch"], one["mult/mean_per_epoch"], rtol=1e-5, atol=1e-7
+    )
+    a, b = (np.load(tmp_path / d / "trajectories.npz") for d in ("one", "two"))
+    np.testing.assert_allclose(b["total_load"], a["total_load"], rtol=1e-5)
+    np.testing.assert_array_equal(b["capacity"], a["capacity"])
+    np.testing.assert_allclose(b["mult_daily"], a["mult_daily"], rtol=1e-5, atol=1e-7)
+
+
+def test_run_with_partitions_refuses_what_it_cannot_split(
+    ray_cluster: Any, policy_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["run", "--policy", str(policy_dir), "--days", "1", "--partitions", "2"]
+    for extra, said in ((["--mode", "tracking"], "mode:"), (["--drop-prob", "0.1"], "drop_prob")):
+        assert main([*common, *extra, "--out", str(tmp_path / said)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1
+        assert said in err

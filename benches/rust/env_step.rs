@@ -52,6 +52,7 @@ fn build(n: usize) -> DemandResponse {
         steps_per_day: STEPS_PER_DAY,
         noise: 0.3,
         profiles: profiles(),
+        first_agent: 0,
     };
     DemandResponse::new(params, config).expect("valid benchmark scenario")
 }

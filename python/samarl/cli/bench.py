@@ -1,6 +1,7 @@
-"""``samarl bench kernels|soak|envs``: measured ratios of the Rust engine against its NumPy/SciPy
-references, a month-long execution's memory per simulated day, and agent-steps/s through every env
-front (engine, PettingZoo, TorchRL)."""
+"""``samarl bench kernels|soak|envs|partitions``: measured ratios of the Rust engine against its
+NumPy/SciPy references, a month-long execution's memory per simulated day, agent-steps/s through
+every env front (engine, PettingZoo, TorchRL), and partitioned execution on Ray against one
+process."""
 
 from __future__ import annotations
 
@@ -22,17 +23,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``samarl bench``."""
     parser.add_argument(
         "what",
-        choices=["kernels", "soak", "envs"],
+        choices=["kernels", "soak", "envs", "partitions"],
         help="kernels: engine vs references; soak: RSS per day of a long run with consensus; "
-        "envs: agent-steps/s of the engine, PettingZoo and TorchRL fronts (needs samarl[torchrl])",
+        "envs: agent-steps/s of the engine, PettingZoo and TorchRL fronts (needs samarl[torchrl]); "
+        "partitions: P = 1, 2, 4 Ray actors vs one process (halo latency, bytes, time per day)",
     )
     parser.add_argument("--agents", type=int, default=1_000_000, help="number of agents N")
     parser.add_argument("--rounds", type=int, default=10, help="consensus rounds K (kernels)")
     parser.add_argument("--repeats", type=int, default=7, help="timed repetitions (kernels)")
     parser.add_argument("--no-scaling", action="store_true", help="skip the N = 1e3..N sweep")
-    parser.add_argument("--days", type=int, default=30, help="simulated days (soak)")
     parser.add_argument(
-        "--policy", metavar="DIR", help="a trained run folder (soak; default: untrained weights)"
+        "--days", type=int, default=None, help="simulated days (soak: 30, partitions: 1)"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=None, help="partitions: time this many steps, not --days"
+    )
+    parser.add_argument(
+        "--parts", type=int, nargs="+", default=[1, 2, 4], help="partitions: numbers of actors P"
+    )
+    parser.add_argument(
+        "--policy",
+        metavar="DIR",
+        help="a trained run folder (soak, partitions; default: untrained weights)",
     )
     parser.add_argument(
         "--sizes",
@@ -75,9 +87,24 @@ def run(args: argparse.Namespace) -> int:
         positive_int("agents", args.agents, minimum=1000)
         from samarl.benchmarks.soak import report, soak
 
-        positive_int("days", args.days, minimum=2)
-        result = soak(args.agents, args.days, policy_dir=args.policy)
+        days = positive_int("days", 30 if args.days is None else args.days, minimum=2)
+        result = soak(args.agents, days, policy_dir=args.policy)
         print(report(result))
+    elif args.what == "partitions":
+        positive_int("agents", args.agents, minimum=2)
+        from samarl.benchmarks import partitions
+
+        days = positive_int("days", 1 if args.days is None else args.days)
+        steps = None if args.steps is None else positive_int("steps", args.steps)
+        result = partitions.bench_partitions(
+            args.agents,
+            days=days,
+            steps=steps,
+            parts=tuple(positive_int("parts", p) for p in args.parts),
+            rounds=positive_int("rounds", args.rounds),
+            policy_dir=args.policy,
+        )
+        print(partitions.report(result))
     else:
         positive_int("agents", args.agents, minimum=1000)
         from samarl.benchmarks.kernels import run_kernel_benchmarks

@@ -120,6 +120,7 @@ class DemandResponseEnv:
         data: ScenarioData | None = None,
         copies: int = 1,
         episode_steps: int | None = None,
+        first_agent: int = 0,
         **overrides: Any,
     ) -> None:
         scenario = resolve_scenario(scenario, **overrides)
@@ -131,8 +132,14 @@ class DemandResponseEnv:
         self.copies: int = positive_int("copies", copies)
         """Independent copies of the population side by side (row ``r * N + n`` is agent ``n``'s
         ``r``-th copy, with its own arrivals and backlog); each copy shares the capacity."""
-        self.dynamics = Dynamics.from_scenario(scenario, d, copies=self.copies)
+        self.dynamics = Dynamics.from_scenario(
+            scenario, d, copies=self.copies, first_agent=first_agent
+        )
         """The Rust transition core."""
+        self.first_agent: int = self.dynamics.first_agent
+        """Agent id of row 0: row ``i`` draws the arrivals of agent ``first_agent + i``. A
+        partition of a larger population (``data`` holding its agents ``a..b``, the others' arrays
+        left out) passes ``first_agent=a`` and then steps exactly as those rows of the whole."""
         self.num_agents: int = d.num_agents * self.copies
         """Rows of every array: the population size times ``copies``."""
         self.obs_dim: int = self.dynamics.obs_dim

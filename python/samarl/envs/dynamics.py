@@ -78,6 +78,11 @@ class Dynamics:
         Step length in hours.
     noise
         Arrivals are uniform on ``mean * [1 - noise, 1 + noise]``; in ``[0, 1]``.
+    first_agent
+        Agent id of row 0: row ``i`` draws the arrivals of agent ``first_agent + i`` (an integer in
+        ``[0, 2**64 - N)``). Dynamics over the agents ``a..b`` of a population with
+        ``first_agent=a`` reproduce rows ``a..b`` of the dynamics over all of them bit for bit (a
+        partition of a distributed run is one).
     """
 
     def __init__(
@@ -91,6 +96,7 @@ class Dynamics:
         profiles: npt.ArrayLike,
         dt_hours: float = 0.25,
         noise: float = 0.3,
+        first_agent: int = 0,
     ) -> None:
         per_agent = {
             "mean_arrival": as_f32("mean_arrival", mean_arrival, nonnegative=True),
@@ -118,14 +124,18 @@ class Dynamics:
                 f"profile_id: must be < num_profiles = {prof.shape[0]}, found {int(ids.max())}"
             )
         dt = real("dt_hours", dt_hours, low=0.0, low_open=True)
+        first = positive_int("first_agent", first_agent, minimum=0, maximum=MAX_SEED - n)
         self._core = _core.DemandResponseCore(
             **arrays,
             profile_id=ids,
             profiles=np.ascontiguousarray(prof),
             dt_hours=dt,
             noise=real("noise", noise, low=0.0, high=1.0),
+            first_agent=first,
         )
         self.num_agents: int = self._core.num_agents
+        self.first_agent: int = first
+        """Agent id of row 0 (the arrivals of row ``i`` are agent ``first_agent + i``'s)."""
         self.obs_dim: int = _core.DemandResponseCore.obs_dim
         self.steps_per_day: int = self._core.steps_per_day
         self.dt_hours: float = dt
@@ -143,11 +153,14 @@ class Dynamics:
         *,
         agents: npt.ArrayLike | None = None,
         copies: int = 1,
+        first_agent: int = 0,
     ) -> Dynamics:
         """The dynamics of a scenario's agents (``data``: its built arrays, built when omitted).
 
         ``agents`` selects a subset (in that order); ``copies`` repeats them (row ``r * n + i`` is
-        agent ``i``'s ``r``-th copy, with its own arrivals and backlog).
+        agent ``i``'s ``r``-th copy, with its own arrivals and backlog). ``first_agent``
+        numbers the rows' arrivals (see the class): with ``agents=range(a, b)`` and
+        ``first_agent=a`` the rows are exactly agents ``a..b`` of the whole scenario.
         """
         params = scenario.dynamics_params(data)
         reps = positive_int("copies", copies, maximum=MAX_AGENTS)
@@ -163,7 +176,7 @@ class Dynamics:
             raise InvalidValueError(f"copies: at most {MAX_AGENTS} rows in all, got {reps} copies")
         for key in ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id"):
             params[key] = np.tile(params[key][rows], reps)
-        return cls(**params)
+        return cls(**params, first_agent=first_agent)
 
     def reset(self, seed: int, initial_backlog: npt.ArrayLike | None = None) -> F32:
         """Starts an episode at midnight with the arrivals of ``seed`` (an integer in

@@ -73,7 +73,7 @@ from samarl.errors import InvalidValueError
 #: Rows per pass of the per-epoch consensus statistics (bounds their float64 temporaries).
 _ROWS_PER_PASS = 65_536
 
-__all__ = ["Metrics"]
+__all__ = ["Metrics", "abs_deviation"]
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -176,6 +176,7 @@ class Metrics:
         self._served = 0.0
         self._arrived = 0.0
         self._window_start_backlog = float(q0.sum(dtype=np.float64))
+        self._backlog_total = self._window_start_backlog  # after the last step recorded
         self._reward = np.zeros(n)  # per agent, window
         # Per (day, block): the current day's sums, and each finished day's excess ratios.
         self._block_len = np.bincount(self.block_of_step, minlength=m)
@@ -249,28 +250,10 @@ class Metrics:
         )
         t = self._t
         tod = t % self.steps_per_day
-        total_use = float(np.sum(resource_use, dtype=np.float64))
-        self._total_use.append(total_use)
         if self._groups is not None and self._group_count is not None:
             sums = np.bincount(self._groups, weights=backlog, minlength=self._group_count.size)
             self._group_trace.append(sums / np.maximum(self._group_count, 1.0))
-
         if t >= self.warmup_steps:
-            cap = float(self.capacity[tod])
-            excess = total_use - cap
-            h = self.block_of_step[tod]
-            self._block_excess[h] += excess
-            self._block_capacity[h] += cap
-            self._day_excess[h] += excess
-            self._day_capacity[h] += cap
-            self._day_count[h] += 1
-            self._peak_ratio = max(self._peak_ratio, total_use / cap)
-            self._backlog_sum += float(np.sum(backlog, dtype=np.float64))
-            self._excess += excess
-            self._overshoot += max(excess, 0.0)
-            self._capacity_sum += cap
-            self._served += float(np.sum(served, dtype=np.float64))
-            self._arrived += float(np.sum(arrived, dtype=np.float64))
             self._reward += reward
         day = t // self.steps_per_day
         if day >= self._slope_first_day and (day + 1) * self.steps_per_day <= self.total_steps:
@@ -284,6 +267,40 @@ class Metrics:
                 self._ls_sy += self._day_backlog
                 self._ls_sxy += x * self._day_backlog
                 self._day_backlog[:] = 0.0
+        np.copyto(self._backlog, backlog)
+        self.record_totals(
+            float(np.sum(resource_use, dtype=np.float64)),
+            float(np.sum(served, dtype=np.float64)),
+            float(np.sum(arrived, dtype=np.float64)),
+            float(np.sum(backlog, dtype=np.float64)),
+        )
+
+    def record_totals(
+        self, total_use: float, served: float, arrived: float, backlog: float
+    ) -> None:
+        """Adds one step from its sums over the agents only: power drawn (kW), energy served and
+        arrived (kWh), backlog after the step (kWh). :meth:`record` calls it; a partitioned run's
+        driver, which sees only sums, calls it alone (the per-agent keys, ``reward/``,
+        ``demand/waiting_cost*`` and ``demand/postponing*``, then come from the parts)."""
+        t = self._t
+        tod = t % self.steps_per_day
+        self._total_use.append(total_use)
+        if t >= self.warmup_steps:
+            cap = float(self.capacity[tod])
+            excess = total_use - cap
+            h = self.block_of_step[tod]
+            self._block_excess[h] += excess
+            self._block_capacity[h] += cap
+            self._day_excess[h] += excess
+            self._day_capacity[h] += cap
+            self._day_count[h] += 1
+            self._peak_ratio = max(self._peak_ratio, total_use / cap)
+            self._backlog_sum += backlog
+            self._excess += excess
+            self._overshoot += max(excess, 0.0)
+            self._capacity_sum += cap
+            self._served += served
+            self._arrived += arrived
         if tod == self.steps_per_day - 1:
             full = self._day_count == self._block_len
             if full.any():
@@ -292,9 +309,9 @@ class Metrics:
             self._day_excess[:] = 0.0
             self._day_capacity[:] = 0.0
             self._day_count[:] = 0
-        np.copyto(self._backlog, backlog)
+        self._backlog_total = backlog
         if t + 1 == self.warmup_steps:
-            self._window_start_backlog = float(np.sum(backlog, dtype=np.float64))
+            self._window_start_backlog = backlog
         self._t = t + 1
         self._clock_last = time.perf_counter()
 
@@ -316,15 +333,17 @@ class Metrics:
         if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
             raise InvalidValueError("mult: must be finite")
         mean = x.mean(axis=0, dtype=np.float64)
-        abs_dev = sum(
-            float(np.abs(x[a : a + _ROWS_PER_PASS] - mean).sum())
-            for a in range(0, x.shape[0], _ROWS_PER_PASS)
-        )
+        self.record_consensus_stats(mean, lo, hi, abs_deviation(x, mean))
+
+    def record_consensus_stats(self, mean: F64, lo: F64, hi: F64, abs_dev: float) -> None:
+        """Adds one dual epoch from its statistics: per block the mean, min and max over the
+        agents' copies (``[m]``) and ``sum |mult - mean|`` over agents and blocks (what a
+        partitioned run gathers instead of the copies)."""
         self._epochs.append(
             {
                 "step": self._t,
                 "error_max": float(np.maximum(hi - mean, mean - lo).max()),
-                "error_mean": abs_dev / x.size,
+                "error_mean": abs_dev / (self.num_agents * mean.size),
                 "mean": mean.tolist(),
                 "min": lo.tolist(),
                 "max": hi.tolist(),
@@ -423,7 +442,7 @@ class Metrics:
         postponing = self.postponing_agents() if self._t else np.zeros(n, bool)
         out["demand/postponing"] = int(postponing.sum())
         out["demand/postponing_frac"] = float(postponing.mean())
-        out["demand/final_backlog"] = float(self._backlog.sum(dtype=np.float64))
+        out["demand/final_backlog"] = self._backlog_total
         if per_agent:
             out["reward/per_agent"] = self._reward.tolist()
 
@@ -474,3 +493,11 @@ class Metrics:
             else None
         )
         return out
+
+
+def abs_deviation(x: npt.NDArray[np.floating[Any]], mean: F64) -> float:
+    """``sum |x - mean|`` over ``x``'s ``[N, m]`` entries, in passes of bounded memory."""
+    return sum(
+        float(np.abs(x[a : a + _ROWS_PER_PASS] - mean).sum())
+        for a in range(0, x.shape[0], _ROWS_PER_PASS)
+    )

@@ -162,6 +162,9 @@ class DemandResponseRef:
         Step length in hours (> 0).
     noise : float
         In ``[0, 1]``: arrivals are uniform on ``mu * phi * [1 - noise, 1 + noise]``.
+    first_agent : int
+        Agent id of row 0: row ``i`` draws the arrivals of agent ``first_agent + i``; in
+        ``[0, 2**64 - N)``.
 
     Raises
     ------
@@ -180,6 +183,7 @@ class DemandResponseRef:
         profiles: npt.ArrayLike,
         dt_hours: float = 0.25,
         noise: float = 0.3,
+        first_agent: int = 0,
     ) -> None:
         mu, pmax, cl, cq, pid, prof, dt, nz = validate_params(
             mean_arrival,
@@ -200,7 +204,12 @@ class DemandResponseRef:
         self.dt_hours: np.float32 = dt
         self.noise: np.float32 = nz
         self._sin, self._cos = time_features(prof.shape[1])
-        self._agents: U64Array = np.arange(mu.shape[0], dtype=np.uint64)
+        n = mu.shape[0]
+        if not isinstance(first_agent, (int, np.integer)) or not 0 <= first_agent < 2**64 - n:
+            raise ValueError(
+                f"first_agent must be an integer in [0, 2**64 - {n}), got {first_agent}"
+            )
+        self._agents: U64Array = np.arange(n, dtype=np.uint64) + np.uint64(first_agent)
         self._backlog: F32Array = np.zeros(mu.shape[0], dtype=np.float32)
         self._last_arrival: F32Array = np.zeros(mu.shape[0], dtype=np.float32)
         self._step = 0

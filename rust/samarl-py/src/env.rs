@@ -21,7 +21,7 @@ pub struct PyDemandResponse {
 impl PyDemandResponse {
     #[new]
     #[pyo3(signature = (*, mean_arrival, max_power, cost_linear, cost_quadratic, profile_id,
-                        profiles, dt_hours = 0.25, noise = 0.3))]
+                        profiles, dt_hours = 0.25, noise = 0.3, first_agent = 0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         mean_arrival: &Bound<'_, PyArray1<f32>>,
@@ -32,6 +32,7 @@ impl PyDemandResponse {
         profiles: &Bound<'_, PyArray2<f32>>,
         dt_hours: f32,
         noise: f32,
+        first_agent: u64,
     ) -> PyResult<Self> {
         let steps_per_day = profiles.shape()[1];
         let params = AgentParams {
@@ -46,6 +47,7 @@ impl PyDemandResponse {
             steps_per_day,
             noise,
             profiles: to_vec("profiles", profiles)?,
+            first_agent,
         };
         Ok(Self {
             inner: to_py(DemandResponse::new(params, config))?,
@@ -56,6 +58,12 @@ impl PyDemandResponse {
     #[getter]
     fn num_agents(&self) -> usize {
         self.inner.num_agents()
+    }
+
+    /// Agent id of row 0: row `i` draws the arrivals of agent `first_agent + i`.
+    #[getter]
+    fn first_agent(&self) -> u64 {
+        self.inner.config().first_agent
     }
 
     /// Steps in one day S.

@@ -30,7 +30,9 @@
 //!     cost_quadratic: vec![0.1; n],
 //!     profile_id: vec![0; n],
 //! };
-//! let config = DynamicsConfig { dt_hours: 0.25, steps_per_day: 96, noise: 0.2, profiles: vec![1.0; 96] };
+//! let config = DynamicsConfig {
+//!     dt_hours: 0.25, steps_per_day: 96, noise: 0.2, profiles: vec![1.0; 96], first_agent: 0,
+//! };
 //! let mut env = DemandResponse::new(params, config)?;
 //! let mut obs = vec![0.0; n * OBS_DIM];
 //! env.reset(42, None, &mut obs)?;
@@ -73,6 +75,11 @@ pub struct DynamicsConfig {
     pub noise: f32,
     /// Daily profiles `phi_p(tod)`, row-major `[num_profiles, steps_per_day]`, finite and `>= 0`.
     pub profiles: Vec<f32>,
+    /// Agent id of row 0: row `i` draws the arrivals of agent `first_agent + i`, so an env over
+    /// the agents `a..b` of a population (`first_agent = a`) reproduces rows `a..b` of the env
+    /// over all of them (as a partition of a distributed run needs). `first_agent + N` must not
+    /// exceed `u64::MAX`. Usually 0.
+    pub first_agent: u64,
 }
 
 /// Caller-owned output buffers of [`DemandResponse::step`]: each has length N, except `obs`
@@ -116,6 +123,8 @@ pub struct DemandResponse {
 /// Everything one step needs that is the same for all agents.
 struct StepConstants<'a> {
     seed: u64,
+    /// Agent id of row 0 ([`DynamicsConfig::first_agent`]).
+    first_agent: u64,
     t: u64,
     /// `1 - noise`.
     lo: f32,
@@ -204,6 +213,16 @@ impl DemandResponse {
             ));
         }
         check_nonnegative("profiles", &config.profiles)?;
+        if config.first_agent.checked_add(n as u64).is_none() {
+            return Err(CoreError::invalid(
+                "first_agent",
+                format!(
+                    "must be < 2**64 - num_agents = {}, got {}",
+                    u64::MAX - n as u64 + 1,
+                    config.first_agent
+                ),
+            ));
+        }
         let num_profiles = len / s;
         if let Some(i) = params
             .profile_id
@@ -400,6 +419,7 @@ impl DemandResponse {
         let noise = self.config.noise;
         let k = StepConstants {
             seed: self.seed,
+            first_agent: self.config.first_agent,
             t,
             lo: 1.0 - noise,
             span: 2.0 * noise,
@@ -527,7 +547,7 @@ fn step_rows(k: &StepConstants<'_>, first: usize, inp: &RowInputs<'_>, out: RowO
         let obs = &mut obs[start..end];
         let expected_next = &mut expected_next[..len];
 
-        let agent0 = (first + start) as u64;
+        let agent0 = k.first_agent + (first + start) as u64;
         for j in 0..len {
             let u = uniform_f32(k.seed, STREAM_ARRIVALS, agent0 + j as u64, k.t);
             let p = (pid[j] as usize).min(last);
@@ -651,6 +671,7 @@ mod tests {
             steps_per_day: 96,
             noise: 0.3,
             profiles: two_profiles(96),
+            first_agent: 0,
         }
     }
 
@@ -882,6 +903,7 @@ mod tests {
             steps_per_day: 1,
             noise: 1.0,
             profiles: vec![0.0, 2.0],
+            first_agent: 0,
         };
         let env = DemandResponse::new(params(4), c).unwrap();
         assert_eq!((env.num_profiles(), env.steps_per_day()), (2, 1));
@@ -1030,6 +1052,54 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_slice_with_first_agent_reproduces_the_full_envs_rows() {
+        // Rows a..b of a 2.5-chunk population, stepped as their own env with first_agent = a,
+        // in parallel chunks and serially: the same bits as those rows of the full env.
+        let n = 2 * CHUNK + CHUNK / 2;
+        let full_params = params(n);
+        for (a, b) in [(0, 3), (7, CHUNK + 9), (CHUNK - 1, n)] {
+            let slice = |v: &Vec<f32>| v[a..b].to_vec();
+            let part = AgentParams {
+                mean_arrival: slice(&full_params.mean_arrival),
+                max_power: slice(&full_params.max_power),
+                cost_linear: slice(&full_params.cost_linear),
+                cost_quadratic: slice(&full_params.cost_quadratic),
+                profile_id: full_params.profile_id[a..b].to_vec(),
+            };
+            let c = DynamicsConfig {
+                first_agent: a as u64,
+                ..config()
+            };
+            let mut sub = DemandResponse::new(part, c).unwrap();
+            let mut full = env(n);
+            let (mut fb, mut sb) = (Buffers::new(n), Buffers::new(b - a));
+            full.reset(5, None, &mut fb.obs).unwrap();
+            sub.reset(5, None, &mut sb.obs).unwrap();
+            for t in 0..3 {
+                let acts = actions(n, t);
+                full.step(&acts, fb.out()).unwrap();
+                sub.step(&acts[a..b], sb.out()).unwrap();
+                assert_eq!(sb.arrived, fb.arrived[a..b], "rows {a}..{b}, step {t}");
+                assert_eq!(sb.obs, fb.obs[a * OBS_DIM..b * OBS_DIM]);
+                assert_eq!(sb.served, fb.served[a..b]);
+            }
+        }
+    }
+
+    #[test]
+    fn first_agent_must_leave_room_for_every_row() {
+        let c = |first_agent| DynamicsConfig {
+            first_agent,
+            ..config()
+        };
+        assert_invalid(
+            &DemandResponse::new(params(4), c(u64::MAX - 3)).unwrap_err(),
+            "first_agent",
+        );
+        assert!(DemandResponse::new(params(4), c(u64::MAX - 4)).is_ok());
+    }
+
     prop_compose! {
         fn arb_env()(n in 1usize..40, s in 1usize..8, np in 1usize..4)
             (mu in prop::collection::vec(0.0f32..5.0, n),
@@ -1043,7 +1113,7 @@ mod tests {
             let params = AgentParams {
                 mean_arrival: mu, max_power: pmax, cost_linear: cl, cost_quadratic: cq, profile_id: pid,
             };
-            let config = DynamicsConfig { dt_hours: dt, steps_per_day: s, noise, profiles };
+            let config = DynamicsConfig { dt_hours: dt, steps_per_day: s, noise, profiles, first_agent: 0 };
             DemandResponse::new(params, config).unwrap()
         }
     }
