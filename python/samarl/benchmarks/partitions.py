@@ -45,9 +45,8 @@ def bench_partitions(
     from samarl.execution import DualConfig, execute, torch_act_fn
     from samarl.scenario import load_scenario
     from samarl.training import TrainConfig
-    from samarl.training.prior import default_mult_max
     from samarl.training.run_folder import load_policy
-    from samarl.training.trainer import policy_for
+    from samarl.training.trainer import mult_max_for, policy_for
 
     sc = load_scenario(scenario, num_agents=agents)
     data = sc.build()
@@ -55,15 +54,7 @@ def bench_partitions(
         policy = load_policy(policy_dir, scenario=sc)
     else:
         cfg = TrainConfig()
-        mult_max = default_mult_max(
-            data.mean_arrival,
-            data.cost_linear,
-            data.cost_quadratic,
-            dt_hours=sc.dt_hours,
-            steps_per_day=sc.steps_per_day,
-            gamma=cfg.gamma,
-        )
-        policy = policy_for(data, sc, cfg, mult_max)
+        policy = policy_for(data, sc, cfg, mult_max_for(data, sc, cfg))
     policy.eval()
     mult_max = float(policy.mult_max)
     s = sc.steps_per_day
