@@ -82,6 +82,77 @@ def test_steps_own_their_tensors() -> None:
     assert torch.equal(first["household", "observation"], kept)  # not overwritten by the engine
 
 
+def _assert_same(a: object, b: object) -> None:
+    """Two tensordicts with the same keys, batch sizes, dtypes, shapes and values."""
+    from tensordict import TensorDictBase
+
+    assert isinstance(a, TensorDictBase)
+    assert isinstance(b, TensorDictBase)
+    assert a.batch_size == b.batch_size
+    assert a.device == b.device
+    keys = set(a.keys(True, True))
+    assert keys == set(b.keys(True, True))
+    for k in keys:
+        x, y = a.get(k), b.get(k)
+        assert x.dtype == y.dtype, k
+        assert x.shape == y.shape, k
+        assert torch.equal(x, y), k
+    for k in a.keys(True):  # sub-dicts: same batch sizes
+        if isinstance(a.get(k), TensorDictBase):
+            assert a.get(k).batch_size == b.get(k).batch_size, k
+
+
+@pytest.mark.parametrize(
+    "kw", [{}, {"num_envs": 3}, {"num_envs": 2, "mult_max": 4.0}, {"mult": [1.0] * 24}]
+)
+def test_direct_step_equals_torchrls_generic_step(kw: dict[str, object]) -> None:
+    """The env's own ``step``/``step_and_maybe_reset`` (no generic post-processing) give the
+    same data as TorchRL's ``EnvBase`` methods, across an episode end, with a policy's extra
+    entries at the root and in the group carried over as ``step_mdp`` carries them."""
+    from torchrl.envs import EnvBase
+
+    fast, generic = _env(**kw), _env(**kw)
+    gen = torch.Generator().manual_seed(1)
+    root_f, root_g = fast.reset(), generic.reset()
+    _assert_same(root_f, root_g)
+    batch = tuple(fast.batch_size)
+    for _ in range(14):  # two episodes of 6 steps and a bit: both resets go through maybe_reset
+        action = torch.rand(*batch, N, 1, generator=gen)
+        extra = torch.rand(*batch, N, 2, generator=gen)
+        for root in (root_f, root_g):
+            root.set(ACT, action.clone())
+            root.set(("household", "loc"), extra.clone())  # what a policy module adds
+            root.set("sample_log_prob", extra.sum((-1, -2)))
+        step_f, root_f = fast.step_and_maybe_reset(root_f)
+        step_g = EnvBase.step(generic, root_g)
+        root_g = generic.maybe_reset(generic._step_mdp(step_g))
+        _assert_same(step_f, step_g)
+        _assert_same(root_f, root_g)
+        assert root_f.get("household") is not step_f.get("next").get("household")
+        assert root_f.get(("household", "info")) is not step_f.get(("next", "household", "info"))
+    td = fast.reset().set(ACT, torch.rand(*batch, N, 1, generator=gen))
+    _assert_same(fast.step(td.clone()), EnvBase.step(generic, generic.reset().set(ACT, td[ACT])))
+
+
+def test_direct_step_hands_unusual_input_to_torchrl() -> None:
+    """A preset ``"next"`` (TorchRL adds its entries the step does not write) and a root
+    sub-dict with entries the step does not write both take TorchRL's own path."""
+    env = _env()
+    td = env.reset().set(ACT, torch.full((N, 1), 0.5))
+    preset = torch.full((N, 1), -7.0)
+    td.set(("next", "household", "bonus"), preset)
+    out = env.step(td)
+    assert torch.equal(out["next", "household", "bonus"], preset)
+    assert ("next", "household", "observation") in out.keys(True)
+    root = env.reset().set(ACT, torch.full((N, 1), 0.5))
+    root.set(("constraint", "note"), torch.ones(1))
+    _, nxt = env.step_and_maybe_reset(root)
+    assert torch.equal(nxt["constraint", "note"], torch.ones(1))  # kept, as step_mdp keeps it
+    assert nxt["constraint", "block"].shape == (1,)
+    with pytest.raises(ShapeError, match="action"):
+        env.step_and_maybe_reset(env.reset().set(ACT, torch.zeros(N, 2)))
+
+
 def test_batched_populations_and_seeding() -> None:
     env = _env(num_envs=3)
     arrived = env.rollout(4)["next", "household", "info", "arrived"]  # [3, 4, N] (batch first)
@@ -132,6 +203,13 @@ def test_bad_arguments() -> None:
     td.set("_reset", torch.tensor([[True], [False]]))
     with pytest.raises(RuntimeError, match="reset together"):
         env.reset(td)
+    bad = torch.full((2, N, 1), 0.5)
+    bad[1, 2, 0] = float("nan")
+    for step in (env.step, env.step_and_maybe_reset, env._step):
+        with pytest.raises(InvalidValueError, match="actions"):
+            step(env.reset().set(ACT, bad))
+    env.step(env.reset().set(ACT, bad.nan_to_num(0.5).double()))  # other dtypes are converted
+    assert env.env.t == 1
 
 
 def test_samarl_envs_imports_without_torchrl(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -248,8 +326,19 @@ def test_benchmarl_trains_and_sees_the_constraint(algo: str, tmp_path: object) -
 def test_bench_envs_runs() -> None:
     from samarl.benchmarks.torchrl_envs import report, run_env_benchmarks
 
+    threads = torch.get_num_threads()
     result = run_env_benchmarks((8, 32), repeats=1, min_time=0.01, max_wrapper_n=8)
     text = report(result)
     assert "skipped at N = 32" in text
     row = result["rows"][0]
     assert all(row[k] > 0 for k in ("engine", "pettingzoo", "torchrl_pz", "torchrl"))
+    assert result["torch_threads"] == 1
+    assert torch.get_num_threads() == threads  # restored after timing with one thread
+
+    batched = run_env_benchmarks((8,), repeats=1, min_time=0.01, num_envs=3)
+    row = batched["rows"][0]
+    assert row["pettingzoo"] is None
+    assert row["torchrl_pz"] is None
+    assert row["engine"] > 0
+    assert row["torchrl"] > 0
+    assert "3 populations" in report(batched)

@@ -12,6 +12,12 @@ For each N it times, with the same actions:
 Every figure is the median over ``repeats`` timed batches of steps; the ratios printed are the
 native TorchRL env's rate over the engine's and over the wrapper's. Episodes are 100 days long, so
 resets are not what is measured. Needs ``samarl[torchrl]``.
+
+With ``num_envs = B > 1`` the engine steps ``B`` copies of the population in one call
+(``copies=B``) and the native env holds ``B`` populations (``num_envs=B``, TorchRL's batch
+dimension), so both do ``B * N`` agent-steps per call; the PettingZoo paths have one population
+and are skipped. torch runs one intra-op thread while timing (its threads would compete with the
+engine's for the cores; see :mod:`samarl.envs.torchrl`).
 """
 
 from __future__ import annotations
@@ -43,8 +49,8 @@ def scenario(n: int) -> ScenarioConfig:
     return ScenarioConfig.preset("default", num_agents=n, episode_days=100.0, name=f"bench-{n}")
 
 
-def _engine(n: int, actions: np.ndarray) -> Callable[[], object]:
-    env = DemandResponseEnv(scenario(n))
+def _engine(n: int, actions: np.ndarray, num_envs: int) -> Callable[[], object]:
+    env = DemandResponseEnv(scenario(n), copies=num_envs)
     env.reset(seed=0)
 
     def step() -> None:
@@ -54,7 +60,7 @@ def _engine(n: int, actions: np.ndarray) -> Callable[[], object]:
     return step
 
 
-def _pettingzoo(n: int, actions: np.ndarray) -> Callable[[], object]:
+def _pettingzoo(n: int, actions: np.ndarray, num_envs: int) -> Callable[[], object]:
     env = DemandResponseParallelEnv(scenario(n))
     env.reset(seed=0)
     action_dict = {a: actions[i : i + 1] for i, a in enumerate(env.possible_agents)}
@@ -82,7 +88,7 @@ def _torchrl_loop(env: Any, actions: np.ndarray) -> Callable[[], object]:
     return step
 
 
-def _torchrl_pz(n: int, actions: np.ndarray) -> Callable[[], object]:
+def _torchrl_pz(n: int, actions: np.ndarray, num_envs: int) -> Callable[[], object]:
     from torchrl.envs import PettingZooWrapper
 
     with warnings.catch_warnings():  # TorchRL's note that it tests another PettingZoo version
@@ -93,12 +99,15 @@ def _torchrl_pz(n: int, actions: np.ndarray) -> Callable[[], object]:
     return _torchrl_loop(env, actions)
 
 
-def _torchrl(n: int, actions: np.ndarray) -> Callable[[], object]:
+def _torchrl(n: int, actions: np.ndarray, num_envs: int) -> Callable[[], object]:
     from samarl.envs.torchrl import DemandResponseTorchRLEnv
 
-    return _torchrl_loop(DemandResponseTorchRLEnv(scenario(n), seed=0), actions)
+    batch = None if num_envs == 1 else num_envs
+    return _torchrl_loop(DemandResponseTorchRLEnv(scenario(n), num_envs=batch, seed=0), actions)
 
 
+#: Paths with one population (skipped with ``num_envs > 1``).
+_ONE_POPULATION = ("pettingzoo", "torchrl_pz")
 _MAKERS = {
     "engine": _engine,
     "pettingzoo": _pettingzoo,
@@ -114,37 +123,51 @@ def run_env_benchmarks(
     min_time: float = 0.3,
     max_wrapper_n: int = 256,
     max_adapter_n: int = 65_536,
+    num_envs: int = 1,
 ) -> dict[str, Any]:
     """Agent-steps/s of every path for every N, with the ratios; see the module docstring."""
     import torch
 
     rows = []
-    for n in sizes:
-        actions = np.random.default_rng(n).uniform(0, 1, n).astype(np.float32)
-        row: dict[str, Any] = {"num_agents": n}
-        for path in PATHS:
-            limit = {"torchrl_pz": max_wrapper_n, "pettingzoo": max_adapter_n}.get(path)
-            if limit is not None and n > limit:
-                row[path] = None
-                continue
-            step = _MAKERS[path](n, actions)
-            row[path] = n * steps_per_second(step, repeats=repeats, min_time=min_time)
-        native = row["torchrl"]
-        row["torchrl_over_engine"] = native / row["engine"]
-        row["torchrl_over_torchrl_pz"] = native / row["torchrl_pz"] if row["torchrl_pz"] else None
-        rows.append(row)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for n in sizes:
+            rows.append(_row(n, repeats, min_time, max_wrapper_n, max_adapter_n, num_envs))
+    finally:
+        torch.set_num_threads(threads)
     import samarl
 
     return {
         "benchmark": "envs",
         "machine": platform.processor() or platform.machine(),
         "samarl_threads": samarl.get_num_threads(),
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": 1,
+        "num_envs": num_envs,
         "repeats": repeats,
         "max_wrapper_n": max_wrapper_n,
         "max_adapter_n": max_adapter_n,
         "rows": rows,
     }
+
+
+def _row(
+    n: int, repeats: int, min_time: float, max_wrapper_n: int, max_adapter_n: int, num_envs: int
+) -> dict[str, Any]:
+    """One N: every path's agent-steps/s and the ratios."""
+    actions = np.random.default_rng(n).uniform(0, 1, n * num_envs).astype(np.float32)
+    row: dict[str, Any] = {"num_agents": n}
+    for path in PATHS:
+        limit = {"torchrl_pz": max_wrapper_n, "pettingzoo": max_adapter_n}.get(path)
+        if (limit is not None and n > limit) or (path in _ONE_POPULATION and num_envs > 1):
+            row[path] = None
+            continue
+        step = _MAKERS[path](n, actions, num_envs)
+        row[path] = n * num_envs * steps_per_second(step, repeats=repeats, min_time=min_time)
+    native = row["torchrl"]
+    row["torchrl_over_engine"] = native / row["engine"]
+    row["torchrl_over_torchrl_pz"] = native / row["torchrl_pz"] if row["torchrl_pz"] else None
+    return row
 
 
 def report(result: dict[str, Any]) -> str:
@@ -156,9 +179,11 @@ def report(result: dict[str, Any]) -> str:
     def ratio(x: float | None) -> str:
         return f"{x:10.2f}x" if x else f"{'-':>11}"
 
+    b = result.get("num_envs", 1)
     lines = [
         f"agent-steps/s, median of {result['repeats']} timed batches "
-        f"(samarl threads {result['samarl_threads']}, torch threads {result['torch_threads']})",
+        f"(samarl threads {result['samarl_threads']}, torch threads {result['torch_threads']})"
+        + (f"; {b} populations of N per call (engine copies, TorchRL num_envs)" if b > 1 else ""),
         f"{'N':>7} | {'engine':>12} {'pettingzoo':>12} {'TorchRL(PZ)':>12} {'TorchRL':>12} | "
         f"{'TorchRL/engine':>14} {'TorchRL/TorchRL(PZ)':>19}",
     ]
@@ -169,6 +194,9 @@ def report(result: dict[str, Any]) -> str:
             f"{rate(r['torchrl_pz'])} {rate(r['torchrl'])} | {ratio(r['torchrl_over_engine']):>14} "
             f"{ratio(r['torchrl_over_torchrl_pz']):>19}"
         )
+    if b > 1:
+        lines.append("pettingzoo, TorchRL(PZ): one population per env, not timed with --num-envs")
+        return "\n".join(lines)
     skipped = [str(r["num_agents"]) for r in result["rows"] if r["torchrl_pz"] is None]
     if skipped:
         lines.append(

@@ -60,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="largest N timed through TorchRL's PettingZooWrapper (envs; slow above)",
     )
     parser.add_argument(
+        "--num-envs",
+        type=int,
+        default=1,
+        help="envs: populations of N per call (engine copies, TorchRL num_envs)",
+    )
+    parser.add_argument(
         "--json", metavar="FILE", help="also write the results as JSON (replaces FILE)"
     )
 
@@ -81,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             sizes,
             repeats=positive_int("repeats", args.repeats),
             max_wrapper_n=positive_int("max-wrapper-n", args.max_wrapper_n, minimum=0),
+            num_envs=positive_int("num-envs", args.num_envs),
         )
         print(envs_report(result))
     elif args.what == "soak":

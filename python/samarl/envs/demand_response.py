@@ -193,14 +193,7 @@ class DemandResponseEnv:
         and the state is then unchanged. ``out`` names arrays for the engine to write instead of
         the env's buffers (see :meth:`Dynamics.step <samarl.envs.Dynamics.step>`).
         """
-        t = self.t
-        if self._arrival_seed is None:
-            raise RuntimeError("DemandResponseEnv.step: call reset() first")
-        if t >= self.episode_steps:
-            raise RuntimeError(
-                f"DemandResponseEnv.step: the episode ended after {self.episode_steps} steps; "
-                "call reset()"
-            )
+        t = self._check_running()
         out = self.dynamics.step(actions, out=out)
         return EnvStep(
             out.obs,
@@ -211,6 +204,26 @@ class DemandResponseEnv:
             terminated=False,
             truncated=t + 1 == self.episode_steps,
         )
+
+    def _step_into(self, actions: F32, out: StepResult) -> bool:
+        """:meth:`step` for callers that built ``actions`` (C-contiguous float32 ``[N]``) and
+        ``out`` themselves (the TorchRL env): no Python checks of the arrays (the engine checks
+        lengths and values) and no :class:`EnvStep`; returns whether the episode is truncated."""
+        t = self._check_running()
+        self.dynamics._step_into(actions, out)
+        return t + 1 == self.episode_steps
+
+    def _check_running(self) -> int:
+        """The step count, after checking that an episode is running."""
+        t = self.t
+        if self._arrival_seed is None:
+            raise RuntimeError("DemandResponseEnv.step: call reset() first")
+        if t >= self.episode_steps:
+            raise RuntimeError(
+                f"DemandResponseEnv.step: the episode ended after {self.episode_steps} steps; "
+                "call reset()"
+            )
+        return t
 
     # -- where the episode is ----------------------------------------------------------------------
     @property

@@ -211,6 +211,11 @@ class Dynamics:
         self._core.step(a, out.obs, out.reward, out.resource_use, out.served, out.arrived)
         return out
 
+    def _step_into(self, actions: F32, out: StepResult) -> None:
+        """:meth:`step` without its Python checks, for callers that built ``actions`` (C-contiguous
+        float32 ``[N]``) and ``out`` themselves; the engine still checks lengths and values."""
+        self._core.step(actions, out.obs, out.reward, out.resource_use, out.served, out.arrived)
+
     def _check_out(self, out: StepResult) -> None:
         n = self.num_agents
         for name, shape in (

@@ -1,10 +1,17 @@
 """TorchRL ``EnvBase`` over the batched engine: N households as one agent group, no per-agent Python.
 
 :class:`DemandResponseTorchRLEnv` steps :class:`~samarl.envs.DemandResponseEnv` once per
-``step`` and hands TorchRL whole ``[N, ...]`` tensors: the engine's float32 buffers are viewed with
-``torch.from_numpy`` (no copy) and cloned once per step, because TorchRL keeps every step's
-tensors (rollouts stack them) while the engine overwrites its buffers. Python never loops over
-agents. Importing this module needs ``torchrl`` (``pip install samarl[torchrl]``).
+``step`` and hands TorchRL whole ``[N, ...]`` tensors: every step the engine writes into one fresh
+buffer whose torch views are the step's entries (fresh, because TorchRL keeps every step's
+tensors: rollouts stack them), so there is no copy and Python never loops over agents. The env
+also does ``step`` and ``step_and_maybe_reset`` itself, without TorchRL's generic
+post-processing, which costs several engine steps at thousands of agents (see the comment above
+:meth:`DemandResponseTorchRLEnv.step`). Importing this module needs ``torchrl``
+(``pip install samarl[torchrl]``).
+
+Threads: the engine steps its agents on its own thread pool (:func:`samarl.set_num_threads`);
+torch's intra-op threads compete with it for the same cores, so step with
+``torch.set_num_threads(1)`` unless the policy needs more (``samarl bench envs`` does).
 
 The tensordict (``B`` = ``batch_size``, empty for one population or ``[num_envs]`` for
 ``num_envs`` independent populations, the engine's ``copies``; ``N`` = households per population,
@@ -35,7 +42,6 @@ copies of the same households with their own arrivals.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -124,9 +130,23 @@ class DemandResponseTorchRLEnv(EnvBase):
         self._rng = np.random.default_rng(self.env.scenario.seed)
         self._next_seed: int | None = None
         self._roll = (np.arange(m)[None, :] + np.arange(m)[:, None]) % m  # [h, j] -> (h + j) % m
-        rows = self.env.num_agents
-        self._split = [rows * self.env.obs_dim, rows, rows, rows, rows]
-        self._env_reward = np.empty(self.env.num_agents, dtype=np.float32)
+        rows, obs_dim = self.env.num_agents, self.env.obs_dim
+        # A step's float32 outputs, in one buffer: obs, reward, use, served, arrived, total, capacity.
+        sizes = [rows * obs_dim, rows, rows, rows, rows, copies, copies]
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        self._out_size: int = self._offsets[-1]
+        self._out_shapes = [
+            (*batch, n, obs_dim),
+            (*batch, n, 1),
+            self._shape,
+            self._shape,
+            self._shape,
+            (*batch, 1),
+            (*batch, 1),
+        ]
+        self._action_shape = torch.Size((*batch, n, 1))
+        self._flag_shape = (*batch, 1)
+        self._env_reward = np.empty(rows, dtype=np.float32)
         self._make_specs()
         if seed is not None:
             self.set_seed(seed)
@@ -142,20 +162,18 @@ class DemandResponseTorchRLEnv(EnvBase):
             raise ShapeError(f"mult: expected a scalar, [{m}] or [{n}, {m}], got {list(arr.shape)}")
         return arr
 
-    def _fresh_outputs(self) -> tuple[list[torch.Tensor], StepResult]:
-        """One new uninitialised tensor for a step's outputs, split into ``[*B, N, ...]`` torch
-        views and the NumPy arrays the engine writes (the same memory: no copy, no zero fill)."""
-        rows, obs_dim, shape = self.env.num_agents, self.env.obs_dim, self._shape
-        obs, *vectors = torch.empty(rows * (obs_dim + 4)).split(self._split)
-        arrays = StepResult(obs.numpy().reshape(rows, obs_dim), *(v.numpy() for v in vectors))
-        reward, use, served, arrived = vectors
-        return [
-            obs.view(*shape, obs_dim),
-            reward.view(*shape, 1),
-            use.view(shape),
-            served.view(shape),
-            arrived.view(shape),
-        ], arrays
+    def _fresh_outputs(self) -> tuple[F32, list[torch.Tensor]]:
+        """One new uninitialised float32 buffer for a step's outputs, and its ``[*B, N, ...]`` /
+        ``[*B, 1]`` torch views (the same memory: no copy, no zero fill): one allocation per
+        step, not one per entry. The views are made with ``torch.from_numpy``, which costs a
+        third of slicing a tensor, and each keeps the buffer alive."""
+        buf = np.empty(self._out_size, dtype=np.float32)
+        o = self._offsets
+        views = [
+            torch.from_numpy(buf[o[i] : o[i + 1]].reshape(shape))
+            for i, shape in enumerate(self._out_shapes)
+        ]
+        return buf, views
 
     def _make_specs(self) -> None:
         batch, shape, m = self.batch_size, self._shape, self.env.num_blocks
@@ -261,44 +279,125 @@ class DemandResponseTorchRLEnv(EnvBase):
         )
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
-        action = tensordict.get((GROUP, "action"))
+        return self._advance(tensordict.get((GROUP, "action")))[0]
+
+    def _advance(self, action: torch.Tensor) -> tuple[TensorDict, dict[str, Any], bool]:
+        """Steps the engine with ``action`` (``[*B, N, 1]``). Returns the complete ``"next"``
+        tensordict (every key of the specs, done keys included), the observation entries of the
+        group (what the next step's root takes from it) and whether the episode is truncated."""
+        if action.shape != self._action_shape:
+            raise ShapeError(
+                f"action: expected {list(self._action_shape)}, got {list(action.shape)}"
+            )
         a = action.detach().reshape(-1)
         if a.dtype != torch.float32:
             a = a.to(torch.float32)
         env = self.env
         t, h = env.step_of_day, env.block
-        v, arrays = self._fresh_outputs()
-        if self._mult is None:
-            out = env.step(a.numpy(), out=arrays)
-        else:  # the engine's reward goes to scratch, the Lagrangian one to the fresh tensor
-            out = env.step(a.numpy(), out=replace(arrays, reward=self._env_reward))
+        buf, (obs, reward, use, served, arrived, total, capacity) = self._fresh_outputs()
+        o, rows = self._offsets, env.num_agents
+        lagrangian = self._mult is not None
+        truncated = env._step_into(
+            a.numpy(),
+            StepResult(
+                buf[o[0] : o[1]].reshape(rows, env.obs_dim),
+                self._env_reward if lagrangian else buf[o[1] : o[2]],
+                buf[o[2] : o[3]],
+                buf[o[3] : o[4]],
+                buf[o[4] : o[5]],
+            ),
+        )
+        if lagrangian:  # the engine's reward went to scratch: the Lagrangian one goes out
             lagrangian_reward(
-                out.reward,
-                out.resource_use,
+                self._env_reward,
+                buf[o[2] : o[3]],
                 self._mult[:, h],
                 float(env.capacity_per_agent[t]),
-                out=arrays.reward,
+                out=buf[o[1] : o[2]],
             )
-        batch, shape = self.batch_size, self._shape
-        obs, reward, use, served, arrived = v
-        total = torch.from_numpy(out.resource_use.reshape(-1, self.n_agents).sum(-1))
-        group: dict[str, Any] = {
-            "observation": obs,
-            "reward": reward,
-            "info": _td({"resource_use": use, "served": served, "arrived": arrived}, shape),
-        }
-        if self._mult is not None:
-            group["mult"] = self._rolled_mult()
+        buf[o[2] : o[3]].reshape(-1, self.n_agents).sum(-1, out=buf[o[5] : o[6]])
+        buf[o[6] : o[7]] = env.capacity[t]
+        shape, batch = self._shape, self.batch_size
+        info = {"resource_use": use, "served": served, "arrived": arrived}
+        observed: dict[str, Any] = {"observation": obs, "info": info}
+        if lagrangian:
+            observed["mult"] = self._rolled_mult()
         constraint = {
-            "total_use": total.view(*batch, 1),
-            "capacity": torch.full((*batch, 1), float(env.capacity[t])),
-            "block": torch.full((*batch, 1), h, dtype=torch.int64),
+            "total_use": total,
+            "capacity": capacity,
+            "block": torch.full(self._flag_shape, h, dtype=torch.int64),
         }
-        return _td(
-            {GROUP: _td(group, shape), "constraint": _td(constraint, batch)}
-            | self._done(out.truncated),
-            batch,
-        )
+        done = self._done(truncated)
+        group = observed | {"reward": reward, "info": _td(info, shape)}
+        nxt = _td({GROUP: _td(group, shape), "constraint": _td(constraint, batch)} | done, batch)
+        return nxt, observed | {"constraint": constraint} | done, truncated
+
+    # -- TorchRL's step, without its generic processing ----------------------------------------
+    # EnvBase.step and step_and_maybe_reset wrap _step in work that is generic over envs: filling
+    # in missing done keys, reshaping rewards, and step_mdp's key-by-key walk over the spec trees.
+    # At 4,096 agents that cost ~8x the engine's step (~400 us against ~40). _advance already returns every key with its
+    # final shape, so for the usual input (one plain TensorDict with the env's batch size on the
+    # CPU, no partial step, no preset "next") the two are done directly below; anything else
+    # goes through TorchRL's own methods. tests/test_torchrl.py checks both give the same data.
+    def step(self, tensordict: TensorDictBase) -> TensorDictBase:
+        """TorchRL's ``step``: writes ``"next"`` into ``tensordict`` and returns it."""
+        if not self._plain(tensordict):
+            return super().step(tensordict)
+        tensordict.set("next", self._advance(tensordict.get((GROUP, "action")))[0])
+        return tensordict
+
+    def step_and_maybe_reset(
+        self, tensordict: TensorDictBase
+    ) -> tuple[TensorDictBase, TensorDictBase]:
+        """TorchRL's ``step_and_maybe_reset`` (what collectors and ``rollout`` call)."""
+        if not self._plain(tensordict):
+            return super().step_and_maybe_reset(tensordict)
+        nxt, observed, truncated = self._advance(tensordict.get((GROUP, "action")))
+        tensordict.set("next", nxt)
+        root = self._next_root(tensordict, observed)
+        if root is None:  # the root has sub-dict entries that step_mdp merges: TorchRL does it
+            root = self._step_mdp(tensordict)
+        if truncated:
+            root = self.maybe_reset(root)
+        return tensordict, root
+
+    def _plain(self, tensordict: TensorDictBase) -> bool:
+        """Whether ``tensordict`` is the usual input the direct step handles (see above)."""
+        if type(tensordict) is not TensorDict or tensordict.batch_size != self.batch_size:
+            return False
+        if tensordict.device != _CPU:
+            return False
+        keys = tensordict.keys()
+        return "next" not in keys and "_step" not in keys and "_reset" not in keys
+
+    def _next_root(self, root: TensorDict, observed: dict[str, Any]) -> TensorDict | None:
+        """TorchRL's ``step_mdp(root)``: the root's entries (the action, a policy's outputs) with
+        the step's observations and done flags (``observed``) in place of the old ones and no
+        reward; ``None`` when an old sub-dict has entries the new one lacks (step_mdp keeps them)."""
+        entries: dict[str, Any] = {}
+        group: dict[str, Any] = {}
+        for key, value in root.items():
+            if key == GROUP:
+                group = {k: v for k, v in value.items() if k not in _GROUP_DROPPED}
+            elif key == "constraint":
+                entries[key] = value  # replaced below
+            elif key not in _DROPPED:
+                entries[key] = value.copy() if isinstance(value, TensorDictBase) else value
+        for key, sub, where, shape in (
+            ("info", observed["info"], group, self._shape),
+            ("constraint", observed["constraint"], entries, self.batch_size),
+        ):
+            old = where.get(key)
+            if isinstance(old, TensorDictBase) and not all(k in sub for k in old.keys()):
+                return None
+            where[key] = _td(sub, shape)
+        group["observation"] = observed["observation"]
+        if "mult" in observed:
+            group["mult"] = observed["mult"]
+        entries[GROUP] = _td(group, self._shape)
+        for key in _DONE_KEYS:
+            entries[key] = observed[key]
+        return _td(entries, self.batch_size)
 
     def _rolled_mult(self) -> torch.Tensor:
         """``[*B, N, m]``: every household's multipliers, rolled so the coming block is first."""
@@ -307,10 +406,11 @@ class DemandResponseTorchRLEnv(EnvBase):
         return torch.from_numpy(rolled).view(*self._shape, self.env.num_blocks)
 
     def _done(self, truncated: bool) -> dict[str, torch.Tensor]:
-        shape = (*self.batch_size, 1)
+        """Fresh ``done``/``terminated``/``truncated`` flags, ``[*B, 1]``."""
+        shape = self._flag_shape
         return {
             "done": torch.full(shape, truncated),
-            "terminated": torch.zeros(shape, dtype=torch.bool),
+            "terminated": torch.full(shape, False),  # households never terminate
             "truncated": torch.full(shape, truncated),
         }
 
@@ -323,6 +423,11 @@ class DemandResponseTorchRLEnv(EnvBase):
 
 
 _CPU = torch.device("cpu")
+_DONE_KEYS = ("done", "terminated", "truncated")
+#: Root entries step_mdp does not carry to the next step (done flags are replaced by the step's).
+_DROPPED = frozenset(("next", "_reset", *_DONE_KEYS))
+#: Group entries it does not carry either.
+_GROUP_DROPPED = frozenset(("reward", "_reset"))
 
 
 def _td(source: dict[str, Any], batch_size: tuple[int, ...] | torch.Size) -> TensorDict:
