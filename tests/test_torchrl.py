@@ -134,6 +134,28 @@ def test_direct_step_equals_torchrls_generic_step(kw: dict[str, object]) -> None
     _assert_same(fast.step(td.clone()), EnvBase.step(generic, generic.reset().set(ACT, td[ACT])))
 
 
+def test_a_collector_gets_the_same_batches_from_both_paths() -> None:
+    """TorchRL's collector (root keys of its own, a policy module, resets between batches)."""
+    from tensordict.nn import TensorDictModule
+    from torchrl.collectors import Collector
+
+    batches = []
+    for direct in (True, False):
+        env = _env(num_envs=2, mult_max=3.0)
+        if not direct:
+            env._plain = lambda td: False  # type: ignore[method-assign]
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(7, 1), torch.nn.Sigmoid())
+        policy = TensorDictModule(net, in_keys=[("household", "observation")], out_keys=[ACT])
+        collector = Collector(env, policy, frames_per_batch=20, total_frames=40)
+        batches.append([b.clone() for b in collector])
+        collector.shutdown()
+    assert len(batches[0]) == 2
+    for a, b in zip(*batches, strict=True):
+        assert ("collector", "traj_ids") in a.keys(True)
+        _assert_same(a, b)
+
+
 def test_direct_step_hands_unusual_input_to_torchrl() -> None:
     """A preset ``"next"`` (TorchRL adds its entries the step does not write) and a root
     sub-dict with entries the step does not write both take TorchRL's own path."""
