@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -51,17 +52,16 @@ def actors(ray_cluster: Any) -> list[Any]:
 
 
 @pytest.fixture(scope="module")
-def policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("policy") / "run"
-    train(tiny_scenario(12), tiny_config(), out)
-    return out
+def trained() -> Any:
+    """An untrained shared policy of :func:`tiny_config` on 12 agents (training it would add ~10 s
+    and change nothing here: any policy that reads its multipliers will do)."""
+    from samarl.training.trainer import mult_max_for, policy_for
 
-
-@pytest.fixture(scope="module")
-def trained(policy_dir: Path) -> Any:
-    from samarl.training import load_run
-
-    return load_run(policy_dir)
+    sc, cfg = tiny_scenario(12), tiny_config()
+    data = sc.build()
+    policy = policy_for(data, sc, cfg, mult_max_for(data, sc, cfg))
+    policy.eval()
+    return SimpleNamespace(scenario=sc, policy=policy)
 
 
 def _both(
@@ -241,12 +241,14 @@ def test_removal_in_independent_mode_freezes_the_removed_copies(
 
 @pytest.mark.slow  # starts its own actors (~25 s on a busy 2-core VM); run with -m slow
 def test_run_with_partitions_takes_drop_prob(
-    ray_cluster: Any, policy_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ray_cluster: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import json
 
     from samarl.cli import main
 
+    policy_dir = tmp_path / "policy"
+    train(tiny_scenario(8), tiny_config(), policy_dir)
     common = ["run", "--policy", str(policy_dir), "--days", "1", "--no-progress"]
     common += ["--consensus-rounds", "3", "--seed", "2", "--drop-prob", "0.3"]
     assert main([*common, "--out", str(tmp_path / "one")]) == 0
