@@ -65,7 +65,15 @@ from samarl.scenario import ScenarioConfig, ScenarioData
 if TYPE_CHECKING:
     from samarl.execution.executor import AgentRemoval, ExecutionResult
 
-__all__ = ["PartitionError", "PartitionPlan", "PartitionedRun", "plan_partitions", "spawn_actors"]
+__all__ = [
+    "PartitionError",
+    "PartitionPlan",
+    "PartitionedRun",
+    "mix_rows",
+    "plan_partitions",
+    "spawn_actors",
+    "split_weights",
+]
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
