@@ -208,7 +208,10 @@ def test_run_with_partitions_refuses_what_it_cannot_split(
     ray_cluster: Any, policy_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     common = ["run", "--policy", str(policy_dir), "--days", "1", "--partitions", "2"]
-    for extra, said in ((["--mode", "tracking"], "mode:"), (["--drop-prob", "0.1"], "drop_prob")):
+    for extra, said in (
+        (["--mode", "tracking"], "mode:"),
+        (["--mode", "centralized"], "centralized"),
+    ):
         assert main([*common, *extra, "--out", str(tmp_path / said)]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1

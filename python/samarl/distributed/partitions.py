@@ -8,13 +8,29 @@ round, each actor sends the values of its boundary agents to the actors that nee
 halo) and mixes its own rows; the driver passes object references between actors and never
 fetches per-agent state. Each step the driver gathers only sums (total load, served, arrived).
 
-Equality with the single-process executor. Each actor mixes its rows of the Metropolis–Hastings
-weights in the engine's order (diagonal first, then neighbours ascending in the locality order,
-accumulated in float32: :mod:`samarl.reference.consensus` documents and tests that order against
-the engine), so mixing adds no rounding difference. torch's forward pass on a part's rows may
-round differently from the one on all N rows (seen: one float32 ulp on ~5% of the actions with
-P = 3; bit-identical with P = 2). tests/test_ray.py states and checks the tolerances: actions to
-1e-6, multipliers to 1e-5 mult_max, total load to 1e-5 relative.
+Equality with the single-process executor. Each actor runs the same dual step and projection
+as :class:`~samarl.execution.dual.DualState` (one shared helper,
+:class:`~samarl.execution.dual.DualStep`, on its rows) and mixes its rows of the
+Metropolis–Hastings weights in the engine's order (diagonal first, then neighbours ascending in
+the locality order, accumulated in float32: :mod:`samarl.reference.consensus` documents and tests
+that order against the engine), so mixing adds no rounding difference. torch's forward pass on a
+part's rows may round differently from the one on all N rows (seen: one float32 ulp on ~5% of the
+actions with P = 3; bit-identical with P = 2). tests/test_ray.py and
+tests/test_ray_partitions_faults.py state and check the tolerances: actions to 1e-6, multipliers
+to 1e-5 mult_max, total load to 1e-5 relative.
+
+Faults, as in one process. *Lossy links* (``drop_prob > 0``): the engine draws link ``{i, j}``'s
+failure in round ``r`` from ``(graph_seed, min(i, j) * n + max(i, j), r)``, with ``i, j`` the
+endpoints' positions in the graph's locality order and ``r`` counted on over all updates; the plan
+stores that id for every entry of a part's rows (:func:`split_weights`), so both endpoints' parts
+drop the same links in the same rounds, and a failed entry reads the row's own value (its weight
+moves onto the diagonal, in the engine's order of summation). *Agent removal*
+(:class:`~samarl.execution.executor.AgentRemoval`): at the start of its day the driver rebuilds
+the survivors' graph (:func:`~samarl.execution.dual.survivors_graph`, numbered as ``DualState``
+numbers it) and sends each actor its survivors' rows of the new weights and halos; removed agents
+stay in their actors, keep acting on their frozen copies and drop out of the prices and consensus
+statistics (which count them as :meth:`~samarl.execution.dual.DualState.participating_mult`
+does). A part may lose all its participating agents; it then only steps its environment.
 
 The environment of a part holding the agents ``a..b`` is the engine's
 (:class:`samarl.envs.Dynamics` with ``first_agent=a``): its random arrivals are a function of
@@ -23,13 +39,17 @@ Parts of the ``locality`` order hold scattered ids and run the NumPy twin
 (:class:`samarl.reference.env.DemandResponseRef`, bit-identical) keyed by their global ids.
 
 Supported: the ``consensus``, ``independent`` and ``unconstrained`` modes, staggered block
-boundaries, any graph. Not yet: lossy links, agent removal, ``tracking`` and ``centralized``
-(they raise :class:`~samarl.errors.ConfigError`).
+boundaries, any graph, lossy links, agent removal. Not yet (they raise
+:class:`~samarl.errors.ConfigError`): the ``tracking`` mode (its running estimates ``y`` would need
+K rounds of halo exchange of their own at every update), the ``centralized`` mode (one price from
+the true total: a reduction of every part's use, then a broadcast) and per-agent-weights policies.
+The per-update ``mix_log`` of one process is not recorded.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,18 +59,25 @@ import scipy.sparse as sp
 
 from samarl.comms.graph import Graph, make_graph
 from samarl.errors import ConfigError, SamarlError
-from samarl.execution.dual import DEFAULT_STEP_FRACTION, DualConfig, stagger_offsets
+from samarl.execution.dual import DualConfig, DualStep, stagger_offsets, survivors_graph
 from samarl.scenario import ScenarioConfig, ScenarioData
 
 if TYPE_CHECKING:
-    from samarl.execution.executor import ExecutionResult
+    from samarl.execution.executor import AgentRemoval, ExecutionResult
 
-__all__ = ["PartitionError", "PartitionPlan", "PartitionedRun", "plan_partitions"]
+__all__ = [
+    "PartitionError",
+    "PartitionPlan",
+    "PartitionedRun",
+    "mix_rows",
+    "plan_partitions",
+    "spawn_actors",
+    "split_weights",
+]
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
-#: Clip of the stepped multipliers before mixing (as :class:`~samarl.execution.dual.DualState`).
-_STEP_LIMIT = 1e37
+U64 = npt.NDArray[np.uint64]
 #: Seconds a step may take before the run is declared stuck.
 STEP_TIMEOUT_S = 600.0
 
@@ -68,13 +95,21 @@ class PartPlan:
     agents: I64
     """Global agent ids, ascending (the rows of the part's environment and multipliers)."""
     weights: sp.csr_array
-    """``[own, own + halo]`` float32 rows, each stored in the engine's order of summation
-    (diagonal first, then neighbours ascending in the locality order)."""
+    """``[own, own + halo]`` float32 rows of the participating agents, each stored in the
+    engine's order of summation (diagonal first, then neighbours ascending in the locality
+    order); columns ``0..own`` are the participating agents, then the halo."""
+    link_keys: U64
+    """Per stored entry of ``weights``: the engine's id of the link, ``min(i, j) * n + max(i,
+    j)`` with ``i, j`` the endpoints' positions in the locality order of the graph's ``n`` nodes
+    (:mod:`samarl.reference.consensus` ``link_keys``); both endpoints' parts compute the same."""
     recv: list[tuple[int, I64]]
-    """Per neighbour part ``q`` (ascending): positions in ``q``'s agents of this part's halo, in
-    halo-column order."""
+    """Per neighbour part ``q`` (ascending): positions in ``q``'s participating agents of this
+    part's halo, in halo-column order."""
     send: dict[int, I64] = field(default_factory=dict)
-    """Per neighbour part ``q``: positions in this part's agents that ``q`` needs."""
+    """Per neighbour part ``q``: positions in this part's participating agents that ``q``
+    needs."""
+    rows: I64 | None = None
+    """Positions in ``agents`` of the participating agents (None: all of them)."""
 
 
 @dataclass
@@ -85,6 +120,8 @@ class PartitionPlan:
     parts: list[PartPlan]
     edge_cut: int
     """Undirected edges whose endpoints are in different parts."""
+    part_of: I64
+    """``[N]`` every agent's part."""
 
     @property
     def halo_values_per_round(self) -> int:
@@ -103,61 +140,129 @@ def plan_partitions(graph: Graph, num_parts: int, *, order: str = "ids") -> Part
     146,249 of 194,860 edges at N = 20,000, P = 4), but its parts' agent ids are scattered, so they
     run the NumPy reference environment (slower, same bits).
     """
-    from samarl.reference.consensus import diag_first, metropolis_weights
-
     n = graph.num_nodes
     if isinstance(num_parts, bool) or not isinstance(num_parts, int) or not 1 <= num_parts <= n:
         raise ConfigError(f"partitions: must be an integer in [1, {n}], got {num_parts!r}")
     if order not in ("ids", "locality"):
         raise ConfigError(f"order: 'ids' or 'locality', got {order!r}")
-    # Weights in the engine's internal (locality) numbering: each row stored diagonal first, then
-    # neighbours ascending in that numbering, which is the engine's order of summation.
+    split = (
+        np.arange(n, dtype=np.int64)
+        if order == "ids"
+        else np.ascontiguousarray(graph.locality_order(), dtype=np.int64)
+    )
+    bounds = np.linspace(0, n, num_parts + 1).round().astype(np.int64)
+    part_of = np.empty(n, dtype=np.int64)
+    part_of[split] = np.searchsorted(bounds, np.arange(n), side="right") - 1
+    members = [np.sort(split[bounds[p] : bounds[p + 1]]) for p in range(num_parts)]
+    parts, edge_cut = split_weights(graph, np.arange(n, dtype=np.int64), members, part_of)
+    return PartitionPlan(n, parts, edge_cut, part_of)
+
+
+def split_weights(
+    graph: Graph, nodes: I64, members: list[I64], part_of: I64
+) -> tuple[list[PartPlan], int]:
+    """Each part's rows of the Metropolis–Hastings weights of ``graph``, and the edge cut.
+
+    Node ``k`` of ``graph`` is the agent ``nodes[k]`` (``nodes`` ascending): all the agents, or
+    the survivors of an agent removal (:func:`~samarl.execution.dual.survivors_graph`, numbered
+    as :class:`~samarl.execution.dual.DualState` numbers them). ``members[p]`` are part ``p``'s
+    agents and ``part_of`` every agent's part; a part's rows are its members among ``nodes``.
+    The weights, their order of summation and the link ids are the engine's on ``graph``
+    relabelled in its locality order (what :class:`samarl.Consensus` runs).
+    """
+    from samarl.reference.consensus import diag_first, metropolis_weights
+
+    n = graph.num_nodes
     loc = np.ascontiguousarray(graph.locality_order(), dtype=np.int64)
     adj = graph.permute(loc).to_scipy().astype(bool)
     w = diag_first(metropolis_weights(sp.csr_array(adj)))
     inv_loc = np.empty(n, dtype=np.int64)
     inv_loc[loc] = np.arange(n)
-    split = np.arange(n, dtype=np.int64) if order == "ids" else loc
-    bounds = np.linspace(0, n, num_parts + 1).round().astype(np.int64)
-    part_of = np.empty(n, dtype=np.int64)
-    part_of[split] = np.searchsorted(bounds, np.arange(n), side="right") - 1
-    members = [np.sort(split[bounds[p] : bounds[p + 1]]) for p in range(num_parts)]
-    local_index = np.empty(n, dtype=np.int64)
+    node_of = np.full(part_of.size, -1, dtype=np.int64)
+    node_of[nodes] = np.arange(n)
+    local_index = np.full(part_of.size, -1, dtype=np.int64)
     for agents in members:
-        local_index[agents] = np.arange(agents.size)
+        active = agents[node_of[agents] >= 0]
+        local_index[active] = np.arange(active.size)
     indptr_all = np.asarray(w.indptr, dtype=np.int64)
-    col_agent = loc[np.asarray(w.indices, dtype=np.int64)]
-    row_agent = np.repeat(loc, np.diff(indptr_all))
+    col_internal = np.asarray(w.indices, dtype=np.int64)
+    col_agent = nodes[loc[col_internal]]
+    row_agent = np.repeat(nodes[loc], np.diff(indptr_all))
     edge_cut = int((part_of[col_agent] != part_of[row_agent]).sum()) // 2
     parts: list[PartPlan] = []
     for p, agents in enumerate(members):
-        rows = inv_loc[agents]
+        participating = node_of[agents] >= 0
+        active = agents[participating]
+        rows = inv_loc[node_of[active]]
         starts, lens = indptr_all[rows], indptr_all[rows + 1] - indptr_all[rows]
         ends = np.cumsum(lens)
-        idx = np.repeat(starts - (ends - lens), lens) + np.arange(int(ends[-1]))
+        total = int(ends[-1]) if ends.size else 0
+        idx = np.repeat(starts - (ends - lens), lens) + np.arange(total)
         cols = col_agent[idx]
         outside = part_of[cols] != p
-        halo = np.unique(cols[outside])
-        local = np.where(outside, agents.size + np.searchsorted(halo, cols), local_index[cols])
+        # Halo columns grouped by owner part (ascending), each group in ascending ids: the order
+        # in which the neighbours' values arrive (``recv``).
+        by_id = np.unique(cols[outside])
+        by_owner = np.argsort(part_of[by_id], kind="stable")
+        halo = by_id[by_owner]
+        rank = np.empty_like(by_owner)
+        rank[by_owner] = np.arange(by_owner.size)
+        local = local_index[cols]
+        local[outside] = active.size + rank[np.searchsorted(by_id, cols[outside])]
         weights = sp.csr_array(
             (np.asarray(w.data[idx], dtype=np.float32), local, np.concatenate([[0], ends])),
-            shape=(agents.size, agents.size + halo.size),
+            shape=(active.size, active.size + halo.size),
         )
+        ends_a, ends_b = np.repeat(rows, lens), col_internal[idx]
+        keys = np.minimum(ends_a, ends_b).astype(np.uint64) * np.uint64(n) + np.maximum(
+            ends_a, ends_b
+        ).astype(np.uint64)
         halo_owner = part_of[halo]
         recv = [
             (int(q), local_index[halo[halo_owner == q]]) for q in np.unique(halo_owner).tolist()
         ]
-        parts.append(PartPlan(agents, weights, recv))
+        own_rows = None if participating.all() else np.flatnonzero(participating)
+        parts.append(PartPlan(agents, weights, keys, recv, rows=own_rows))
     for p, part in enumerate(parts):
         for q, positions in part.recv:
             parts[q].send[p] = positions
-    return PartitionPlan(n, parts, edge_cut)
+    return parts, edge_cut
+
+
+def mix_rows(part: PartPlan, x: F32, halos: Sequence[F32], dual: DualConfig, round_: int) -> F32:
+    """One consensus round of a part's participating rows ``x``, with the halo values ``halos``
+    (per neighbour part, in ``part.recv`` order). With ``dual.drop_prob > 0`` the links that fail
+    in round ``round_`` (the engine's counter) read the row's own value instead of the
+    neighbour's: the weight moves onto the diagonal, in the engine's order of summation
+    (:func:`samarl.reference.consensus.mix_lossy`)."""
+    w = part.weights
+    if w.shape[0] == 0:
+        return x
+    if dual.drop_prob > 0:
+        from samarl.reference.rng import STREAM_LINKS, uniform_f32
+
+        own = np.repeat(np.arange(w.shape[0]), np.diff(w.indptr))
+        u = uniform_f32(dual.graph_seed, STREAM_LINKS, part.link_keys, round_)
+        down = (w.indices != own) & (u < np.float32(dual.drop_prob))
+        w = sp.csr_array((w.data, np.where(down, own, w.indices), w.indptr), shape=w.shape)
+    ext = np.concatenate([x, *halos]) if halos else x
+    return np.asarray(w @ ext, dtype=np.float32)
 
 
 class PartitionActor:
-    """One part of the agents (a Ray actor): environment, policy copy, multiplier copies."""
+    """One part of the agents (a Ray actor): environment, policy copy, multiplier copies.
 
-    def __init__(
+    Made empty (:func:`spawn_actors`), then given its part by :meth:`setup`, so that one set of
+    actors can serve several runs one after the other: starting an actor's process and importing
+    torch in it costs seconds, far more than a small run.
+    """
+
+    def __init__(self) -> None:
+        import samarl.execution.executor  # noqa: F401  (torch: the slow import, done now)
+
+        self.index = -1
+
+    def setup(
         self,
         index: int,
         part: PartPlan,
@@ -188,14 +293,13 @@ class PartitionActor:
             self.env._agents = part.agents.astype(np.uint64)
         self.act = torch_act_fn(policy)
         self.dual = dual
-        self.n_global = num_agents
-        self.capacity = capacity_per_block
-        self.mult_max = mult_max
-        self.step_size = dual.dual_step_size or DEFAULT_STEP_FRACTION * mult_max
-        init = 0.0 if dual.mode == "unconstrained" else min(dual.mult_init, mult_max)
+        #: The step and projection of :class:`~samarl.execution.dual.DualState`, on these rows.
+        self.rule = DualStep(dual, capacity_per_block, num_agents, mult_max)
         m = capacity_per_block.size
-        self.mult = np.full((part.agents.size, m), init, dtype=np.float32)
+        self.mult = np.full((part.agents.size, m), self.rule.mult_init, dtype=np.float32)
         self.updates = np.zeros(m, dtype=np.int64)
+        #: Lossy-link round counter of the next consensus round (as the engine's round_offset).
+        self.round = 0
         self.offsets = offsets
         self.use_by_block = np.zeros((part.agents.size, m), dtype=np.float64)
         self.obs: F32 | None = None
@@ -208,6 +312,15 @@ class PartitionActor:
     def ping(self) -> int:
         return self.index
 
+    def set_part(self, part: PartPlan) -> None:
+        """New rows of the weights and halos (the same agents): after an agent removal, the
+        participating agents' rows of the survivors' weights."""
+        self.part = part
+
+    def _participating(self, x: F32) -> F32:
+        """The rows of ``x`` (``[own, ...]``) of this part's participating agents."""
+        return x if self.part.rows is None else x[self.part.rows]
+
     def reset(self, seed: int) -> None:
         self.obs = self.env.reset(seed)
 
@@ -216,11 +329,13 @@ class PartitionActor:
     ) -> tuple[float, float, float, float, float]:
         """One step of the part's agents; returns the sums (load, served, arrived, backlog after
         the step) and, when ``price_block`` is a block, the sum of its multipliers before the
-        step (else 0)."""
+        step over the participating agents (else 0)."""
         assert self.obs is not None
         sod: int | I64 = tod if self.offsets is None else (self.offsets + tod) % steps_per_day
         price = (
-            0.0 if price_block is None else float(self.mult[:, price_block].sum(dtype=np.float64))
+            0.0
+            if price_block is None
+            else float(self._participating(self.mult[:, price_block]).sum(dtype=np.float64))
         )
         actions = self.act(self.obs, self.mult, sod)
         if self.actions is not None:
@@ -244,15 +359,24 @@ class PartitionActor:
             price,
         )
 
-    def mult_stats(self) -> tuple[npt.NDArray[np.float64], F32, F32]:
-        """Per block: the sum, min and max of this part's multiplier copies."""
-        return self.mult.sum(axis=0, dtype=np.float64), self.mult.min(axis=0), self.mult.max(axis=0)
+    def mult_stats(
+        self, participating: bool
+    ) -> tuple[npt.NDArray[np.float64], int, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Per block: the sum, count, min and max of this part's multiplier copies (only the
+        participating agents' with ``participating``; min and max of none are +-inf)."""
+        x = self._participating(self.mult) if participating else self.mult
+        if x.shape[0] == 0:
+            inf = np.full(x.shape[1], np.inf)
+            return np.zeros(x.shape[1]), 0, inf, -inf
+        lo, hi = x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64)
+        return x.sum(axis=0, dtype=np.float64), x.shape[0], lo, hi
 
-    def mult_abs_deviation(self, mean: npt.NDArray[np.float64]) -> float:
-        """``sum |mult - mean|`` over this part's copies and the blocks."""
+    def mult_abs_deviation(self, mean: npt.NDArray[np.float64], participating: bool) -> float:
+        """``sum |mult - mean|`` over this part's (participating) copies and the blocks."""
         from samarl.execution.metrics import abs_deviation
 
-        return abs_deviation(self.mult, mean)
+        x = self._participating(self.mult) if participating else self.mult
+        return abs_deviation(x, mean) if x.shape[0] else 0.0
 
     def metric_sums(self) -> dict[str, float]:
         """The per-agent metrics of this part as sums: window reward, postponing agents."""
@@ -263,18 +387,15 @@ class PartitionActor:
         }
 
     def begin_update(self, h: int, steps_in_block: int) -> None:
-        """The local dual step of block ``h`` (as DualState.update, on this part's rows)."""
-        cfg = self.dual
-        ghat = (self.use_by_block[:, h] / (steps_in_block * cfg.dual_epoch_len)).astype(np.float32)
+        """The local dual step of block ``h`` (as DualState.update, on this part's
+        participating rows)."""
+        rule = self.rule
+        ghat = rule.average_use(self.use_by_block[:, h], steps_in_block)
         self.use_by_block[:, h] = 0.0
-        cap = self.capacity[h]
-        target = (1.0 - cfg.capacity_margin) * cap
-        eta = self.step_size / (1.0 + cfg.step_decay * float(self.updates[h]))
-        excess = (self.n_global * ghat.astype(np.float64) - target) / cap
-        stepped = self.mult[:, h] + eta * excess
-        if cfg.update_order == "clip_mix":
-            stepped = np.clip(stepped, 0.0, self.mult_max)
-        self.x = np.clip(stepped, -_STEP_LIMIT, _STEP_LIMIT).astype(np.float32)
+        prev = self._participating(self.mult[:, h])
+        eta = rule.eta(int(self.updates[h]))
+        self.x, _ = rule.local(prev, self._participating(ghat), h, eta)
+        self.round = rule.round_offset(int(self.updates.sum()))
 
     def halo_out(self) -> Any:
         """This round's boundary values for each neighbour part (ascending part index): one
@@ -285,14 +406,19 @@ class PartitionActor:
         return outs[0] if len(outs) == 1 else outs
 
     def mix_round(self, *halos: F32) -> None:
-        """One consensus round on this part's rows, with the neighbours' halo values."""
+        """One consensus round on this part's rows, with the neighbours' halo values (over lossy
+        links: the round's failed links as the engine draws them)."""
         assert self.x is not None
-        ext = np.concatenate([self.x, *halos]) if halos else self.x
-        self.x = np.asarray(self.part.weights @ ext, dtype=np.float32)
+        self.x = mix_rows(self.part, self.x, halos, self.dual, self.round)
+        self.round += 1
 
     def finish_update(self, h: int) -> None:
         assert self.x is not None
-        self.mult[:, h] = np.clip(self.x, 0.0, self.mult_max).astype(np.float32)
+        col = self.rule.project(self.x)
+        if self.part.rows is None:
+            self.mult[:, h] = col
+        else:
+            self.mult[self.part.rows, h] = col
         self.updates[h] += 1
         self.x = None
 
@@ -324,6 +450,9 @@ class PartitionedRun:
 
     ``ray`` is the connected module (:func:`samarl.distributed.connect`). ``record`` keeps every
     action in the actors (for tests and small runs; :meth:`gather` fetches them at the end).
+    ``removal`` takes agents out of the dual dynamics at the start of a day, as
+    :func:`samarl.execution.execute` does. ``actors`` (one per part, from :func:`spawn_actors`)
+    are used instead of new ones, and :meth:`close` leaves them running for the next run.
     """
 
     def __init__(
@@ -342,7 +471,10 @@ class PartitionedRun:
         graph: Graph | None = None,
         order: str = "ids",
         warmup_days: int | None = None,
+        removal: AgentRemoval | None = None,
+        actors: list[Any] | None = None,
     ) -> None:
+        from samarl.execution.executor import AgentRemoval
         from samarl.execution.metrics import Metrics
 
         if dual.mode not in ("consensus", "independent", "unconstrained"):
@@ -350,8 +482,8 @@ class PartitionedRun:
                 f"mode: partitioned execution runs consensus, independent or unconstrained, "
                 f"not {dual.mode!r} (yet)"
             )
-        if dual.drop_prob > 0:
-            raise ConfigError("drop_prob: lossy links are not supported in partitioned runs yet")
+        if removal is not None and not isinstance(removal, AgentRemoval):
+            raise ConfigError(f"removal: expected an AgentRemoval, got {type(removal).__name__}")
         self.ray = ray
         self.dual = dual
         data = data or scenario.build()
@@ -372,10 +504,17 @@ class PartitionedRun:
             raise ConfigError(f"warmup_days: must be in [0, days), got {warm!r} for {days} days")
         self.warmup_days = warm
         self.mult_max = mult_max
+        self.rule = DualStep(dual, cap_block, n, mult_max)
         graph = graph or make_graph(dual.graph, n, seed=dual.graph_seed, **dict(dual.graph_params))
         self.graph = graph
         self.order = order
         self.plan = plan_partitions(graph, partitions, order=order)
+        self.removal = removal
+        self.removed_at = None if removal is None else removal.day * s
+        #: Agents still participating, the graph they mix over and its connected components.
+        self.num_active = n
+        self.mix_graph = graph
+        self.components = 1
         metric_args: dict[str, Any] = {
             "capacity": data.capacity,
             "block_of_step": blocks,
@@ -395,14 +534,19 @@ class PartitionedRun:
             )
         params = scenario.dynamics_params(data)
         per_agent = ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id")
-        actor_cls = ray.remote(num_cpus=0, max_restarts=0)(PartitionActor)
-        self.actors = []
-        for p, part in enumerate(self.plan.parts):
+        if actors is not None and len(actors) != len(self.plan.parts):
+            raise ConfigError(
+                f"actors: expected {len(self.plan.parts)} (one per part), got {len(actors)}"
+            )
+        self._own_actors = actors is None
+        self.actors = spawn_actors(ray, len(self.plan.parts)) if actors is None else list(actors)
+        setups = []
+        for p, (actor, part) in enumerate(zip(self.actors, self.plan.parts, strict=True)):
             env_params = {
                 k: (np.asarray(v)[part.agents] if k in per_agent else v) for k, v in params.items()
             }
-            self.actors.append(
-                actor_cls.remote(
+            setups.append(
+                actor.setup.remote(
                     p,
                     part,
                     env_params,
@@ -416,6 +560,7 @@ class PartitionedRun:
                     metrics=metric_args,
                 )
             )
+        self._wait(setups)
         self._call(lambda a: a.reset.remote(seed))
         self.t = 0
         self.epoch_days = np.zeros(m, dtype=np.int64)
@@ -432,7 +577,10 @@ class PartitionedRun:
 
     def _call(self, submit: Any) -> list[Any]:
         """Submits ``submit(actor)`` to every actor and waits; a dead actor is named."""
-        refs = [submit(a) for a in self.actors]
+        return self._wait([submit(a) for a in self.actors])
+
+    def _wait(self, refs: list[Any]) -> list[Any]:
+        """The actors' answers; a dead actor is named."""
         try:
             return list(self.ray.get(refs, timeout=STEP_TIMEOUT_S))
         except Exception as e:
@@ -457,6 +605,8 @@ class PartitionedRun:
         start = time.perf_counter()
         while self.t < end:
             t, tod = self.t, self.t % s
+            if t == self.removed_at:
+                self._remove()
             h = int(self.blocks[tod])
             price = h if tod in self.block_starts else None
             sums = self._call(lambda a, tod=tod, h=h, p=price: a.step.remote(tod, h, s, p))
@@ -465,7 +615,7 @@ class PartitionedRun:
             self.total_load[t], self.served[t], self.arrived[t] = load, served, arrived
             self.metrics.record_totals(load, served, arrived, backlog)
             if price is not None:
-                self.mult_daily[t // s, h] = price_sum / self.plan.num_agents
+                self.mult_daily[t // s, h] = price_sum / self.num_active
             if tod == self.last_step[h]:
                 self.epoch_days[h] += 1
                 if self.epoch_days[h] % self.dual.dual_epoch_len == 0:
@@ -477,22 +627,48 @@ class PartitionedRun:
             self.t += 1
         self.wall_s += time.perf_counter() - start
 
-    def _mult_stats(self) -> tuple[npt.NDArray[np.float64], ...]:
-        """Per block: the mean, min and max of all the agents' copies (from the parts' sums)."""
-        stats = self._call(lambda a: a.mult_stats.remote())
-        mean = sum(x[0] for x in stats) / self.plan.num_agents
-        lo = np.min([x[1] for x in stats], axis=0).astype(np.float64)
-        hi = np.max([x[2] for x in stats], axis=0).astype(np.float64)
+    def _remove(self) -> None:
+        """The removal of :class:`~samarl.execution.executor.AgentRemoval`, as
+        :meth:`samarl.execution.dual.DualState.remove_agents` does it: the survivors' graph, its
+        weights split over the same parts; the removed agents' copies freeze in their actors."""
+        assert self.removal is not None
+        n = self.plan.num_agents
+        keep = np.setdiff1d(np.arange(n), self.removal.agents(n))
+        if keep.size == 0:
+            raise ConfigError("agents: removing them would leave no agent participating")
+        self.num_active = int(keep.size)
+        graph = survivors_graph(self.graph, keep)
+        if self.dual.rounds > 0:  # (without rounds, DualState keeps no graph: only the rows)
+            self.mix_graph = graph
+            self.components = int(graph.components()[0])
+        members = [part.agents for part in self.plan.parts]
+        parts, _ = split_weights(graph, keep, members, self.plan.part_of)
+        self.plan.parts = parts
+        self._wait([a.set_part.remote(part) for a, part in zip(self.actors, parts, strict=True)])
+
+    def _mult_stats(self, participating: bool) -> tuple[npt.NDArray[np.float64], ...]:
+        """Per block: the mean, min and max of the agents' copies, of the participating agents'
+        only with ``participating`` (from the parts' sums)."""
+        stats = self._call(lambda a: a.mult_stats.remote(participating))
+        mean = sum(x[0] for x in stats) / sum(x[1] for x in stats)
+        lo = np.min([x[2] for x in stats], axis=0)
+        hi = np.max([x[3] for x in stats], axis=0)
         return mean, lo, hi
 
     def _record_epoch(self, h: int, t: int) -> None:
-        """The executor's per-epoch records (price band, consensus error), from sums."""
-        mean, lo, hi = self._mult_stats()
-        abs_dev = sum(self._call(lambda a: a.mult_abs_deviation.remote(mean)))
+        """The executor's per-epoch records (price band, consensus error), from sums. As the
+        executor's ``Metrics.record_consensus(DualState.participating_mult())``, a removed
+        agent counts as one more copy at the participants' mean (rounded to float32)."""
+        mean, lo, hi = self._mult_stats(participating=True)
+        n, removed = self.plan.num_agents, self.plan.num_agents - self.num_active
+        fill = mean.astype(np.float32).astype(np.float64)
+        mean_all = (mean * self.num_active + removed * fill) / n if removed else mean
+        abs_dev = sum(self._call(lambda a: a.mult_abs_deviation.remote(mean_all, True)))
+        abs_dev += removed * float(np.abs(fill - mean_all).sum())
         self.band.append((float(lo[h]), float(mean[h]), float(hi[h])))
         self.epochs.append(t)
         self.consensus_error.append(float(max(hi[h] - mean[h], mean[h] - lo[h])))
-        self.metrics.record_consensus_stats(mean, lo, hi, abs_dev)
+        self.metrics.record_consensus_stats(mean_all, lo, hi, abs_dev)
 
     def _update(self, h: int, rounds: int) -> None:
         steps_in_block = int(self.block_len[h])
@@ -567,7 +743,7 @@ class PartitionedRun:
         result["demand/postponing"] = postponing
         result["demand/postponing_frac"] = postponing / n
         result["time/execution_wall_s"] = self.wall_s
-        mean, lo, hi = self._mult_stats()
+        mean, lo, hi = self._mult_stats(participating=False)
         result["final_mult"] = {
             "min": float(lo.min()),
             "mean": float(mean.mean()),
@@ -575,10 +751,9 @@ class PartitionedRun:
             "per_block_mean": mean.round(6).tolist(),
         }
         result["mode"] = dual.mode
-        step_size = dual.dual_step_size or DEFAULT_STEP_FRACTION * self.mult_max
         result["dual"] = asdict(dual) | {
             "rounds_run": dual.rounds,
-            "step_size": step_size,
+            "step_size": self.rule.step_size,
             "mult_max": self.mult_max,
         }
         result["days"] = self.days
@@ -587,10 +762,12 @@ class PartitionedRun:
         if dual.rounds > 0:
             result["graph"] = {
                 "family": dual.graph,
-                "mean_degree": self.graph.mean_degree,
-                "spectral_gap": Consensus(self.graph).spectral_gap(),
-                "components": 1,
+                "mean_degree": self.mix_graph.mean_degree,
+                "spectral_gap": Consensus(self.mix_graph, require_connected=False).spectral_gap(),
+                "components": self.components,
             }
+        if self.removal is not None:
+            result["removal"] = asdict(self.removal) | {"participating": self.num_active}
         result["partitions"] = {
             "parts": len(self.actors),
             "order": self.order,
@@ -612,8 +789,16 @@ class PartitionedRun:
         )
 
     def close(self) -> None:
-        for a in self.actors:
-            self.ray.kill(a)
+        """Ends the actors this run started (not those it was given)."""
+        if self._own_actors:
+            for a in self.actors:
+                self.ray.kill(a)
+
+
+def spawn_actors(ray: Any, count: int) -> list[Any]:
+    """``count`` empty partition actors (:class:`PartitionActor`), for one or several runs."""
+    actor_cls = ray.remote(num_cpus=0, max_restarts=0)(PartitionActor)
+    return [actor_cls.remote() for _ in range(count)]
 
 
 def _policy_for(policy: Any, agents: I64) -> Any:

@@ -75,8 +75,10 @@ __all__ = [
     "UPDATE_ORDERS",
     "DualConfig",
     "DualState",
+    "DualStep",
     "stagger_offsets",
     "step_size_from_slope",
+    "survivors_graph",
 ]
 
 F32 = npt.NDArray[np.float32]
@@ -243,6 +245,81 @@ class DualConfig:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True, slots=True)
+class DualStep:
+    """The per-agent arithmetic of one update, the same for any subset of the agents' rows.
+
+    :class:`DualState` and the actors of a partitioned run
+    (:mod:`samarl.distributed.partitions`) both call it, each on its own rows: the local step
+    (step 2 of the module doc, and ``clip_mix``'s projection before mixing), the round counter of
+    lossy links, and the projection (step 4). Only the mixing between them differs (the engine's
+    consensus kernel on all rows, or halo exchange between parts).
+    """
+
+    config: DualConfig
+    capacity: npt.NDArray[np.float64]
+    """``[m]`` total capacity ``C_h`` of each block (kW)."""
+    num_agents: int
+    """N, the population in every agent's estimate ``N * ghat^n``."""
+    mult_max: float
+
+    @property
+    def step_size(self) -> float:
+        """eta before decay: ``dual_step_size``, or the default fraction of ``mult_max``."""
+        return self.config.dual_step_size or DEFAULT_STEP_FRACTION * self.mult_max
+
+    @property
+    def mult_init(self) -> float:
+        """Every copy's value before the first update."""
+        if self.config.mode == "unconstrained":
+            return 0.0
+        return min(self.config.mult_init, self.mult_max)
+
+    def average_use(self, use_sum: npt.NDArray[np.float64], steps_in_block: int) -> F32:
+        """``ghat``: each row's average use over an epoch of a block (``dual_epoch_len`` days of
+        its ``steps_in_block`` steps) from the summed use ``use_sum`` (kW)."""
+        return (use_sum / (steps_in_block * self.config.dual_epoch_len)).astype(np.float32)
+
+    def eta(self, updates: int) -> float:
+        """The step of a block already updated ``updates`` times (``step_decay``)."""
+        return self.step_size / (1.0 + self.config.step_decay * float(updates))
+
+    def local(
+        self, prev: F32, estimate: F32, block: int, eta: float
+    ) -> tuple[F32, npt.NDArray[np.float64]]:
+        """The stepped copies ``z`` (float32, clipped to a finite range; projected already with
+        ``clip_mix``) and each row's relative excess, from the rows' multipliers ``prev`` and
+        total-use estimates ``N * estimate``."""
+        cap = self.capacity[block]
+        target = (1.0 - self.config.capacity_margin) * cap
+        excess = (self.num_agents * estimate.astype(np.float64) - target) / cap
+        stepped = prev + eta * excess
+        if self.config.update_order == "clip_mix":
+            stepped = np.clip(stepped, 0.0, self.mult_max)
+        return np.clip(stepped, -_STEP_LIMIT, _STEP_LIMIT).astype(np.float32), excess
+
+    def round_offset(self, updates_so_far: int) -> int:
+        """The lossy-link round counter of an update after ``updates_so_far`` updates of all the
+        blocks: every update runs ``rounds`` rounds, numbered on from the previous ones."""
+        return updates_so_far * self.config.rounds
+
+    def project(self, col: F32) -> F32:
+        """Step 4: the mixed copies clipped to ``[0, mult_max]``."""
+        return np.clip(col, 0.0, self.mult_max).astype(np.float32)
+
+
+def survivors_graph(graph: Graph, keep: npt.NDArray[np.int64]) -> Graph:
+    """The subgraph of ``graph`` induced by the nodes ``keep`` (ascending), relabelled ``0..A-1``
+    in the order of ``keep`` (the communication graph after agent removal)."""
+    n = graph.num_nodes
+    new_id = np.full(n, -1, dtype=np.int64)
+    new_id[keep] = np.arange(keep.size)
+    src = np.repeat(np.arange(n), np.diff(graph.indptr))
+    a, b = new_id[src], new_id[graph.indices]
+    ok = (a >= 0) & (b >= 0) & (a < b)
+    return Graph.from_edges(int(keep.size), np.stack([a[ok], b[ok]], axis=1))
+
+
 class DualState:
     """The multipliers ``mult[n, h]`` of N agents and m blocks, and the rule that updates them.
 
@@ -279,9 +356,10 @@ class DualState:
         self.num_agents = positive_int("num_agents", num_agents, maximum=MAX_AGENTS)
         self.num_blocks = int(self.capacity.size)
         self.mult_max = _config_real("mult_max", mult_max, low=0.0, high=MAX_MULT, low_open=True)
-        self.step_size = config.dual_step_size or DEFAULT_STEP_FRACTION * self.mult_max
-        init = 0.0 if config.mode == "unconstrained" else min(config.mult_init, self.mult_max)
-        self.mult = np.full((num_agents, self.num_blocks), init, dtype=np.float32)
+        #: The step and projection (shared with the actors of partitioned runs).
+        self.rule = DualStep(config, self.capacity, self.num_agents, self.mult_max)
+        self.step_size = self.rule.step_size
+        self.mult = np.full((num_agents, self.num_blocks), self.rule.mult_init, dtype=np.float32)
         self.consensus: Consensus | None = None
         if config.rounds > 0:
             if graph is None:
@@ -334,16 +412,8 @@ class DualState:
         self.active = keep
         if self.graph is None or self.config.rounds == 0:
             return
-        # Induced subgraph on the survivors, relabelled 0..A-1 in the order of ``keep``.
-        full = self._base_graph
-        assert full is not None  # a graph exists whenever rounds > 0
-        new_id = np.full(self.num_agents, -1, dtype=np.int64)
-        new_id[keep] = np.arange(keep.size)
-        indptr, indices = full.indptr, full.indices
-        src = np.repeat(np.arange(self.num_agents), np.diff(indptr))
-        a, b = new_id[src], new_id[indices]
-        ok = (a >= 0) & (b >= 0) & (a < b)
-        sub = Graph.from_edges(int(keep.size), np.stack([a[ok], b[ok]], axis=1))
+        assert self._base_graph is not None  # a graph exists whenever rounds > 0
+        sub = survivors_graph(self._base_graph, keep)
         self.components = int(sub.components()[0])
         self.graph = sub
         self.consensus = Consensus(sub, require_connected=False)
@@ -357,10 +427,10 @@ class DualState:
         ghat = as_f32("ghat", ghat, shape=(self.num_agents,))
         if cfg.mode == "unconstrained":
             return
-        n, cap = self.num_agents, self.capacity[h]
-        target = (1.0 - cfg.capacity_margin) * cap
-        eta = self.step_size / (1.0 + cfg.step_decay * float(self._updates[h]))
+        eta = self.rule.eta(int(self._updates[h]))
         if cfg.mode == "centralized":
+            cap = self.capacity[h]
+            target = (1.0 - cfg.capacity_margin) * cap
             excess = (float(ghat.astype(np.float64).sum()) - target) / cap
             first = 0 if self.active is None else int(self.active[0])
             new = np.clip(self.mult[first, h] + eta * excess, 0.0, self.mult_max)
@@ -373,11 +443,7 @@ class DualState:
         if cfg.mode == "tracking":
             estimate = self._track(h, g)
         prev = self.mult[:, h] if idx is None else self.mult[idx, h]
-        excess = (n * estimate.astype(np.float64) - target) / cap
-        stepped = prev + eta * excess
-        if cfg.update_order == "clip_mix":
-            stepped = np.clip(stepped, 0.0, self.mult_max)
-        col = np.clip(stepped, -_STEP_LIMIT, _STEP_LIMIT).astype(np.float32)
+        col, excess = self.rule.local(prev, estimate, h, eta)
         before = col.astype(np.float64)
         spread = float(np.linalg.norm(before - before.mean()))
         if self.consensus is not None and cfg.rounds > 0:
@@ -387,14 +453,14 @@ class DualState:
                     cfg.rounds,
                     drop_prob=cfg.drop_prob,
                     seed=cfg.graph_seed,
-                    round_offset=int(self._updates.sum()) * cfg.rounds,
+                    round_offset=self.rule.round_offset(int(self._updates.sum())),
                 )
             else:
                 col = self.consensus.mix(col, cfg.rounds)
         after = col.astype(np.float64)
         step_spread = float(np.linalg.norm(eta * (excess - excess.mean())))
         self.mix_log.append((h, spread, float(np.abs(after - after.mean()).max()), step_spread))
-        col = np.clip(col, 0.0, self.mult_max).astype(np.float32)
+        col = self.rule.project(col)
         if idx is None:
             self.mult[:, h] = col
         else:

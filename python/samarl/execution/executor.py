@@ -103,6 +103,11 @@ class AgentRemoval:
         except InvalidValueError as e:
             raise ConfigError(str(e)) from None
 
+    def agents(self, num_agents: int) -> I64:
+        """The agents (indices among ``num_agents``) that leave, drawn from ``seed``."""
+        rng = np.random.default_rng(self.seed)
+        return rng.choice(num_agents, size=round(self.fraction * num_agents), replace=False)
+
 
 def torch_act_fn(policy: Any, device: str = "cpu", num_threads: int | None = 1) -> ActFn:
     """Wraps a torch policy with ``act(obs, mult, step_of_day, deterministic)`` as an :data:`ActFn`.
@@ -244,8 +249,7 @@ def execute(
     for t in range(total_steps):
         tod = t % s
         if t == removed_at and removal is not None:
-            rng = np.random.default_rng(removal.seed)
-            state.remove_agents(rng.choice(n, size=round(removal.fraction * n), replace=False))
+            state.remove_agents(removal.agents(n))
         if block_starts[tod]:
             h = int(blocks[tod])
             col = state.mult[:, h] if state.active is None else state.mult[state.active, h]
@@ -262,9 +266,7 @@ def execute(
         if block_ends[tod]:
             epoch_days[h] += 1
             if epoch_days[h] % dual.dual_epoch_len == 0:
-                ghat = (use_by_block[:, h] / (block_len[h] * dual.dual_epoch_len)).astype(
-                    np.float32
-                )
+                ghat = state.rule.average_use(use_by_block[:, h], int(block_len[h]))
                 logged = len(state.mix_log)
                 state.update(h, ghat)
                 mix_steps.extend([t] * (len(state.mix_log) - logged))
