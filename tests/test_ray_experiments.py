@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import pytest
 
 import samarl.experiments.demo as demo_module
 from samarl.cli import main
+from samarl.distributed import CellGrid
 from samarl.training import train
 from tiny import tiny_config, tiny_scenario
 
@@ -92,6 +95,45 @@ def test_the_measured_keys_are_only_timings_and_memory() -> None:
     kept = ["time/steps", "served", "violation", "N", "num_agents", "days", "seed"]
     assert all(measured(k) for k in skipped)
     assert not any(measured(k) for k in kept)
+
+
+def _timed_cell(seconds: float) -> tuple[float, float, int, str | None]:
+    """A cell that holds its CPUs for ``seconds``: (start, end, engine threads, its variable)."""
+    import samarl
+
+    start = time.time()
+    time.sleep(seconds)
+    return start, time.time(), samarl.get_num_threads(), os.environ.get("SAMARL_NUM_THREADS")
+
+
+def test_exclusive_cells_run_alone_on_all_the_node_cpus(ray_cluster: Any) -> None:
+    grid = CellGrid(ray_cluster, progress=False, exclusive=True)
+    handles = [grid.submit(f"cell {i}", _timed_cell, 1.0) for i in range(2)]
+    assert grid.wait() == []
+    first, second = sorted(grid.result(h) for h in handles)
+    assert first[1] <= second[0]  # one after the other on the 2-CPU cluster
+    assert first[2:] == second[2:] == (2, "2")
+    # The worker's own setting is back once the cell is done.
+    plain = CellGrid(ray_cluster, progress=False)
+    handle = plain.submit("plain", _timed_cell, 0.0)
+    plain.wait()
+    assert plain.result(handle)[2:] == (1, "1")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[*TINY_DEMO, "--ray"], ["experiment", "ctde", "--ray"]],
+    ids=["demo", "ctde"],
+)
+def test_without_ray_the_flag_says_how_to_install_it(
+    argv: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails
+    assert main([*argv, "--out", str(tmp_path / "x")]) == 2
+    assert "pip install 'samarl[ray]'" in capsys.readouterr().err
 
 
 def test_demo_on_ray_equals_the_serial_run(ray_cluster: Any, tmp_path: Path) -> None:
