@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import samarl.experiments.demo as demo_module
+import samarl.experiments.scaling as scaling_module
 from samarl.cli import main
 from samarl.distributed import CellGrid
 from samarl.training import train
@@ -177,18 +178,52 @@ def test_demo_on_ray_reports_a_failed_mode_and_finishes_the_others(
 @pytest.fixture(scope="module")
 def policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("policy") / "run"
-    train(tiny_scenario(8), tiny_config(iterations=1), out)
+    train(tiny_scenario(8), tiny_config(iterations=1), out, evaluate=False)
     return out
+
+
+def scaling_argv(policy_dir: Path) -> list[str]:
+    """The scaling experiment at one N of each part, on the tiny policy."""
+    argv = ["experiment", "scaling", "--policy", str(policy_dir), "--train-agents", "4"]
+    return [*argv, "--exec-agents", "16", "--timed-iterations", "1", "--days", "1", "--no-progress"]
 
 
 def test_scaling_on_ray_equals_the_serial_run_but_timings(
     ray_cluster: Any, policy_dir: Path, tmp_path: Path
 ) -> None:
-    argv = ["experiment", "scaling", "--policy", str(policy_dir), "--train-agents", "4"]
-    argv += ["--exec-agents", "16", "--timed-iterations", "1", "--days", "1", "--no-progress"]
-    serial, on_ray = serial_and_ray(argv, tmp_path)
+    serial, on_ray = serial_and_ray(scaling_argv(policy_dir), tmp_path)
     assert [r["num_agents"] for r in on_ray["execution"]["rows"]] == [16]
     assert differences(serial, on_ray) == []
+
+
+_TIME_EXECUTION = scaling_module._time_execution
+
+
+def _broken_execution(policy: Any, n: int, days: int) -> Any:
+    """Scaling's execution cell, failing for 16 agents (run on a Ray worker)."""
+    if n == 16:
+        raise RuntimeError("16 agents are too many")
+    return _TIME_EXECUTION(policy, n, days)
+
+
+def test_scaling_on_ray_reports_a_failed_cell_and_finishes_the_others(
+    ray_cluster: Any,
+    policy_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(scaling_module, "_time_execution", _broken_execution)
+    argv = [*scaling_argv(policy_dir), "--exec-agents", "8", "16"]
+    assert main([*argv, "--ray", "--out", str(tmp_path / "o")]) == 1
+    said = "cell execution N=16 failed: RuntimeError: 16 agents are too many"
+    assert said in capsys.readouterr().out
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert results["failed_cells"] == [
+        {"cell": "execution N=16", "error": "RuntimeError: 16 agents are too many"}
+    ]
+    assert results["finished_cells"] == ["training N=4", "execution N=8"]
+    assert "16 agents are too many" in (tmp_path / "o" / "report.md").read_text()
 
 
 def _measure_here(method: str, n: int, settings: Any, train: bool) -> dict[str, Any]:
