@@ -1,7 +1,8 @@
 """``samarl demo``: the main job. Trains agents on a scenario, runs them in every mode (consensus,
 independent, centralized, unconstrained), prints the metrics table and saves everything.
 
-``--engine`` instead shows the Rust kernels alone on a large graph.
+``--engine`` instead shows the Rust kernels alone on a large graph. ``--ray [ADDRESS]`` runs the
+optimum's solve and the modes as Ray tasks (training stays in this process).
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ import json
 from samarl._io import atomic_write
 from samarl.cli.common import (
     add_out_options,
+    add_ray_option,
     add_scenario_options,
     prepare_out,
     scenario_from_args,
 )
 from samarl.cli.options import add_config_options, config_values
+from samarl.distributed import session
+from samarl.distributed.cluster import check_address
+from samarl.errors import ConfigError
 from samarl.execution import DualConfig
 from samarl.experiments.demo import end_to_end, engine_demo
 from samarl.training import TrainConfig
@@ -36,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--engine", action="store_true", help="only the Rust kernel demonstration")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_ray_option(parser, "run the optimum's solve and the modes as Ray tasks")
     add_config_options(
         parser, TrainConfig, title="training (TrainConfig)", skip={"progress", "seed"}
     )
@@ -44,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs the demonstration and writes its results."""
+    if args.ray is not None:
+        check_address(args.ray)
+        if args.engine:
+            raise ConfigError("--ray: the engine demonstration (--engine) runs in one process")
     out = prepare_out(args)
     if args.engine:
         result = engine_demo(args.agents or 100_000, seed=args.seed, out=out)
@@ -53,15 +63,20 @@ def run(args: argparse.Namespace) -> int:
         train_config = TrainConfig.from_dict(
             config_values(args, TrainConfig) | {"seed": args.seed, "progress": not args.no_progress}
         )
-        result = end_to_end(
-            scenario,
-            out,
-            train_config=train_config,
-            dual=DualConfig(**config_values(args, DualConfig)),
-            days=args.days,
-            seed=args.seed,
-            progress=not args.no_progress,
-        )
+        dual = DualConfig(**config_values(args, DualConfig))
+        with session(args.ray) as ray:
+            result = end_to_end(
+                scenario,
+                out,
+                train_config=train_config,
+                dual=dual,
+                days=args.days,
+                seed=args.seed,
+                progress=not args.no_progress,
+                ray=ray,
+            )
     atomic_write(out / "demo.json", json.dumps(result, indent=2) + "\n")
     print(f"wrote {out / 'demo.json'} and figures in {out}")
-    return 0
+    for f in result.get("failed_cells", []):
+        print(f"cell {f['cell']} failed: {f['error']}")
+    return 1 if result.get("failed_cells") else 0

@@ -14,10 +14,16 @@ exception propagates as it always has: the serial path is the plain loop it was.
 cell is a task (one CPU, no retries); a cell that raises becomes a :class:`CellError` naming the
 cell and the error, the others still finish, and a cell that depends on a failed one fails with
 the same error.
+
+Cells that measure wall time or memory (``CellGrid(ray, exclusive=True)``) each hold a whole node:
+nothing else runs beside them, and the engine inside uses the node's cores as the serial run's
+process uses the machine's, so their timings compare with the serial run's (on a cluster of
+identical nodes). On one machine they run one after another.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,12 +56,18 @@ class CellGrid:
         Label of the progress bar.
     progress
         Show the progress bar.
+    exclusive
+        Every cell holds all the CPUs of a node (the largest one), for cells whose wall time or
+        memory is measured; the engine then runs on that many threads.
     """
 
-    def __init__(self, ray: Any, *, desc: str = "cells", progress: bool = True) -> None:
+    def __init__(
+        self, ray: Any, *, desc: str = "cells", progress: bool = True, exclusive: bool = False
+    ) -> None:
         self.ray = ray
         self.desc = desc
         self.progress = progress
+        self.exclusive = exclusive
         self._labels: dict[Any, str] = {}
         self._done: dict[Any, Any] = {}
         self._remote: dict[Callable[..., Any], Any] = {}
@@ -82,13 +94,30 @@ class CellGrid:
             assert self._bar is not None
             self._bar.update()
             return value
+        if self.exclusive:
+            cpus = _node_cpus(self.ray)
+            args, fn = (cpus, fn, *args), _alone
+        else:
+            cpus = 1
         remote = self._remote.get(fn)
         if remote is None:
-            remote = self.ray.remote(num_cpus=1, max_retries=0)(fn)
+            remote = self.ray.remote(num_cpus=cpus, max_retries=0)(fn)
             self._remote[fn] = remote
         ref = remote.remote(*args, **kwargs)
         self._labels[ref] = label
         return ref
+
+    def get(self, handle: Any) -> Any:
+        """Waits for the one cell ``handle``; returns its value, or its :class:`CellError` (for
+        an experiment whose next cells depend on this one's value)."""
+        if self.ray is None:
+            return handle
+        if handle not in self._done:
+            try:
+                self._done[handle] = self.ray.get(handle)
+            except self.ray.exceptions.RayError as e:
+                self._done[handle] = CellError(self._labels[handle], _describe(e))
+        return self._done[handle]
 
     def wait(self) -> list[CellError]:
         """Waits for every submitted cell (progress bar over cells); returns the failures."""
@@ -123,6 +152,34 @@ class CellGrid:
     def result(self, handle: Any) -> Any:
         """The value of the cell ``handle`` (after :meth:`wait`), or its :class:`CellError`."""
         return handle if self.ray is None else self._done[handle]
+
+
+def _node_cpus(ray: Any) -> int:
+    """The CPUs of the largest live node of the cluster."""
+    return max(int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n["Alive"])
+
+
+#: The variables that size the engine's pool and OpenMP in a cell and in processes it starts.
+_THREAD_VARS = ("SAMARL_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def _alone(threads: int, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` in a cell holding ``threads`` CPUs: the engine (and any process the
+    cell starts) uses them all, as in the serial run; the worker's one thread is restored after."""
+    import samarl
+
+    saved = {name: os.environ.get(name) for name in _THREAD_VARS}
+    os.environ.update(dict.fromkeys(_THREAD_VARS, str(threads)))
+    samarl.set_num_threads(threads)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        samarl.set_num_threads(0)  # back to the default: SAMARL_NUM_THREADS
 
 
 def _describe(error: BaseException) -> str:

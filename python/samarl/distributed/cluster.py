@@ -10,13 +10,22 @@ same numbers as in the serial run.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from samarl.errors import SamarlError
+from samarl.errors import ConfigError, SamarlError
 
-__all__ = ["INSTALL_HINT", "LOCAL", "RayMissingError", "connect", "require_ray", "session"]
+__all__ = [
+    "INSTALL_HINT",
+    "LOCAL",
+    "RayMissingError",
+    "check_address",
+    "connect",
+    "require_ray",
+    "session",
+]
 
 #: What to run when Ray is missing.
 INSTALL_HINT = "pip install 'samarl[ray]'"
@@ -41,6 +50,25 @@ def require_ray(what: str = "--ray") -> Any:
     return ray
 
 
+#: ``host:port`` or ``ray://host:port`` (a host name, IPv4 or bracketed IPv6 address).
+_ADDRESS = re.compile(r"(ray://)?([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})")
+
+
+def check_address(address: str | None) -> str:
+    """``address`` if it is :data:`LOCAL` (or None: the same), ``auto`` or ``[ray://]host:port``;
+    otherwise a :class:`~samarl.errors.ConfigError` naming ``--ray`` (one line, before anything
+    tries to connect)."""
+    if address is None or address in (LOCAL, "auto"):
+        return address or LOCAL
+    m = _ADDRESS.fullmatch(address)
+    if m is None or not 0 < int(m.group(3)) < 65536:
+        raise ConfigError(
+            f"--ray: {address!r} is not a cluster address; give none (a local cluster), 'auto' "
+            "or host:port / ray://host:port"
+        )
+    return address
+
+
 def worker_env() -> dict[str, str]:
     """Environment variables of every worker: one engine thread, and (for a local cluster) the
     driver's ``PYTHONPATH`` so workers import the same samarl."""
@@ -58,12 +86,13 @@ def connect(address: str | None = LOCAL, *, num_cpus: int | None = None) -> Iter
     the machine's); ``auto`` or an address joins a running one. When Ray is already initialised
     (e.g. by a test), that connection is used and left open.
     """
+    address = check_address(address)
     ray = require_ray()
     if ray.is_initialized():
         yield ray
         return
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
-    if address in (None, LOCAL):
+    if address == LOCAL:
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
         kwargs["runtime_env"] = {"env_vars": worker_env()}
     else:

@@ -19,6 +19,15 @@ peak memory exceeds ``--max-memory-gib``, its predicted rollout storage would (c
 running), or its subprocess fails. Ours continues to ``--ours-max-agents`` (time only beyond the
 sizes where CTDE ran). ``DIR/results.json`` holds the rows, the fitted log-log slopes and where CTDE
 stopped; ``DIR/report.md`` and ``DIR/ctde_scaling.png`` show them.
+
+With ``--ray [ADDRESS]`` every (method, N) subprocess is a Ray task that holds a whole node
+(:class:`~samarl.distributed.CellGrid` with ``exclusive``): a cell measures seconds per iteration
+and peak memory, and where CTDE stops depends on them, so a cell never shares cores with another
+(on one machine the cells run one after another, as in the serial run; on a cluster of identical
+nodes, ``ours`` at N runs beside CTDE at 2N). Each cell trains and evaluates with its own seed
+(``--seed``), so the feasibility numbers equal the serial run's; a cell whose task fails becomes a
+row with its ``error``, as a failed subprocess does. Only timings and memory differ between two
+runs (``*_s``, ``*_mib``, the slopes, a measured ``ctde_stopped.detail``).
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from samarl._io import atomic_write
+from samarl.distributed import CellError, CellGrid, session
 
 __all__ = ["ScalingSettings", "add_arguments", "fit_slope", "measure", "run"]
 
@@ -228,8 +238,19 @@ def _tail_slope(rows: list[dict[str, Any]]) -> tuple[float | None, list[int]]:
     return fit_slope(ns, [r["iteration_s"] for r in tail]), ns
 
 
-def sweep(settings: ScalingSettings, log: Any = print) -> dict[str, Any]:
-    """Runs the comparison; returns the ``results.json`` content."""
+def _row(grid: CellGrid, cell: Any, method: str, n: int) -> dict[str, Any]:
+    """The row a cell measured (waiting for it), or its task's failure as an ``error`` row."""
+    row = grid.get(cell)
+    if isinstance(row, CellError):
+        return {"method": method, "N": n, "error": row.error}
+    return dict(row)
+
+
+def sweep(settings: ScalingSettings, log: Any = print, ray: Any = None) -> dict[str, Any]:
+    """Runs the comparison (with ``ray``: each subprocess as a Ray task holding a whole node);
+    returns the ``results.json`` content."""
+    grid = CellGrid(ray, desc="ctde", progress=False, exclusive=True)
+    ours_cells: list[tuple[int, Any]] = []
     ours: list[dict[str, Any]] = []
     ctde: list[dict[str, Any]] = []
     stopped: dict[str, Any] | None = None
@@ -245,7 +266,9 @@ def sweep(settings: ScalingSettings, log: Any = print) -> dict[str, Any]:
                     "detail": f"predicted {predicted:.1f} GiB > budget {budget:g} GiB",
                 }
             else:
-                row = _spawn("ctde", n, settings, train=True)
+                # CTDE's next size depends on this one's measurements: wait for the cell.
+                cell = grid.submit(f"ctde N={n}", _spawn, "ctde", n, settings, True)
+                row = _row(grid, cell, "ctde", n)
                 ctde.append(row)
                 log(f"ctde N={n}: {_brief(row)}")
                 if "error" in row:
@@ -272,10 +295,15 @@ def sweep(settings: ScalingSettings, log: Any = print) -> dict[str, Any]:
                     }
         if n <= settings.ours_max_agents:
             both = any(r["N"] == n and "violation" in r for r in ctde)
-            row = _spawn("ours", n, settings, train=both)
-            ours.append(row)
-            log(f"ours N={n}: {_brief(row)}")
+            ours_cells.append((n, grid.submit(f"ours N={n}", _spawn, "ours", n, settings, both)))
+            if not grid.distributed:
+                ours.append(_row(grid, ours_cells[-1][1], "ours", n))
+                log(f"ours N={n}: {_brief(ours[-1])}")
         n *= 2
+    if grid.distributed:  # nothing waits for ours' cells: gather them now, in order of N
+        for m, cell in ours_cells:
+            ours.append(_row(grid, cell, "ours", m))
+            log(f"ours N={m}: {_brief(ours[-1])}")
     if stopped is None:  # unreachable: the loop ends only once CTDE stopped
         stopped = {"N": None, "reason": "not stopped", "detail": ""}
     if stopped["reason"] in ("time", "memory", "error"):
@@ -476,11 +504,12 @@ def _plot(results: dict[str, Any], path: Path) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``samarl experiment ctde``: ``--out``, ``--overwrite``, ``--quick`` and every
     :class:`ScalingSettings` field."""
-    from samarl.cli.common import add_out_options
+    from samarl.cli.common import add_out_options, add_ray_option
     from samarl.cli.options import add_config_options
 
     add_out_options(parser)
     parser.add_argument("--quick", action="store_true", help="small budgets (~10 min on 2 cores)")
+    add_ray_option(parser, "run each measurement as a Ray task holding a whole node")
     add_config_options(parser, ScalingSettings, title="scaling comparison (ScalingSettings)")
 
 
@@ -499,7 +528,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     out = prepare_out(args)
     t0 = time.perf_counter()
-    results = sweep(settings, log=lambda msg: print(msg, flush=True))
+    with session(args.ray) as ray:
+        results = sweep(settings, log=lambda msg: print(msg, flush=True), ray=ray)
     results["wall_s"] = time.perf_counter() - t0
     atomic_write(out / "results.json", json.dumps(results, indent=2))
     command = "samarl experiment ctde " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])

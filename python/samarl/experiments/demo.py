@@ -25,8 +25,16 @@ from samarl import plots
 from samarl._io import atomic_write
 from samarl.benchmarks.kernels import heterogeneous_agents
 from samarl.comms import Consensus, Graph
+from samarl.distributed import CellError, CellGrid
 from samarl.envs.dynamics import Dynamics
-from samarl.execution import DualConfig, Mode, execute, save_run, torch_act_fn
+from samarl.execution import (
+    DualConfig,
+    ExecutionResult,
+    Mode,
+    execute,
+    save_run,
+    torch_act_fn,
+)
 from samarl.execution.optimum import solve_for_run
 from samarl.scenario import ScenarioConfig
 from samarl.training import TrainConfig, train
@@ -45,42 +53,63 @@ def end_to_end(
     days: int,
     seed: int,
     progress: bool = True,
+    ray: Any = None,
 ) -> dict[str, Any]:
     """Trains on ``scenario``, runs every mode of :data:`MODES_SHOWN` with the same policies
-    (``dual`` with its mode replaced) for ``days`` days of arrivals from ``seed``, reports."""
+    (``dual`` with its mode replaced) for ``days`` days of arrivals from ``seed``, reports.
+
+    With ``ray`` (a connected module) the optimum's solve and each mode are Ray tasks (cells of a
+    :class:`~samarl.distributed.CellGrid`) sharing the trained policy through the object store;
+    a mode that fails is listed under ``failed_cells`` and the others are reported.
+    """
     print(
         f"[1/2] training {scenario.num_agents:,} agents on '{scenario.name}' "
         f"({train_config.iterations} PPO iterations; the perfect-foresight optimum is solved "
-        "meanwhile in a second process)"
+        f"meanwhile in {'a Ray task' if ray is not None else 'a second process'})"
     )
+    grid = CellGrid(ray, desc="demo", progress=progress and ray is not None)
     # Training and the optimum's LPs each keep one core busy: side by side they take the time of
     # the longer one on a 2-core machine instead of the sum.
-    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
-        pending = pool.submit(solve_for_run, scenario, None, seed=seed, days=days)
+    if grid.distributed:
+        optimum = grid.submit("optimum", solve_for_run, scenario, None, seed=seed, days=days)
         trained = train(scenario, train_config, out / "train")
-        optimum = pending.result()
+    else:
+        with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+            pending = pool.submit(solve_for_run, scenario, None, seed=seed, days=days)
+            trained = train(scenario, train_config, out / "train")
+            optimum = pending.result()
     policy = trained.policy.eval()
-    act = torch_act_fn(policy)
-    rows: dict[str, dict[str, Any]] = {}
-    print(
-        f"[2/2] running the learnt policies for {days} days in each mode (the optimum of the "
-        f"same arrivals took {optimum.solve_s:.0f} s)"
+    solved = (
+        ""
+        if grid.distributed
+        else f" (the optimum of the same arrivals took {optimum.solve_s:.0f} s)"
     )
-    for mode in MODES_SHOWN:
-        res = execute(
+    print(f"[2/2] running the learnt policies for {days} days in each mode{solved}")
+    shared = grid.share(policy)
+    cells = {
+        mode: grid.submit(
+            f"mode={mode}",
+            _run_mode,
+            shared,
             scenario,
-            act,
             dual.replace(mode=mode),
-            mult_max=float(policy.mult_max),
             days=days,
             seed=seed,
-            progress=progress,
             optimum=optimum,
+            progress=progress and not grid.distributed,
         )
-        save_run(res, scenario, out / mode)
-        rows[mode] = res.metrics
+        for mode in MODES_SHOWN
+    }
+    failed = grid.wait()
+    rows: dict[str, dict[str, Any]] = {}
+    for mode, cell in cells.items():
+        res = grid.result(cell)
+        if not isinstance(res, CellError):
+            save_run(res, scenario, out / mode)
+            rows[mode] = res.metrics
     table = _table(rows)
     print(table)
+    lost = "".join(f"- cell `{f.cell}` failed: {f.error}\n" for f in failed)
     atomic_write(
         out / "report.md",
         f"# samarl demo: {scenario.num_agents:,} agents, scenario '{scenario.name}'\n\n"
@@ -91,18 +120,48 @@ def end_to_end(
         "that day over its capacity (p95 and max); peak: the largest step load over capacity; "
         "settling: mean day-to-day change of each block's price / mult_max; cost / optimum: "
         "waiting cost against the perfect-foresight optimum of the same arrivals; violation_avg: "
-        f"the long-run per-block form (a day over capacity cancels a day under it).\n\n{table}\n",
+        f"the long-run per-block form (a day over capacity cancels a day under it).\n\n{table}\n"
+        + (f"\n{lost}" if lost else ""),
     )
-    return {
+    solution = grid.result(optimum)
+    result: dict[str, Any] = {
         "scenario": scenario.to_dict(),
         "train": {
             "iterations": trained.iterations,
             "wall_s": trained.wall_time_s,
             "response": trained.response,
         },
-        "optimum": {"solve_s": optimum.solve_s, "block_price": optimum.block_price.tolist()},
+        "optimum": None
+        if isinstance(solution, CellError)
+        else {"solve_s": solution.solve_s, "block_price": solution.block_price.tolist()},
         "modes": rows,
     }
+    if failed:
+        result["failed_cells"] = [f.to_dict() for f in failed]
+    return result
+
+
+def _run_mode(
+    policy: Any,
+    scenario: ScenarioConfig,
+    dual: DualConfig,
+    *,
+    days: int,
+    seed: int,
+    optimum: Any,
+    progress: bool,
+) -> ExecutionResult:
+    """One mode of the demo (a cell): the trained policy under ``dual``."""
+    return execute(
+        scenario,
+        torch_act_fn(policy),
+        dual,
+        mult_max=float(policy.mult_max),
+        days=days,
+        seed=seed,
+        progress=progress,
+        optimum=optimum,
+    )
 
 
 #: The demo table: what a grid operator reads first (per day), then the rest.

@@ -2,9 +2,16 @@
 
 Training: a :class:`samarl.training.trainer.Trainer` on the default scenario resized to N agents; one
 warm-up iteration, then the median of a few timed ones. Execution: one learnt shared-weights policy
-rebound to each population (``trainer.load_policy(run_dir, scenario=...)``) runs simulated days with
-consensus (K = 10, small-world graph). Both are drawn log-log with a least-squares slope (about 1
+rebound to each population (``for_population``, as ``load_policy(run_dir, scenario=...)`` does)
+runs simulated days with consensus (K = 10, small-world graph). Both are drawn log-log with a least-squares slope (about 1
 means linear in N).
+
+With ``--ray`` every N of either part is a cell that holds a whole node
+(:class:`~samarl.distributed.CellGrid` with ``exclusive``): timings measured side by side on shared
+cores would not compare with the serial run's, so on one machine the cells run one after another
+(on a cluster of identical nodes, one per node at a time), the engine on all of the node's cores.
+The learnt policy goes to the cells through the object store. Only the timings (``*_s``,
+``*_per_s``, the slopes) differ from the serial run's ``results.json``.
 """
 
 from __future__ import annotations
@@ -17,16 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from samarl import plots
+from samarl.distributed import CellGrid, session
 from samarl.execution.dual import DualConfig
 from samarl.experiments.report import (
+    Policy,
     environment,
     markdown_table,
     obtain_policy,
     policy_note,
     run_dual,
+    write_failures,
     write_outputs,
 )
 from samarl.scenario import ScenarioConfig
@@ -49,8 +58,46 @@ def slope(ns: list[int], ts: list[float]) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from samarl.training import TrainConfig, Trainer, load_policy
+    with session(getattr(args, "ray", None)) as ray:
+        return _run(args, ray)
 
+
+def _time_training(n: int, timed: int) -> dict[str, Any]:
+    """A cell: median seconds per training iteration with ``n`` agents (after a warm-up one)."""
+    from samarl.training import TrainConfig, Trainer
+
+    base = ScenarioConfig.preset("default")
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(base.replace(num_agents=n), TrainConfig(progress=False), tmp)
+        trainer.iterate()  # warm-up
+        times = []
+        for _ in range(timed):
+            t0 = time.perf_counter()
+            trainer.iterate()
+            times.append(time.perf_counter() - t0)
+    return {"num_agents": n, "s_per_iteration": statistics.median(times)}
+
+
+def _time_execution(policy: Policy, n: int, days: int) -> dict[str, Any]:
+    """A cell: seconds per simulated day of the learnt policy rebound to ``n`` agents."""
+    from samarl.training.policies import population_tables
+
+    sc = ScenarioConfig.preset("default").replace(num_agents=n)
+    static, prof = population_tables(sc.build(), sc.dt_hours)
+    module = policy.module.for_population(static, prof).eval()
+    dual = DualConfig(mode="consensus", consensus_rounds=10, graph="small_world")
+    res = run_dual(
+        policy, dual, days=days, seed=0, warmup_days=0, progress=False, scenario=sc, module=module
+    )
+    wall = res.metrics["time/execution_wall_s"]
+    return {
+        "num_agents": n,
+        "s_per_day": wall / days,
+        "agent_steps_per_s": n * days * sc.steps_per_day / wall,
+    }
+
+
+def _run(args: argparse.Namespace, ray: Any) -> int:
     out = Path(args.out)
     progress = not args.no_progress
     start = time.perf_counter()
@@ -60,45 +107,21 @@ def run(args: argparse.Namespace) -> int:
     days = args.days or 1
     base = ScenarioConfig.preset("default")
 
-    train_rows = []
-    for n in tqdm(train_n, desc="scaling: training", unit="N", disable=not progress):
-        with tempfile.TemporaryDirectory() as tmp:
-            trainer = Trainer(base.replace(num_agents=n), TrainConfig(progress=False), tmp)
-            trainer.iterate()  # warm-up
-            times = []
-            for _ in range(timed):
-                t0 = time.perf_counter()
-                trainer.iterate()
-                times.append(time.perf_counter() - t0)
-        train_rows.append({"num_agents": n, "s_per_iteration": statistics.median(times)})
-
-    args_policy = argparse.Namespace(**vars(args))
+    # The policy first: training it here while timed cells run would take their cores.
     small = base.replace(num_agents=min(1000, min(exec_n)))
-    policy = obtain_policy(args_policy, out, small, iterations=2 if args.quick else 5)
-    exec_rows = []
-    dual = DualConfig(mode="consensus", consensus_rounds=10, graph="small_world")
-    for n in tqdm(exec_n, desc="scaling: execution", unit="N", disable=not progress):
-        sc = base.replace(num_agents=n)
-        module = load_policy(policy.run_dir, scenario=sc)
-        res = run_dual(
-            policy,
-            dual,
-            days=days,
-            seed=0,
-            warmup_days=0,
-            progress=False,
-            scenario=sc,
-            module=module,
-        )
-        wall = res.metrics["time/execution_wall_s"]
-        exec_rows.append(
-            {
-                "num_agents": n,
-                "s_per_day": wall / days,
-                "agent_steps_per_s": n * days * sc.steps_per_day / wall,
-            }
-        )
-        del module, res
+    policy = obtain_policy(args, out, small, iterations=2 if args.quick else 5)
+    # Every N is a cell holding a whole node (see the module doc); without --ray the plain loop.
+    cells = CellGrid(ray, desc="scaling", progress=progress, exclusive=True)
+    train_cells = [cells.submit(f"training N={n}", _time_training, n, timed) for n in train_n]
+    shared = cells.share(policy)
+    exec_cells = [
+        cells.submit(f"execution N={n}", _time_execution, shared, n, days) for n in exec_n
+    ]
+    failed = cells.wait()
+    if failed:
+        return write_failures(out, "scaling", cells, failed)
+    train_rows = [cells.result(c) for c in train_cells]
+    exec_rows = [cells.result(c) for c in exec_cells]
     t_slope = slope(
         [r["num_agents"] for r in train_rows], [r["s_per_iteration"] for r in train_rows]
     )
