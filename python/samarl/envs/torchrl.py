@@ -296,7 +296,8 @@ class DemandResponseTorchRLEnv(EnvBase):
         t, h = env.step_of_day, env.block
         buf, (obs, reward, use, served, arrived, total, capacity) = self._fresh_outputs()
         o, rows = self._offsets, env.num_agents
-        lagrangian = self._mult is not None
+        mult = self._mult
+        lagrangian = mult is not None
         truncated = env._step_into(
             a.numpy(),
             StepResult(
@@ -307,11 +308,11 @@ class DemandResponseTorchRLEnv(EnvBase):
                 buf[o[4] : o[5]],
             ),
         )
-        if lagrangian:  # the engine's reward went to scratch: the Lagrangian one goes out
+        if mult is not None:  # the engine's reward went to scratch: the Lagrangian one goes out
             lagrangian_reward(
                 self._env_reward,
                 buf[o[2] : o[3]],
-                self._mult[:, h],
+                mult[:, h],
                 float(env.capacity_per_agent[t]),
                 out=buf[o[1] : o[2]],
             )
