@@ -113,6 +113,8 @@ _NUM_DYNAMIC = 8
 #: Number of static features per agent (see :func:`agent_tables`).
 _NUM_STATIC = 4
 _EPS = 1e-6
+#: Most weights (actor and critic together) a policy may have: 2**34 float32 is 64 GiB.
+MAX_WEIGHTS = 2**34
 #: Agents per batch when a shared policy acts for many agents: keeps every activation a few MiB
 #: (cache-resident and reused by the allocator) instead of hundreds of MiB of fresh pages per
 #: layer at a million agents.
@@ -433,6 +435,14 @@ class StateAugmentedPolicy(nn.Module):
         if isinstance(hidden_sizes, (str, bytes)) or not hasattr(hidden_sizes, "__iter__"):
             raise ArgumentTypeError(f"hidden_sizes: expected a tuple of ints, got {hidden_sizes!r}")
         hidden_sizes = tuple(positive_int("hidden_sizes", h) for h in hidden_sizes)
+        widths = [_NUM_DYNAMIC + _NUM_STATIC + 3 * (int(blocks.max()) + 1), *hidden_sizes, 1]
+        stack = int(static.shape[0]) if parameterisation == "per_agent" else 1
+        weights = 2 * stack * sum(a * b for a, b in itertools.pairwise(widths))
+        if weights > MAX_WEIGHTS:
+            raise InvalidValueError(
+                f"hidden_sizes: {list(hidden_sizes)} would make {weights:.3g} weights "
+                f"(at most {MAX_WEIGHTS:.3g})"
+            )
         self.num_agents = int(static.shape[0])
         self.num_blocks = int(blocks.max()) + 1
         self.steps_per_day = int(blocks.shape[0])

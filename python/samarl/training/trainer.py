@@ -34,6 +34,7 @@ import torch
 
 from samarl import plots
 from samarl._io import FileError, atomic_write, load_torch, remove_temporaries
+from samarl._validate import MAX_AGENTS
 from samarl.envs import AutoReset, DemandResponseEnv
 from samarl.envs.demand_response import EnvStep, lagrangian_reward
 from samarl.errors import ConfigError
@@ -181,6 +182,11 @@ class Trainer:
         self.num_agents = n = end - first
         # Sized by the whole population, so that a shard simulates the copies the full run does.
         self.copies = cfg.agent_copies or max(1, math.ceil(_MIN_SIMULATED / total))
+        if self.copies * total > MAX_AGENTS:
+            raise ConfigError(
+                f"agent_copies: {self.copies} copies of {total} agents exceed the engine's "
+                f"{MAX_AGENTS} rows"
+            )
         self.rows = rows = self.copies * n
         # Global id of every row (copy r of agent a + j is r * N + a + j): the engine's arrivals,
         # and the per-agent streams, are keyed by it.
