@@ -6,8 +6,8 @@ global id (:class:`~samarl.training.Trainer`). So the agents split into S contig
 (shards), each trained by its own Ray task (its own engine env with ``first_agent = a``, its slice
 of the weights), and the driver only gathers each iteration's logged statistics and, at the end, the
 shards' weights: joined along the agents (:func:`~samarl.training.policies.join_agent_shards`),
-they are the weights of the serial run over all N agents, bit for bit (one torch thread per
-shard, as the workers of :func:`samarl.distributed.connect` run; tests/test_ray_shards.py).
+they are the weights of the serial run over all N agents, bit for bit (with one torch thread per
+shard, ``num_threads = 1``, the default; tests/test_ray_shards.py).
 
 The run folder is the serial run's (``config.json``, ``progress.csv``/``.jsonl``, ``policy.pt``,
 curves, ``response.json``); its logged rows combine the shards' (below). Not supported: resuming

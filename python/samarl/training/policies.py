@@ -9,7 +9,8 @@ Lagrange multiplier vector ``mult`` (one entry per capacity block of the day). T
 - ``"per_agent"``: every agent has its own weights, stored as stacked tensors ``[N, in, out]`` and
   evaluated with one :func:`torch.baddbmm` (never a Python loop over agents). Gradient clipping,
   advantage normalisation and every normaliser are then per agent too, so agent ``n``'s weights are
-  trained on agent ``n``'s data only.
+  trained on agent ``n``'s data only; its initial weights come from its own random stream
+  (:class:`AgentNormals`), so they do not depend on which other agents share the module.
 
 Input of the networks (built by :meth:`StateAugmentedPolicy.features`), for agent ``n`` at the coming
 step of day ``t`` (block ``h = block_of_step[t]``):
