@@ -8,6 +8,7 @@ from typing import Any
 
 from samarl.cli.common import (
     add_out_options,
+    add_ray_option,
     add_scenario_options,
     prepare_out,
     scenario_from_args,
@@ -32,6 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-eval", action="store_true", help="skip the flat-multiplier sweep")
+    parser.add_argument(
+        "--shards",
+        type=int,
+        metavar="S",
+        help="per-agent weights only: train S disjoint ranges of the agents as Ray tasks "
+        "(with --ray); the same policy.pt as the serial run, no checkpoints",
+    )
+    add_ray_option(parser, "with --shards: the shards' cluster")
     add_config_options(
         parser, TrainConfig, title="training settings (TrainConfig)", skip={"progress"}
     )
@@ -54,8 +63,22 @@ def run(args: argparse.Namespace) -> int:
     values = table | config_values(args, TrainConfig)
     values["progress"] = not args.no_progress
     config = TrainConfig.from_dict(values)
+    if args.shards is None and args.ray is not None:
+        raise ConfigError("--ray: samarl train distributes its agents with --shards S")
+    if args.shards is not None:
+        from samarl.distributed.shards import check_shards
+
+        n = scenario.num_agents if scenario is not None else 0
+        check_shards(args.shards, n, config, resume=args.resume)
+        if args.ray is None:
+            raise ConfigError(
+                "--shards: needs --ray [ADDRESS] (no ADDRESS: a local cluster on this machine)"
+            )
     out = prepare_out(args)
-    res = train(scenario, config, out, resume=args.resume, evaluate=not args.no_eval)
+    if args.shards is not None:
+        res = _train_sharded(args, scenario, config, out)
+    else:
+        res = train(scenario, config, out, resume=args.resume, evaluate=not args.no_eval)
     print(
         f"trained {res.iterations} iterations in {res.wall_time_s:.1f} s; run folder {res.out_dir}"
     )
@@ -68,3 +91,14 @@ def run(args: argparse.Namespace) -> int:
             f"{r['served_at_zero']:.4f}; monotone: {r['monotone']}"
         )
     return 0
+
+
+def _train_sharded(args: argparse.Namespace, scenario: Any, config: TrainConfig, out: Path) -> Any:
+    """The run on ``--shards`` Ray tasks."""
+    from samarl.distributed import session
+    from samarl.distributed.shards import train_shards
+
+    with session(args.ray) as ray:
+        return train_shards(
+            ray, scenario, config, out, shards=args.shards, evaluate=not args.no_eval
+        )

@@ -10,6 +10,8 @@
 - :mod:`samarl.distributed.partitions`: partitioned execution, one Ray actor per part of the
   agents along the communication graph's locality order, exchanging only boundary (halo)
   multipliers in every consensus round.
+- :mod:`samarl.distributed.shards`: training shards, per-agent weights of disjoint ranges of the
+  agents trained on Ray actors and joined into the serial run's policy, bit for bit.
 
 Nothing here imports Ray at module import: every other command works without it.
 """

@@ -20,19 +20,26 @@ __all__ = [
     "K_AGENT",
     "K_STEP",
     "K_STREAM",
+    "STREAM_ACTION_NOISE",
     "STREAM_ARRIVALS",
+    "STREAM_BACKLOG",
+    "STREAM_INIT",
     "STREAM_LINKS",
+    "STREAM_MULTS",
     "bits",
     "bits_int",
     "mix64",
     "mix64_int",
+    "normal_f64",
     "seed_key",
     "uniform_f32",
+    "uniform_f64",
     "uniform_from_bits",
 ]
 
 U64Array = npt.NDArray[np.uint64]
 F32Array = npt.NDArray[np.float32]
+F64Array = npt.NDArray[np.float64]
 
 #: Golden-ratio increment of SplitMix64.
 GOLDEN = 0x9E37_79B9_7F4A_7C15
@@ -48,10 +55,24 @@ M2 = 0x94D0_49BB_1331_11EB
 STREAM_ARRIVALS = 1
 #: Stream id of the lossy-consensus link drops.
 STREAM_LINKS = 2
+#: Stream ids of the trainer's per-agent draws with per-agent weights (NumPy only, no engine
+#: kernel draws them): each agent's (or each simulated row's) values are keyed by its global id,
+#: so agents ``a..b`` trained alone draw exactly what they draw in a run over all N agents.
+#: Weight initialisation (agent id, position in the agent's weights).
+STREAM_INIT = 3
+#: Action noise (row id ``copy * N + agent``, step of training).
+STREAM_ACTION_NOISE = 4
+#: Each episode's multiplier profile (row id, ``episode * 2**32 + draw``).
+STREAM_MULTS = 5
+#: Each episode's initial backlog (row id, episode).
+STREAM_BACKLOG = 6
 
 MASK64 = (1 << 64) - 1
 #: ``2**-24``: scales a 24-bit integer into ``[0, 1)`` exactly.
 INV_2_24 = np.float32(1.0 / 16_777_216.0)
+#: ``2**-53``: scales a 53-bit integer into ``[0, 1)`` exactly.
+INV_2_53 = 2.0**-53
+U_S11 = np.uint64(11)
 
 #: The SplitMix64 finaliser's shifts and multipliers as uint64 scalars (shared with the fused step).
 U_S27 = np.uint64(27)
@@ -195,6 +216,41 @@ def uniform_f32(
         ``float32`` array of the broadcast shape, equal to Rust's ``rng::uniform_f32`` bit for bit.
     """
     return uniform_from_bits(bits(seed, stream, agent, step))
+
+
+def uniform_f64(
+    seed: npt.ArrayLike,
+    stream: npt.ArrayLike,
+    agent: npt.ArrayLike,
+    step: npt.ArrayLike,
+) -> F64Array:
+    """A uniform ``float64`` in ``(0, 1)`` for ``(seed, stream, agent, step)``.
+
+    The top 53 bits of :func:`bits` plus one half, times ``2**-53`` (exact in ``float64``): never 0
+    or 1, so its logarithm is finite.
+    """
+    top = bits(seed, stream, agent, step) >> U_S11
+    return np.asarray((top.astype(np.float64) + 0.5) * INV_2_53, dtype=np.float64)
+
+
+def normal_f64(
+    seed: npt.ArrayLike,
+    stream: npt.ArrayLike,
+    agent: npt.ArrayLike,
+    step: npt.ArrayLike,
+) -> F64Array:
+    """A standard normal ``float64`` for ``(seed, stream, agent, step)``, broadcast over all four.
+
+    Box-Muller on the uniforms of the counters ``2 * step`` and ``2 * step + 1``:
+    ``sqrt(-2 log u1) cos(2 pi u2)``. Elementwise, so a value depends on its own counters only,
+    never on the shape of the array it is drawn in.
+    """
+    t = _as_u64(step, "step")
+    with np.errstate(over="ignore"):
+        t2 = t * np.uint64(2)
+        u1 = uniform_f64(seed, stream, agent, t2)
+        u2 = uniform_f64(seed, stream, agent, t2 + np.uint64(1))
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
 
 
 def mix64_int(z: int) -> int:

@@ -87,7 +87,8 @@ class TrainConfig:
     device: str = "cpu"
     """Torch device: ``cpu`` or ``cuda`` (``cuda:K``)."""
     seed: int = 1
-    """One seed for everything: weights, action noise, multipliers, backlogs, the env's arrivals."""
+    """One seed for everything: weights, action noise, multipliers, backlogs, the env's arrivals
+    (with per-agent weights each agent's draws come from streams keyed by the seed and its id)."""
     num_threads: int = 1
     """Torch CPU threads. 1 by default: the per-step batches are small, and a second OpenMP thread
     competing with the engine or other processes for 2 cores made each op up to 20x slower."""

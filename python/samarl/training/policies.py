@@ -9,7 +9,8 @@ Lagrange multiplier vector ``mult`` (one entry per capacity block of the day). T
 - ``"per_agent"``: every agent has its own weights, stored as stacked tensors ``[N, in, out]`` and
   evaluated with one :func:`torch.baddbmm` (never a Python loop over agents). Gradient clipping,
   advantage normalisation and every normaliser are then per agent too, so agent ``n``'s weights are
-  trained on agent ``n``'s data only.
+  trained on agent ``n``'s data only; its initial weights come from its own random stream
+  (:class:`AgentNormals`), so they do not depend on which other agents share the module.
 
 Input of the networks (built by :meth:`StateAugmentedPolicy.features`), for agent ``n`` at the coming
 step of day ``t`` (block ``h = block_of_step[t]``):
@@ -63,10 +64,12 @@ from samarl.errors import ArgumentTypeError, ConfigError, InvalidValueError, Sha
 
 __all__ = [
     "AgentLinear",
+    "AgentNormals",
     "Parameterisation",
     "RunningMeanStd",
     "StateAugmentedPolicy",
     "agent_tables",
+    "join_agent_shards",
     "population_tables",
     "torch_device",
 ]
@@ -111,6 +114,8 @@ _NUM_DYNAMIC = 8
 #: Number of static features per agent (see :func:`agent_tables`).
 _NUM_STATIC = 4
 _EPS = 1e-6
+#: Most weights (actor and critic together) a policy may have: 2**34 float32 is 64 GiB.
+MAX_WEIGHTS = 2**34
 #: Agents per batch when a shared policy acts for many agents: keeps every activation a few MiB
 #: (cache-resident and reused by the allocator) instead of hundreds of MiB of fresh pages per
 #: layer at a million agents.
@@ -122,14 +127,21 @@ class RunningMeanStd(nn.Module):
 
     ``shape`` is the shape of one sample; :meth:`update` takes ``[B, *shape]``. Statistics are float64
     buffers, so they are part of ``state_dict`` and move with ``.to(device)``.
+
+    ``per_entry=True`` (per-agent statistics) reduces every entry's ``B`` values as one contiguous
+    row, so an entry's statistics are the same bits whatever the other entries are: torch sums a
+    column of ``[B, K]`` in another order when ``K == 1`` than when ``K > 1``.
     """
 
     mean: Tensor
     var: Tensor
     count: Tensor
 
-    def __init__(self, shape: tuple[int, ...] = (), epsilon: float = 1e-4) -> None:
+    def __init__(
+        self, shape: tuple[int, ...] = (), epsilon: float = 1e-4, *, per_entry: bool = False
+    ) -> None:
         super().__init__()
+        self.per_entry = per_entry
         self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
         self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
         self.register_buffer("count", torch.tensor(epsilon, dtype=torch.float64))
@@ -138,9 +150,15 @@ class RunningMeanStd(nn.Module):
     def update(self, x: Tensor) -> None:
         """Adds the batch ``x`` (``[B, *shape]``) to the statistics."""
         x = x.detach().to(torch.float64)
-        batch_mean = x.mean(0)
-        batch_var = x.var(0, unbiased=False)
         batch_count = x.shape[0]
+        if self.per_entry:  # [K, B] rows, each reduced alone
+            rows = x.reshape(batch_count, -1).T.contiguous()
+            batch_mean = rows.mean(1).view_as(self.mean)
+            # Not torch.var: it rounds a lone row differently from a row among others.
+            batch_var = (rows - batch_mean.reshape(-1, 1)).square().mean(1).view_as(self.mean)
+        else:
+            batch_mean = x.mean(0)
+            batch_var = x.var(0, unbiased=False)
         delta = batch_mean - self.mean
         total = self.count + batch_count
         self.mean.add_(delta * (batch_count / total))
@@ -163,11 +181,44 @@ class RunningMeanStd(nn.Module):
         return x * torch.sqrt(self.var + 1e-8).to(x.dtype) + self.mean.to(x.dtype)
 
 
-def _orthogonal(num: int, in_f: int, out_f: int, gain: float, generator: torch.Generator) -> Tensor:
+class AgentNormals:
+    """Standard normals for initialising per-agent weights, agent ``first_agent + i`` drawing from
+    its own counter-based stream (:data:`samarl.reference.rng.STREAM_INIT`), as a generator would:
+    every call takes the next values of each agent's stream.
+
+    The weights of agent ``n`` are then the same whichever agents are built with it: a policy
+    over agents ``a..b`` (``first_agent=a``) starts from rows ``a..b`` of the one over all N.
+    """
+
+    def __init__(self, seed: int, first_agent: int = 0) -> None:
+        self.seed = int(seed)
+        self.first_agent = int(first_agent)
+        self.drawn = 0
+
+    def __call__(self, num: int, rows: int, cols: int) -> Tensor:
+        """``[num, rows, cols]`` float64 normals; row ``i`` of the stack is agent
+        ``first_agent + i``'s."""
+        from samarl.reference.rng import STREAM_INIT, normal_f64
+
+        agents = np.arange(num, dtype=np.uint64) + np.uint64(self.first_agent)
+        counters = np.arange(rows * cols, dtype=np.uint64) + np.uint64(self.drawn)
+        self.drawn += rows * cols
+        z = normal_f64(self.seed, STREAM_INIT, agents[:, None], counters[None])
+        return torch.from_numpy(z.reshape(num, rows, cols))
+
+
+#: Where initial weights come from: a torch generator (shared weights) or per-agent streams.
+NormalSource = torch.Generator | AgentNormals
+
+
+def _orthogonal(num: int, in_f: int, out_f: int, gain: float, generator: NormalSource) -> Tensor:
     """``num`` independent (semi-)orthogonal ``[in_f, out_f]`` matrices times ``gain``, by one batched
     QR decomposition (the initialisation CleanRL's ``layer_init`` uses, for a stack of layers)."""
     big, small = max(in_f, out_f), min(in_f, out_f)
-    a = torch.randn(num, big, small, generator=generator, dtype=torch.float64)
+    if isinstance(generator, AgentNormals):
+        a = generator(num, big, small)
+    else:
+        a = torch.randn(num, big, small, generator=generator, dtype=torch.float64)
     q, r = torch.linalg.qr(a)
     q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
     w = q if in_f >= out_f else q.transpose(-1, -2)
@@ -188,7 +239,7 @@ class AgentLinear(nn.Module):
         *,
         num_agents: int | None,
         gain: float,
-        generator: torch.Generator,
+        generator: NormalSource,
         bias: float = 0.0,
     ) -> None:
         super().__init__()
@@ -220,7 +271,7 @@ class _MLP(nn.Module):
         num_agents: int | None,
         head_gain: float,
         head_bias: float,
-        generator: torch.Generator,
+        generator: NormalSource,
     ) -> None:
         super().__init__()
         layers = []
@@ -329,6 +380,11 @@ class StateAugmentedPolicy(nn.Module):
         Initial mean action (the bias of the actor's output layer).
     seed
         Seeds the weight initialisation.
+    first_agent
+        Global id of the first agent (per-agent weights): agent ``first_agent + i`` initialises
+        its weights from its own random stream keyed by ``seed`` and that id, so a policy over
+        agents ``a..b`` starts from exactly those agents' weights in the policy over all N. Not
+        saved (it only chooses the initial weights).
     """
 
     static: Tensor
@@ -350,6 +406,7 @@ class StateAugmentedPolicy(nn.Module):
         init_mean_action: float = 0.5,
         mult_log_ref: float = 0.01,
         seed: int = 0,
+        first_agent: int = 0,
     ) -> None:
         super().__init__()
         static_np = as_f32("static_features", static_features, shape=(None, _NUM_STATIC))
@@ -379,6 +436,14 @@ class StateAugmentedPolicy(nn.Module):
         if isinstance(hidden_sizes, (str, bytes)) or not hasattr(hidden_sizes, "__iter__"):
             raise ArgumentTypeError(f"hidden_sizes: expected a tuple of ints, got {hidden_sizes!r}")
         hidden_sizes = tuple(positive_int("hidden_sizes", h) for h in hidden_sizes)
+        widths = [_NUM_DYNAMIC + _NUM_STATIC + 3 * (int(blocks.max()) + 1), *hidden_sizes, 1]
+        stack = int(static.shape[0]) if parameterisation == "per_agent" else 1
+        weights = 2 * stack * sum(a * b for a, b in itertools.pairwise(widths))
+        if weights > MAX_WEIGHTS:
+            raise InvalidValueError(
+                f"hidden_sizes: {list(hidden_sizes)} would make {weights:.3g} weights "
+                f"(at most {MAX_WEIGHTS:.3g})"
+            )
         self.num_agents = int(static.shape[0])
         self.num_blocks = int(blocks.max()) + 1
         self.steps_per_day = int(blocks.shape[0])
@@ -421,9 +486,16 @@ class StateAugmentedPolicy(nn.Module):
         stats_shape = (
             (self.num_agents, self.num_normalized) if per_agent else (self.num_normalized,)
         )
-        self.obs_rms = RunningMeanStd(stats_shape)
-        self.value_rms = RunningMeanStd((self.num_agents,) if per_agent else ())
-        gen = torch.Generator().manual_seed(int(seed))
+        self.obs_rms = RunningMeanStd(stats_shape, per_entry=per_agent)
+        self.value_rms = RunningMeanStd(
+            (self.num_agents,) if per_agent else (), per_entry=per_agent
+        )
+        first_agent = positive_int("first_agent", first_agent, minimum=0, maximum=MAX_SEED)
+        gen: NormalSource = (
+            AgentNormals(seed, first_agent)
+            if per_agent
+            else torch.Generator().manual_seed(int(seed))
+        )
         n = self.num_agents if per_agent else None
         sizes = [self.input_dim, *hidden_sizes, 1]
         self.actor = _MLP(
@@ -568,13 +640,21 @@ class StateAugmentedPolicy(nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, x: Tensor, generator: torch.Generator | None = None
+        self, x: Tensor, generator: torch.Generator | None = None, *, noise: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """For inputs ``x`` (``[copies * N, D]``, env order): ``(action in [0, 1], raw action,
-        log-probability, normalised value)``, each ``[copies * N]``."""
+        log-probability, normalised value)``, each ``[copies * N]``. The Gaussian's standard normal
+        draws are ``noise`` (``[copies * N]``) when given, else drawn from ``generator``."""
         mean, std, v = self._heads(x)
         assert v is not None
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        if noise is None:
+            noise = torch.randn(
+                mean.shape, generator=generator, device=mean.device, dtype=mean.dtype
+            )
+        elif tuple(noise.shape) != tuple(mean.shape):
+            raise ShapeError(f"noise: expected shape {list(mean.shape)}, got {list(noise.shape)}")
+        else:
+            noise = noise.to(device=mean.device, dtype=mean.dtype)
         raw = mean + std * noise
         logprob = (
             -0.5 * noise.square() - torch.log(std) - 0.5 * math.log(2 * math.pi)
@@ -708,6 +788,45 @@ class StateAugmentedPolicy(nn.Module):
         policy = cls(data["static_features"], data["profile_blocks"], data["block_of_step"], **hp)
         policy.load_state_dict(data["state_dict"])
         return policy
+
+
+#: Entries of a per-agent policy's state dict that are not indexed by agent (every shard has them).
+_GLOBAL_KEYS = frozenset(
+    {"block_of_step", "block_position", "_roll", "obs_rms.count", "value_rms.count"}
+)
+
+
+def join_agent_shards(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One :meth:`StateAugmentedPolicy.save_dict` of per-agent weights from those of consecutive
+    agent ranges (``a..b``, ``b..c``, ...), in order: every per-agent entry concatenated along the
+    agents; the entries shared by all agents (normaliser counts, the day's blocks) must be equal
+    in every part and are taken once."""
+    if not parts:
+        raise ValueError("parts: expected at least one policy")
+    first = parts[0]
+    if first["hparams"]["parameterisation"] != "per_agent":
+        raise ValueError("parts: only per-agent weights are joined along the agents")
+    for i, part in enumerate(parts[1:], 1):
+        if part["hparams"] != first["hparams"] or set(part["state_dict"]) != set(
+            first["state_dict"]
+        ):
+            raise ValueError(f"parts: part {i} was built with other settings than part 0")
+    state: dict[str, Tensor] = {}
+    for key, value in first["state_dict"].items():
+        values = [p["state_dict"][key] for p in parts]
+        if key in _GLOBAL_KEYS:
+            if not all(torch.equal(value, v) for v in values[1:]):
+                raise ValueError(f"parts: {key} differs between parts (not the same run?)")
+            state[key] = value
+        else:
+            state[key] = torch.cat(values, dim=0)
+    return {
+        "hparams": dict(first["hparams"]),
+        "static_features": np.concatenate([p["static_features"] for p in parts]),
+        "profile_blocks": np.concatenate([p["profile_blocks"] for p in parts]),
+        "block_of_step": first["block_of_step"],
+        "state_dict": state,
+    }
 
 
 def _tensor(name: str, x: Any, device: torch.device, *, integer: bool = False) -> Tensor:

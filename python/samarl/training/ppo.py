@@ -109,7 +109,8 @@ def _clip_grad_per_agent(params: list[torch.nn.Parameter], max_norm: float) -> T
     most ``max_norm``; returns the per-agent norms before clipping."""
     grads = [p.grad for p in params if p.grad is not None]
     per_param = [torch.linalg.vector_norm(g.reshape(g.shape[0], -1), dim=1) for g in grads]
-    norms = torch.linalg.vector_norm(torch.stack(per_param), dim=0)
+    # [N, params]: each agent's row reduced alone (the same bits for any N, even N = 1).
+    norms = torch.linalg.vector_norm(torch.stack(per_param, dim=1), dim=1)
     coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
     for g in grads:
         g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
@@ -142,7 +143,9 @@ def ppo_update(
         batch.values,
     )
     if per_agent:  # agent-major [N, T * copies, ...] (env rows are r * N + n)
-        data = [t.reshape(-1, n, *t.shape[2:]).transpose(0, 1) for t in tensors]
+        # Contiguous, so that every per-agent reduction runs along one contiguous row: the same
+        # summation order whatever N is (an agent trained in a shard gets the same bits).
+        data = [t.reshape(-1, n, *t.shape[2:]).transpose(0, 1).contiguous() for t in tensors]
         total = data[0].shape[1]
         rms.update(data[4].transpose(0, 1))
     else:  # flat [T * rows, ...]
@@ -152,7 +155,7 @@ def ppo_update(
     data[4] = rms.normalize(data[4].transpose(0, 1) if per_agent else data[4], clip=1e3)
     data[5] = rms.normalize(data[5].transpose(0, 1) if per_agent else data[5], clip=1e3)
     if per_agent:
-        data[4], data[5] = data[4].transpose(0, 1), data[5].transpose(0, 1)
+        data[4], data[5] = (data[i].transpose(0, 1).contiguous() for i in (4, 5))
     mb_size = max(1, total // hp.num_minibatches)
     params = [p for p in policy.parameters() if p.requires_grad]
 

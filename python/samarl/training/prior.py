@@ -17,7 +17,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from samarl.training.config import TrainConfig
 
-__all__ = ["default_mult_max", "sample_mults"]
+__all__ = ["default_mult_max", "sample_mults", "sample_mults_per_agent"]
 
 
 def default_mult_max(
@@ -62,6 +62,43 @@ def sample_mults(
     peaked profiles the dual dynamics produce), and zero. Levels are ``mult_max * u**mult_exponent``.
     """
     n, m = num_agents, num_blocks
+    kind = rng.choice(4, size=n, p=_shares(config))
+    level = rng.random(n)
+    blocks = rng.random((n, m))
+    amp = rng.random((n, 2)) * rng.random((n, 1))
+    shift = rng.random((n, 2))
+    return _mixture(kind, level, blocks, amp, shift, mult_max, config)
+
+
+def sample_mults_per_agent(
+    seed: int,
+    rows: npt.NDArray[np.uint64],
+    episode: int,
+    num_blocks: int,
+    mult_max: float,
+    config: TrainConfig,
+) -> npt.NDArray[np.float32]:
+    """:func:`sample_mults`' mixture drawn from counter-based streams, ``[len(rows), m]``.
+
+    Row ``i`` draws from ``(seed, STREAM_MULTS, rows[i], episode * 2**32 + j)`` only
+    (:mod:`samarl.reference.rng`), so its profile does not depend on which other rows are drawn
+    with it: the per-agent-weights trainer keys ``rows`` by global row id (``copy * N + agent``),
+    and agents ``a..b`` trained alone draw what they draw among all N.
+    """
+    from samarl.reference.rng import STREAM_MULTS, uniform_f64
+
+    m = num_blocks
+    base = np.uint64(episode) << np.uint64(32)
+    draws = base + np.arange(m + 7, dtype=np.uint64)  # kind, level, m blocks, 2 + 1 amp, 2 shift
+    u = uniform_f64(seed, STREAM_MULTS, np.asarray(rows, dtype=np.uint64)[:, None], draws[None])
+    cumulative = np.cumsum(_shares(config))
+    kind = np.minimum(np.searchsorted(cumulative, u[:, 0], side="right"), 3)
+    amp = u[:, m + 2 : m + 4] * u[:, m + 4 : m + 5]
+    return _mixture(kind, u[:, 1], u[:, 2 : m + 2], amp, u[:, m + 5 :], mult_max, config)
+
+
+def _shares(config: TrainConfig) -> npt.NDArray[np.float64]:
+    """The four profile kinds' probabilities (flat, per block, smooth, zero), summing to 1."""
     shares = np.array(
         [
             config.mult_flat_prob,
@@ -70,13 +107,25 @@ def sample_mults(
             config.mult_zero_prob,
         ]
     )
-    kind = rng.choice(4, size=n, p=shares / shares.sum())
+    return shares / shares.sum()
+
+
+def _mixture(
+    kind: npt.NDArray[np.int64],
+    level_u: npt.NDArray[np.float64],
+    blocks_u: npt.NDArray[np.float64],
+    amp: npt.NDArray[np.float64],
+    shift_u: npt.NDArray[np.float64],
+    mult_max: float,
+    config: TrainConfig,
+) -> npt.NDArray[np.float32]:
+    """The profiles from their uniform draws (``kind`` in 0..3, the rest in ``[0, 1)``)."""
+    n, m = blocks_u.shape
     k = config.mult_exponent
-    level = rng.random(n) ** k
-    blocks = rng.random((n, m)) ** k
+    level = level_u**k
+    blocks = blocks_u**k
     phase = np.arange(m) / m * 2 * np.pi
-    amp = rng.random((n, 2)) * rng.random((n, 1))
-    shift = rng.random((n, 2)) * 2 * np.pi
+    shift = shift_u * 2 * np.pi
     wave = amp[:, :1] * np.cos(phase[None] + shift[:, :1]) + amp[:, 1:] * np.cos(
         2 * phase[None] + shift[:, 1:]
     )

@@ -17,6 +17,7 @@ folder of :mod:`samarl.training.run_folder`, logging, evaluation). The settings 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -33,19 +34,33 @@ import torch
 
 from samarl import plots
 from samarl._io import FileError, atomic_write, load_torch, remove_temporaries
+from samarl._validate import MAX_AGENTS
 from samarl.envs import AutoReset, DemandResponseEnv
-from samarl.envs.demand_response import lagrangian_reward
+from samarl.envs.demand_response import EnvStep, lagrangian_reward
 from samarl.errors import ConfigError
 from samarl.logging import KVLogger
-from samarl.scenario import resolve_scenario
+from samarl.reference.rng import STREAM_ACTION_NOISE, STREAM_BACKLOG, normal_f64, uniform_f64
+from samarl.scenario import ScenarioData, resolve_scenario
 from samarl.training.config import TrainConfig
-from samarl.training.policies import StateAugmentedPolicy, population_tables, torch_device
+from samarl.training.policies import (
+    PARAM_NAMES,
+    StateAugmentedPolicy,
+    population_tables,
+    torch_device,
+)
 from samarl.training.ppo import RolloutBatch, TrainingDivergedError, compute_gae, ppo_update
-from samarl.training.prior import default_mult_max, sample_mults
+from samarl.training.prior import default_mult_max, sample_mults, sample_mults_per_agent
 from samarl.training.run_folder import write_config
 from samarl.training.sweep import response_sweep
 
-__all__ = ["TrainResult", "Trainer", "TrainingDivergedError", "policy_for", "train"]
+__all__ = [
+    "TrainResult",
+    "Trainer",
+    "TrainingDivergedError",
+    "agent_slice",
+    "policy_for",
+    "train",
+]
 
 
 def mult_max_for(data: Any, scenario: Any, config: TrainConfig) -> float:
@@ -66,14 +81,17 @@ def mult_max_for(data: Any, scenario: Any, config: TrainConfig) -> float:
 
 
 def policy_for(
-    data: Any, scenario: Any, config: TrainConfig, mult_max: float
+    data: Any, scenario: Any, config: TrainConfig, mult_max: float, *, first_agent: int = 0
 ) -> StateAugmentedPolicy:
-    """A freshly initialised policy for the agents of ``data`` (a built scenario)."""
+    """A freshly initialised policy for the agents of ``data`` (a built scenario); with per-agent
+    weights, ``data`` may hold the agents ``first_agent..`` of a larger population (see
+    :func:`agent_slice`): they start from the weights they have in the whole population's policy."""
     static, prof = population_tables(data, scenario.dt_hours)
     return StateAugmentedPolicy(
         static,
         prof,
         data.block_of_step,
+        first_agent=first_agent,
         mult_max=mult_max,
         parameterisation=config.parameterisation,
         hidden_sizes=config.hidden_sizes,
@@ -82,9 +100,22 @@ def policy_for(
     )
 
 
-def _adam(policy: torch.nn.Module, learning_rate: float) -> torch.optim.Adam:
-    """Adam (CleanRL's eps), fused into one pass over the parameters where torch supports it: with
-    per-agent weights the parameters grow with N, and the unfused step streams them ~10 times."""
+def agent_slice(data: ScenarioData, agents: tuple[int, int]) -> ScenarioData:
+    """``data`` with the per-agent arrays of the agents ``a..b`` only (the population's profiles,
+    capacity and expected demand kept)."""
+    a, b = agents
+    rows = slice(a, b)
+    return dataclasses.replace(data, **{k: getattr(data, k)[rows] for k in PARAM_NAMES})
+
+
+def _adam(policy: torch.nn.Module, learning_rate: float, *, per_agent: bool) -> torch.optim.Adam:
+    """Adam (CleanRL's eps). Shared weights: fused into one pass over the parameters where torch
+    supports it. Per-agent weights: torch's multi-tensor Adam, whose every element is rounded the
+    same way wherever it sits in its tensor; the fused kernel rounds the last ``numel % 8``
+    elements of a tensor (a scalar tail) differently from the others, so an agent's weights would
+    depend on how many agents share its tensors (a shard would drift from the full run)."""
+    if per_agent:
+        return torch.optim.Adam(policy.parameters(), lr=learning_rate, eps=1e-5, foreach=True)
     try:
         return torch.optim.Adam(policy.parameters(), lr=learning_rate, eps=1e-5, fused=True)
     except (RuntimeError, TypeError, ValueError):  # older torch: no fused Adam on this device
@@ -102,9 +133,24 @@ class Trainer:
     copies of the scenario's agents (every copy with its own multipliers, arrivals and backlog)
     under :class:`~samarl.envs.AutoReset`: the trainer chooses each episode's arrival seed and
     random initial backlogs, and draws its multipliers from the price prior.
+
+    With per-agent weights every random draw of an agent comes from streams keyed by its global
+    id (:mod:`samarl.reference.rng`: initial weights, action noise, multipliers, initial backlogs;
+    arrivals are the engine's, keyed the same way), the minibatches split time only and every
+    statistic is per agent, so ``agents=(a, b)`` trains the agents ``a..b`` of the scenario alone
+    and ends with exactly their weights in the run over all N (one torch thread; tested): a shard
+    of :mod:`samarl.distributed.shards`. Only the episodes' arrival seeds and the minibatches'
+    time steps are drawn for all agents at once, the same in every shard.
     """
 
-    def __init__(self, scenario: Any, config: TrainConfig, out_dir: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        scenario: Any,
+        config: TrainConfig,
+        out_dir: str | os.PathLike[str],
+        *,
+        agents: tuple[int, int] | None = None,
+    ) -> None:
         self.scenario = scenario = resolve_scenario(scenario)
         self.config = cfg = config
         self.out_dir = Path(out_dir)
@@ -113,29 +159,50 @@ class Trainer:
             torch.set_num_threads(cfg.num_threads)
 
         # One seed fans out: torch (weights, action noise, minibatches), numpy (multipliers, initial
-        # backlogs, the arrival seed of every episode, hence the Rust env's randomness).
+        # backlogs, the arrival seed of every episode, hence the Rust env's randomness). With
+        # per-agent weights, per-agent streams replace every draw made per agent.
         torch.manual_seed(cfg.seed)
         self.np_rng = np.random.default_rng(cfg.seed)
         self.torch_gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.per_agent_streams = cfg.parameterisation == "per_agent"
 
-        self.data = data = scenario.build()
-        self.num_agents = n = data.num_agents
-        self.copies = cfg.agent_copies or max(1, math.ceil(_MIN_SIMULATED / n))
+        self.population = scenario.build()
+        total = self.population.num_agents
+        first, end = (0, total) if agents is None else agents
+        if not 0 <= first < end <= total:
+            raise ConfigError(f"agents: expected 0 <= a < b <= {total}, got {agents!r}")
+        if (first, end) != (0, total) and not self.per_agent_streams:
+            raise ConfigError(
+                "agents: only per-agent weights train a subset of the agents on its own "
+                f"(parameterisation is {cfg.parameterisation!r})"
+            )
+        self.agents = (first, end)
+        """The agents trained here: ``a..b`` of the scenario's N (all of them by default)."""
+        self.data = data = agent_slice(self.population, self.agents)
+        self.num_agents = n = end - first
+        # Sized by the whole population, so that a shard simulates the copies the full run does.
+        self.copies = cfg.agent_copies or max(1, math.ceil(_MIN_SIMULATED / total))
+        if self.copies * total > MAX_AGENTS:
+            raise ConfigError(
+                f"agent_copies: {self.copies} copies of {total} agents exceed the engine's "
+                f"{MAX_AGENTS} rows"
+            )
         self.rows = rows = self.copies * n
+        # Global id of every row (copy r of agent a + j is r * N + a + j): the engine's arrivals,
+        # and the per-agent streams, are keyed by it.
+        self.row_ids = (
+            np.arange(self.copies, dtype=np.uint64)[:, None] * np.uint64(total)
+            + np.arange(first, end, dtype=np.uint64)[None]
+        ).reshape(-1)
         self.steps_per_day = scenario.steps_per_day
         self.num_blocks = scenario.num_blocks
         self.block_of_step = np.asarray(data.block_of_step, dtype=np.int64)
         days = scenario.episode_days if cfg.episode_days is None else cfg.episode_days
         self.episode_steps = max(1, round(days * self.steps_per_day))
-        self.env = AutoReset(
-            DemandResponseEnv(
-                scenario, data=data, copies=self.copies, episode_steps=self.episode_steps
-            ),
-            self._episode_start,
-        )
-        self.mult_max = mult_max_for(data, scenario, cfg)
+        self.env = AutoReset(self._make_env(), self._episode_start)
+        self.mult_max = mult_max_for(self.population, scenario, cfg)
         self.policy = self._make_policy().to(dev)
-        self.optimizer = _adam(self.policy, cfg.learning_rate)
+        self.optimizer = _adam(self.policy, cfg.learning_rate, per_agent=self.per_agent_streams)
 
         t, d = cfg.num_steps, self.policy.input_dim
         self.x = torch.zeros((t, rows, d), device=dev)
@@ -145,7 +212,7 @@ class Trainer:
         self.rewards = torch.zeros((t, rows), device=dev)
         self.dones = torch.zeros((t, rows), device=dev)
         self.cap_per_agent = torch.as_tensor(
-            np.asarray(data.capacity, dtype=np.float32) / n, device=dev
+            np.asarray(data.capacity, dtype=np.float32) / total, device=dev
         )
         mu = np.tile(np.asarray(data.mean_arrival, dtype=np.float64), self.copies)
         self._mu = np.maximum(mu, 1e-6)
@@ -164,6 +231,8 @@ class Trainer:
 
         self.iteration = 0
         self.episodes = 0
+        self.episodes_started = 0
+        self.steps_done = 0
         self.mult = torch.zeros((rows, self.num_blocks), device=dev)
         self.obs = torch.zeros((rows, self.env.env.obs_dim), device=dev)
         self.obs.copy_(torch.from_numpy(self.env.reset()))
@@ -176,11 +245,19 @@ class Trainer:
 
     def _make_policy(self) -> Any:
         """The policy trained (called once, in ``__init__``): a state-augmented policy."""
-        return policy_for(self.data, self.scenario, self.config, self.mult_max)
+        return policy_for(
+            self.data, self.scenario, self.config, self.mult_max, first_agent=self.agents[0]
+        )
 
     def _episode_mults(self) -> npt.NDArray[np.float32]:
         """``[rows, m]`` multipliers of a new episode: drawn from the training distribution."""
-        return sample_mults(self.np_rng, self.rows, self.num_blocks, self.mult_max, self.config)
+        cfg = self.config
+        if self.per_agent_streams:
+            episode = self.episodes_started - 1
+            return sample_mults_per_agent(
+                cfg.seed, self.row_ids, episode, self.num_blocks, self.mult_max, cfg
+            )
+        return sample_mults(self.np_rng, self.rows, self.num_blocks, self.mult_max, cfg)
 
     def _shape_reward(
         self, step_of_day: int, reward: torch.Tensor, use: torch.Tensor, default: torch.Tensor
@@ -196,11 +273,36 @@ class Trainer:
         """Step of the day of the coming step (episodes start at midnight)."""
         return self.env.step_of_day
 
+    def _make_env(self) -> Any:
+        """The batched env of this trainer's rows (agents ``a..b``, ``copies`` times), stepping
+        exactly as those rows of the env over all N agents: one engine env when its rows' global
+        ids are contiguous, else one per copy (:class:`_CopyEnvs`)."""
+        first, end = self.agents
+        total = self.population.num_agents
+
+        def env(copies: int, first_agent: int) -> DemandResponseEnv:
+            return DemandResponseEnv(
+                self.scenario,
+                data=self.data,
+                copies=copies,
+                episode_steps=self.episode_steps,
+                first_agent=first_agent,
+            )
+
+        if self.copies == 1 or (first, end) == (0, total):
+            return env(self.copies, first)
+        return _CopyEnvs([env(1, r * total + first) for r in range(self.copies)])
+
     def _episode_start(self) -> tuple[int, npt.NDArray[np.float32]]:
         """Each episode's arrival seed and random initial backlogs (the env's reset function)."""
         cfg, rows = self.config, self.rows
         seed = int(self.np_rng.integers(2**62))
-        backlog = self.np_rng.random(rows) ** 2 * cfg.initial_backlog_days * self.steps_per_day
+        if self.per_agent_streams:
+            u = uniform_f64(cfg.seed, STREAM_BACKLOG, self.row_ids, self.episodes_started)
+        else:
+            u = self.np_rng.random(rows)
+        self.episodes_started += 1
+        backlog = u**2 * cfg.initial_backlog_days * self.steps_per_day
         return seed, (backlog * self._mu).astype(np.float32)
 
     def _new_prices(self) -> None:
@@ -238,7 +340,13 @@ class Trainer:
         for t in range(cfg.num_steps):
             tod = self.step_of_day
             x = policy.features(self.obs, self.mult, tod, update_stats=True)
-            action, raw, logp, v_norm = policy.sample(x, self.torch_gen)
+            if self.per_agent_streams:
+                z = normal_f64(cfg.seed, STREAM_ACTION_NOISE, self.row_ids, self.steps_done)
+                noise = torch.from_numpy(z.astype(np.float32))
+                action, raw, logp, v_norm = policy.sample(x, self.torch_gen, noise=noise)
+            else:  # (the shared-weights baselines' policies take no noise)
+                action, raw, logp, v_norm = policy.sample(x, self.torch_gen)
+            self.steps_done += 1
             self.x[t] = x
             self.raw_actions[t] = raw
             self.logprobs[t] = logp
@@ -344,6 +452,19 @@ class Trainer:
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                 raise TrainingDivergedError(f"the policy's {name} is not finite")
 
+    def facts(self) -> dict[str, Any]:
+        """What the run folder's config records besides the settings (``derived``)."""
+        return {
+            "mult_max": self.mult_max,
+            "episode_steps": self.episode_steps,
+            "num_agents": self.population.num_agents,
+            "agent_copies": self.copies,
+            "num_blocks": self.num_blocks,
+            "input_dim": self.policy.input_dim,
+            "torch_threads": torch.get_num_threads(),
+            "device": str(self.device),
+        }
+
     # ---------------------------------------------------------------- checkpoints
 
     def state(self) -> dict[str, Any]:
@@ -351,6 +472,9 @@ class Trainer:
         return {
             "iteration": self.iteration,
             "episodes": self.episodes,
+            "episodes_started": self.episodes_started,
+            "steps_done": self.steps_done,
+            "agents": self.agents,
             "policy": self.policy.save_dict(),
             "optimizer": self.optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(),
@@ -379,9 +503,16 @@ class Trainer:
                 f"(copies {state['copies']} vs {self.copies}, mult_max {state['mult_max']} vs "
                 f"{self.mult_max})"
             )
+        if tuple(state.get("agents", self.agents)) != self.agents:
+            raise ConfigError(
+                f"resume: the checkpoint trained agents {tuple(state['agents'])}, not {self.agents}"
+            )
         dev = self.device
         self.iteration = int(state["iteration"])
         self.episodes = int(state["episodes"])
+        # Checkpoints from before per-agent streams: what those counters would be.
+        self.episodes_started = int(state.get("episodes_started", self.episodes + 1))
+        self.steps_done = int(state.get("steps_done", self.iteration * self.config.num_steps))
         self.policy.load_state_dict(state["policy"]["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
@@ -428,6 +559,71 @@ class Trainer:
 _MIN_SIMULATED = 256
 
 
+class _CopyEnvs:
+    """Copies of a slice of the agents, one engine env each, stepped as one env of
+    ``copies * n`` rows (row ``r * n + i`` is copy ``r``'s row ``i``).
+
+    A shard's rows ``r * N + a .. r * N + b`` are not contiguous ids across copies, so each copy
+    is its own env (``first_agent = r * N + a``); the outputs are gathered into one set of buffers.
+    """
+
+    def __init__(self, envs: list[DemandResponseEnv]) -> None:
+        self.envs = envs
+        first = envs[0]
+        self.per_copy = first.num_agents
+        self.num_agents = first.num_agents * len(envs)
+        self.obs_dim = first.obs_dim
+        self.episode_steps = first.episode_steps
+        self.steps_per_day = first.steps_per_day
+        rows = self.num_agents
+        self._obs = np.zeros((rows, self.obs_dim), dtype=np.float32)
+        self._out = {
+            k: np.zeros(rows, dtype=np.float32)
+            for k in ("reward", "resource_use", "served", "arrived")
+        }
+
+    def _rows(self, r: int) -> slice:
+        return slice(r * self.per_copy, (r + 1) * self.per_copy)
+
+    def reset(self, seed: int, initial_backlog: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        for r, env in enumerate(self.envs):
+            self._obs[self._rows(r)] = env.reset(seed, initial_backlog[self._rows(r)])
+        return self._obs
+
+    def step(self, actions: npt.NDArray[np.float32]) -> EnvStep:
+        truncated = False
+        for r, env in enumerate(self.envs):
+            rows = self._rows(r)
+            out = env.step(actions[rows])
+            self._obs[rows] = out.obs
+            for key, buf in self._out.items():
+                buf[rows] = getattr(out, key)
+            truncated = out.truncated
+        o = self._out
+        return EnvStep(
+            self._obs,
+            o["reward"],
+            o["resource_use"],
+            o["served"],
+            o["arrived"],
+            terminated=False,
+            truncated=truncated,
+        )
+
+    @property
+    def step_of_day(self) -> int:
+        return self.envs[0].step_of_day
+
+    def get_state(self) -> dict[str, Any]:
+        return {"copies": [env.get_state() for env in self.envs], "obs": self._obs.copy()}
+
+    def set_state(self, state: dict[str, Any]) -> npt.NDArray[np.float32]:
+        for env, s in zip(self.envs, state["copies"], strict=True):
+            env.set_state(s)
+        self._obs[:] = state["obs"]
+        return self._obs
+
+
 # ====================================================================================== evaluation
 
 
@@ -470,6 +666,18 @@ class TrainResult:
     """Seconds spent in this call."""
     iterations: int
     """Iterations completed (in total, counting a resumed run's earlier ones)."""
+
+
+def clear_run_folder(out: Path, *, keep_checkpoint: bool) -> None:
+    """Removes what writes killed half-way left in ``out``, and (unless ``keep_checkpoint``, a
+    resumed run) an earlier run's checkpoint, ``policy.pt`` and ``response.*``, so that none of
+    them is taken for this run's."""
+    ckpt = out / "checkpoints" / "latest.pt"
+    for folder in (out, ckpt.parent):
+        remove_temporaries(folder)
+    if not keep_checkpoint:
+        for stale in (ckpt, out / "policy.pt", out / "response.json", out / "response.png"):
+            stale.unlink(missing_ok=True)
 
 
 def train(
@@ -522,28 +730,10 @@ def train(
     scenario = trainer.scenario
     ckpt = out / "checkpoints" / "latest.pt"
     resumed = resume and ckpt.exists()
-    for folder in (out, ckpt.parent):  # what writes killed half-way left behind
-        remove_temporaries(folder)
+    clear_run_folder(out, keep_checkpoint=resumed)
     if resumed:
         trainer.load_checkpoint(ckpt)
-    else:
-        for stale in (ckpt, out / "policy.pt", out / "response.json", out / "response.png"):
-            stale.unlink(missing_ok=True)
-    write_config(
-        out,
-        scenario,
-        config.to_dict(),
-        {
-            "mult_max": trainer.mult_max,
-            "episode_steps": trainer.episode_steps,
-            "num_agents": trainer.num_agents,
-            "agent_copies": trainer.copies,
-            "num_blocks": trainer.num_blocks,
-            "input_dim": trainer.policy.input_dim,
-            "torch_threads": torch.get_num_threads(),
-            "device": str(trainer.device),
-        },
-    )
+    write_config(out, scenario, config.to_dict(), trainer.facts())
     logger = KVLogger(out, resume_iteration=trainer.iteration if resumed else None)
     last = config.iterations if stop_after is None else min(stop_after, config.iterations)
     bar = None
@@ -579,25 +769,50 @@ def train(
             bar.close()
         logger.close()
     trainer.save_checkpoint()
-    saved = trainer.policy.save_dict()
+    return finish_run(
+        trainer.policy,
+        scenario,
+        config,
+        out,
+        logger.rows,
+        iterations=trainer.iteration,
+        evaluate=evaluate,
+        start=start,
+    )
+
+
+def finish_run(
+    policy: StateAugmentedPolicy,
+    scenario: Any,
+    config: TrainConfig,
+    out: Path,
+    rows: list[dict[str, float]],
+    *,
+    iterations: int,
+    evaluate: bool,
+    start: float,
+) -> TrainResult:
+    """The end of a training run (:func:`train`, or the shards of
+    :mod:`samarl.distributed.shards`): ``policy.pt``, the training curves and, when ``evaluate``
+    and every iteration is done, the flat-multiplier sweep (``response.json``, ``response.png``)."""
+    saved = policy.save_dict()
     atomic_write(out / "policy.pt", lambda tmp: torch.save(saved, tmp))
-    plots.plot_training_curves(logger.rows, out / "training_curves.png")
+    plots.plot_training_curves(rows, out / "training_curves.png")
     response = None
-    if evaluate and trainer.iteration >= config.iterations:
-        values = np.linspace(0.0, trainer.mult_max, config.eval_points)
+    mult_max = float(policy.mult_max)
+    if evaluate and iterations >= config.iterations:
+        values = np.linspace(0.0, mult_max, config.eval_points)
         response = response_sweep(
-            trainer.policy,
+            policy,
             scenario,
             values,
             days=config.eval_days,
             seed=config.seed + 7919,
-            device=trainer.device,
+            device=policy.static.device,
         )
-        response["mult_max"] = trainer.mult_max
-        response["iterations"] = trainer.iteration
+        response["mult_max"] = mult_max
+        response["iterations"] = iterations
         response["train_wall_time_s"] = time.perf_counter() - start
         atomic_write(out / "response.json", json.dumps(response, indent=2) + "\n")
         plots.plot_response(response, out / "response.png")
-    return TrainResult(
-        trainer.policy, out, logger.rows, response, time.perf_counter() - start, trainer.iteration
-    )
+    return TrainResult(policy, out, rows, response, time.perf_counter() - start, iterations)

@@ -5,6 +5,11 @@
 //! visited in. The construction is SplitMix64's finaliser applied to a combination of the counters;
 //! every operation is a wrapping `u64` add, multiply, xor or shift, which NumPy reproduces exactly
 //! (see `samarl.reference.rng`).
+//!
+//! Stream ids: 1 arrivals ([`STREAM_ARRIVALS`]), 2 lossy-consensus links (`consensus::STREAM_LINKS`),
+//! 3 to 6 the trainer's per-agent draws with per-agent weights (weight initialisation, action noise,
+//! episode multipliers, initial backlogs), which only NumPy draws (`samarl.reference.rng`,
+//! `STREAM_INIT` to `STREAM_BACKLOG`). A new stream takes 7 or above.
 
 /// Golden-ratio increment of SplitMix64.
 pub const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
