@@ -7,9 +7,7 @@ is not installed, except the one that checks the message saying how to install i
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +20,6 @@ from tiny import tiny_config, tiny_scenario
 
 #: Keys of results.json that are wall times (they differ between two runs of anything).
 WALL_TIMES = frozenset({"wall_s", "wall_s_per_day", "optimum_solve_s"})
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[Any]:
-    ray = pytest.importorskip("ray")
-    # Workers import samarl and this test module (its cell functions) like the driver does.
-    path = [os.environ.get("PYTHONPATH", ""), str(Path(__file__).parent)]
-    env = {
-        "SAMARL_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join(p for p in path if p),
-    }
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": env})
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

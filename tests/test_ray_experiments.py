@@ -12,7 +12,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,21 +30,6 @@ TINY_DEMO = (
     "--agent-copies", "2", "--hidden-sizes", "8", "--eval-points", "2", "--eval-days", "1",
     "--days", "1", "--no-progress",
 )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[Any]:
-    ray = pytest.importorskip("ray")
-    # Workers import samarl and this test module (its cell functions) like the driver does.
-    path = [os.environ.get("PYTHONPATH", ""), str(Path(__file__).parent)]
-    env = {
-        "SAMARL_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join(p for p in path if p),
-    }
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": env})
-    yield ray
-    ray.shutdown()
 
 
 def measured(key: str) -> bool:

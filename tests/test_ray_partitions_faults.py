@@ -8,8 +8,6 @@ the same parts. Skipped when Ray is not installed.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -27,20 +25,6 @@ from tiny import tiny_config, tiny_scenario
 ACTIONS_ATOL, MULT_ATOL_PER_MAX, LOAD_RTOL = 1e-6, 1e-5, 1e-5
 #: Simulated days of every run (agents are removed at the start of day 1).
 DAYS = 2
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[Any]:
-    ray = pytest.importorskip("ray")
-    path = [os.environ.get("PYTHONPATH", ""), str(Path(__file__).parent)]
-    env = {
-        "SAMARL_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join(p for p in path if p),
-    }
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": env})
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ import torch
 from samarl.cli import main
 from samarl.errors import ConfigError
 from samarl.training import Trainer
-from test_ray import ray_cluster  # noqa: F401 (the local 2-CPU cluster, started once per module)
 from tiny import tiny_config, tiny_scenario
 
 #: A tiny per-agent-weights run of `samarl train` (6 agents, 2 copies each, 2 iterations).
@@ -102,7 +101,7 @@ def serial_policy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.mark.parametrize("shards", [2, 3])
 def test_shards_write_the_serial_runs_policy(
-    ray_cluster: Any,  # noqa: F811 (the fixture imported above)
+    ray_cluster: Any,
     serial_policy: dict[str, Any],
     tmp_path: Path,
     shards: int,
@@ -125,7 +124,7 @@ def test_shards_write_the_serial_runs_policy(
 
 
 def test_a_dead_shard_is_named_without_hanging(
-    ray_cluster: Any,  # noqa: F811 (the fixture imported above)
+    ray_cluster: Any,
 ) -> None:
     import signal
 
