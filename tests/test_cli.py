@@ -54,6 +54,10 @@ def test_help_lists_the_commands() -> None:
     res = samarl("--help")
     for cmd in ("bench", "demo", "train", "run"):
         assert cmd in res.stdout
+    package = subprocess.run(
+        [sys.executable, "-m", "samarl", "--help"], capture_output=True, text=True, check=True
+    )
+    assert package.stdout == res.stdout  # python -m samarl is the same command
 
 
 #: A few agents, short rollouts, tiny networks: each trained run takes a few seconds.

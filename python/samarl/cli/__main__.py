@@ -1,4 +1,4 @@
-"""``python -m samarl.cli``: the same as the ``samarl`` command."""
+"""``python -m samarl.cli`` (or ``python -m samarl``): the same as the ``samarl`` command."""
 
 import sys
 
