@@ -287,11 +287,29 @@ def test_load_policy_round_trips_and_rebinds_to_another_population(tmp_path: Pat
         ("seed", -1),
         ("num_threads", 0),
         ("eval_points", 1),
+        ("iterations", 2**62),  # x 96 steps overflows the 64-bit step counters
+        ("num_steps", 10**23),
     ],
 )
 def test_bad_config_values_raise_config_error_naming_the_field(field: str, value: Any) -> None:
     with pytest.raises(ConfigError, match=rf"^{field}: "):
         TrainConfig(**{field: value})
+
+
+def test_rollouts_that_cannot_be_buffered_or_split_are_named(tmp_path: Path) -> None:
+    """Settings valid on their own that fail with the population: refused before any allocation."""
+    from samarl.training import Trainer
+
+    with pytest.raises(ConfigError, match=r"^num_steps: .* buffered values"):
+        Trainer(tiny_scenario(), tiny_config(num_steps=2**33), tmp_path)
+    # 16 steps x 8 simulated agents = 128 samples: 65 minibatches leave 1 sample in each.
+    with pytest.raises(ConfigError, match=r"^num_minibatches: 65 minibatches of 128 samples"):
+        Trainer(tiny_scenario(), tiny_config(num_minibatches=65), tmp_path)
+    # Per-agent weights split each agent's own samples: 16 steps x 2 copies.
+    per_agent = tiny_config(num_minibatches=17, parameterisation="per_agent")
+    with pytest.raises(ConfigError, match=r"^num_minibatches: 17 minibatches of 32 samples"):
+        Trainer(tiny_scenario(), per_agent, tmp_path)
+    Trainer(tiny_scenario(), tiny_config(num_minibatches=65, norm_adv=False), tmp_path)  # no std
 
 
 def test_config_shares_must_sum_to_one_and_unknown_keys_are_named() -> None:

@@ -44,7 +44,8 @@ class TrainConfig:
     update_epochs: int = 4
     """Passes over each iteration's samples."""
     num_minibatches: int = 8
-    """Minibatches per pass (per-agent weights: split along time, every agent in every minibatch)."""
+    """Minibatches per pass (per-agent weights: each agent's steps x copies split, every agent in
+    every minibatch); with ``norm_adv`` each must hold at least 2 samples."""
     norm_adv: bool = True
     """Normalise advantages per minibatch (per agent with per-agent weights)."""
     clip_vloss: bool = True
@@ -125,6 +126,12 @@ class TrainConfig:
                 name,
                 is_int(getattr(self, name)) and getattr(self, name) >= 1,
                 "must be an integer >= 1",
+            )
+        if int(self.iterations) * int(self.num_steps) >= 2**63:  # name the larger of the two
+            name = "num_steps" if self.num_steps > self.iterations else "iterations"
+            raise ConfigError(
+                f"{name}: iterations x num_steps must be < 2**63 (the step counters are 64-bit), "
+                f"got {self.iterations} x {self.num_steps}"
             )
         for name in ("checkpoint_every", "eval_every"):
             need(

@@ -205,6 +205,7 @@ class Trainer:
         self.optimizer = _adam(self.policy, cfg.learning_rate, per_agent=self.per_agent_streams)
 
         t, d = cfg.num_steps, self.policy.input_dim
+        _check_rollout_size(cfg, rows, d, self.copies if self.per_agent_streams else None)
         self.x = torch.zeros((t, rows, d), device=dev)
         self.raw_actions = torch.zeros((t, rows), device=dev)
         self.logprobs = torch.zeros((t, rows), device=dev)
@@ -553,6 +554,33 @@ class Trainer:
             raise FileError(
                 f"resume: {os.fspath(path)!r} is not a checkpoint of this trainer ({e!r})"
             ) from None
+
+
+#: Most float32 values the rollout buffers may hold (2**34: 64 GiB).
+MAX_ROLLOUT_VALUES = 2**34
+
+
+def _check_rollout_size(
+    cfg: TrainConfig, rows: int, input_dim: int, per_agent_copies: int | None
+) -> None:
+    """Refuses, naming the setting, rollouts that cannot be buffered (``num_steps`` x ``rows``
+    inputs) and minibatches too small for advantage normalisation (its std needs 2 samples).
+    ``per_agent_copies``: the copies of each agent with per-agent weights, else None."""
+    values = cfg.num_steps * rows * (input_dim + 5)
+    if values > MAX_ROLLOUT_VALUES:
+        raise ConfigError(
+            f"num_steps: {cfg.num_steps} steps of {rows} simulated agents need {values:.3g} "
+            f"buffered values (at most {MAX_ROLLOUT_VALUES:.3g})"
+        )
+    # Per-agent weights split each agent's num_steps x copies samples (every agent in every
+    # minibatch); shared weights split all num_steps x rows samples.
+    per_pass = rows if per_agent_copies is None else per_agent_copies
+    samples = cfg.num_steps * per_pass
+    if cfg.norm_adv and samples // cfg.num_minibatches < 2:
+        raise ConfigError(
+            f"num_minibatches: {cfg.num_minibatches} minibatches of {samples} samples leave "
+            "fewer than 2 in each, too few to normalise advantages (lower it or raise num_steps)"
+        )
 
 
 #: With fewer agents than this, training steps copies of them (see ``TrainConfig.agent_copies``).
