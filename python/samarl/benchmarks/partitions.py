@@ -40,22 +40,15 @@ def bench_partitions(
     address: str | None = None,
 ) -> dict[str, Any]:
     """Times ``steps`` steps (default: ``days`` whole days) of each executor; see the module."""
+    from samarl.benchmarks import bench_policy
     from samarl.distributed import LOCAL, connect
     from samarl.distributed.partitions import PartitionedRun
     from samarl.execution import DualConfig, execute, torch_act_fn
     from samarl.scenario import load_scenario
-    from samarl.training import TrainConfig
-    from samarl.training.run_folder import load_policy
-    from samarl.training.trainer import mult_max_for, policy_for
 
     sc = load_scenario(scenario, num_agents=agents)
     data = sc.build()
-    if policy_dir is not None:
-        policy = load_policy(policy_dir, scenario=sc)
-    else:
-        cfg = TrainConfig()
-        policy = policy_for(data, sc, cfg, mult_max_for(data, sc, cfg))
-    policy.eval()
+    policy = bench_policy(sc, data, policy_dir)
     mult_max = float(policy.mult_max)
     s = sc.steps_per_day
     total = days * s if steps is None else steps

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from samarl.benchmarks import bench_policy
 from samarl.execution import DualConfig, execute, torch_act_fn
 from samarl.scenario import load_scenario
 
@@ -51,19 +52,11 @@ def soak(
 ) -> dict[str, Any]:
     """Runs ``days`` days of ``agents`` agents with consensus; returns RSS per day and timings
     (``verbose``: prints each day's RSS as the day starts)."""
-    from samarl.training import TrainConfig
-    from samarl.training.run_folder import load_policy
-    from samarl.training.trainer import mult_max_for, policy_for
 
     sc = load_scenario(scenario, num_agents=agents)
     t0 = time.perf_counter()
     data = sc.build()
-    if policy_dir is not None:
-        policy = load_policy(policy_dir, scenario=sc)
-    else:
-        cfg = TrainConfig()
-        policy = policy_for(data, sc, cfg, mult_max_for(data, sc, cfg))
-    policy.eval()
+    policy = bench_policy(sc, data, policy_dir)
     build_s = time.perf_counter() - t0
     steps_per_day = sc.steps_per_day
     act = torch_act_fn(policy)

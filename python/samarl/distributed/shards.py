@@ -31,7 +31,7 @@ from samarl.errors import ConfigError, SamarlError
 from samarl.logging import KVLogger
 from samarl.scenario import ScenarioConfig, resolve_scenario
 from samarl.training.config import TrainConfig
-from samarl.training.trainer import TrainResult
+from samarl.training.trainer import TrainResult, progress_postfix
 
 __all__ = ["ShardError", "check_shards", "plan_shards", "train_shards"]
 
@@ -211,11 +211,7 @@ def train_shards(
             logger.dump(iteration)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(
-                    lag=f"{stats['rollout/lagrangian_reward']:.3g}",
-                    served=f"{stats['constraint/served_over_arrived']:.3f}",
-                    sps=f"{stats['time/agent_steps_per_s']:.3g}",
-                )
+                bar.set_postfix(progress_postfix(stats))
         parts = run.next("while handing back its weights")
         done = True
     finally:

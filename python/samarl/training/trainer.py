@@ -556,6 +556,18 @@ class Trainer:
             ) from None
 
 
+def progress_postfix(stats: dict[str, Any]) -> dict[str, str]:
+    """What a training progress bar shows after an iteration's logged ``stats``."""
+    postfix = {
+        "lag": f"{stats['rollout/lagrangian_reward']:.3g}",
+        "served": f"{stats['constraint/served_over_arrived']:.3f}",
+    }
+    if "train/approx_kl" in stats:
+        postfix["kl"] = f"{stats['train/approx_kl']:.3f}"
+    postfix["sps"] = f"{stats['time/agent_steps_per_s']:.3g}"
+    return postfix
+
+
 #: Most float32 values the rollout buffers may hold (2**34: 64 GiB).
 MAX_ROLLOUT_VALUES = 2**34
 
@@ -780,12 +792,7 @@ def train(
             row = logger.dump(trainer.iteration)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(
-                    lag=f"{stats['rollout/lagrangian_reward']:.3g}",
-                    served=f"{stats['constraint/served_over_arrived']:.3f}",
-                    kl=f"{stats['train/approx_kl']:.3f}",
-                    sps=f"{stats['time/agent_steps_per_s']:.3g}",
-                )
+                bar.set_postfix(progress_postfix(stats))
             if callback is not None:
                 callback(trainer, row)
             if config.checkpoint_every and trainer.iteration % config.checkpoint_every == 0:
