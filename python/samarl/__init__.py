@@ -17,8 +17,8 @@ this package is the validated Python front end, one folder per job:
 - :mod:`samarl.reference`: NumPy/SciPy reference implementations of every kernel (the tests' oracle);
 - :func:`set_num_threads` / :func:`get_num_threads`: the engine's private thread pool.
 
-Importing :mod:`samarl` loads neither torch nor the trainer; ``samarl.training`` and
-``samarl.execution`` do.
+Importing :mod:`samarl` loads neither torch nor SciPy (its classes load on first use);
+``samarl.training`` and ``samarl.execution`` do.
 
 A forked child process runs the engine's kernels single-threaded (its parent's pool threads do not
 exist there); call :func:`set_num_threads` in the child to change that.
@@ -26,11 +26,17 @@ exist there); call :func:`set_num_threads` in the child to change that.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from samarl import _core, errors
-from samarl import envs as envs  # registers gymnasium's "samarl/DemandResponse-v0"
 from samarl._core import __version__, get_num_threads
+from samarl._gym import register_envs
 from samarl._validate import positive_int
-from samarl.comms import Consensus, Graph, make_graph
+
+if TYPE_CHECKING:
+    from samarl import envs as envs
+    from samarl.comms import Consensus, Graph, make_graph
 
 __all__ = [
     "Consensus",
@@ -41,6 +47,25 @@ __all__ = [
     "make_graph",
     "set_num_threads",
 ]
+
+#: Attributes imported on first use: ``import samarl`` (and the ``samarl`` command's start) stays
+#: light, so that Ctrl-C at any moment of a command's start-up is handled by the command.
+_LAZY = {
+    "Consensus": "samarl.comms",
+    "Graph": "samarl.comms",
+    "make_graph": "samarl.comms",
+    "envs": "samarl.envs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        return module if name == "envs" else getattr(module, name)
+    raise AttributeError(f"module 'samarl' has no attribute {name!r}")
+
+
+register_envs()  # gymnasium.make("samarl/DemandResponse-v0") works after import samarl
 
 #: Most threads :func:`set_num_threads` accepts (a guard against spawning a runaway pool).
 MAX_THREADS = 4096

@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
+from samarl._gym import GYM_ENV_ID, register_envs
 from samarl.envs.checker import EnvCheckError, check_batched_env
 from samarl.envs.demand_response import (
     CapacityConstraint,
@@ -55,8 +56,6 @@ __all__ = [
     "register_envs",
 ]
 
-#: The id of :class:`HouseholdEnv` in Gymnasium's registry.
-GYM_ENV_ID = "samarl/DemandResponse-v0"
 
 _LAZY = {
     "DemandResponseParallelEnv": "samarl.envs.pettingzoo",
@@ -80,20 +79,3 @@ def parallel_env(
     from samarl.envs.pettingzoo import parallel_env as _parallel_env
 
     return _parallel_env(preset, scenario, **kwargs)
-
-
-def register_envs() -> None:
-    """Registers ``"samarl/DemandResponse-v0"`` with Gymnasium, if Gymnasium is installed.
-
-    Idempotent. Runs when :mod:`samarl.envs` is imported (which ``import samarl`` does);
-    Gymnasium itself is imported only when installed.
-    """
-    if importlib.util.find_spec("gymnasium") is None:
-        return
-    import gymnasium
-
-    if GYM_ENV_ID not in gymnasium.registry:
-        gymnasium.register(id=GYM_ENV_ID, entry_point="samarl.envs.gymnasium:HouseholdEnv")
-
-
-register_envs()
