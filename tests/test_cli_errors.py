@@ -30,7 +30,7 @@ TINY = (
 
 #: name -> (argv with {run}, {tmp}, {out} placeholders, exit status, text the message must contain).
 CASES: dict[str, tuple[list[str], int, str]] = {
-    "policy.pt damaged": (["run", "--policy", "{tmp}/bad_policy", "--out", "{out}/o1"], 1, "policy: "),
+    "policy damaged": (["run", "--policy", "{tmp}/bad_policy", "--out", "{out}/o1"], 1, "policy: "),
     "config.json damaged": (["run", "--policy", "{tmp}/bad_config", "--out", "{out}/o2"], 1, "policy: "),
     "no policy in the folder": (["run", "--policy", "{tmp}/no_policy", "--out", "{out}/o3"], 2, "policy: "),
     "checkpoint damaged": (["train", *TINY, "--resume", "--out", "{tmp}/bad_ckpt"], 1, "resume: "),
@@ -45,7 +45,7 @@ CASES: dict[str, tuple[list[str], int, str]] = {
 }  # fmt: skip
 
 #: The cases that also run in a subprocess: one of each kind of error.
-SUBPROCESS = ("policy.pt damaged", "no policy in the folder", "unknown option", "training diverges")
+SUBPROCESS = ("policy damaged", "no policy in the folder", "unknown option", "training diverges")
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +58,12 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (tmp / "binary.toml").write_bytes(bytes(range(256)) * 8)
     for name in ("bad_policy", "bad_config", "no_policy"):
         shutil.copytree(run, tmp / name)
-    (tmp / "bad_policy" / "policy.pt").write_bytes(b"PK\x03\x04 truncated by a full disk")
+    (tmp / "bad_policy" / "policy.safetensors").write_bytes(b'\x40\0\0\0\0\0\0\0{"__meta')
     (tmp / "bad_config" / "config.json").write_text('{"scenario": {"num_agents": ')
-    (tmp / "no_policy" / "policy.pt").unlink()
+    (tmp / "no_policy" / "policy.safetensors").unlink()
     shutil.rmtree(tmp / "no_policy" / "checkpoints")
     (tmp / "bad_ckpt" / "checkpoints").mkdir(parents=True)
-    (tmp / "bad_ckpt" / "checkpoints" / "latest.pt").write_bytes(os.urandom(64))
+    (tmp / "bad_ckpt" / "checkpoints" / "latest.safetensors").write_bytes(os.urandom(64))
     return {"run": run, "tmp": tmp}
 
 

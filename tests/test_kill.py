@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 
+from samarl._tensor_file import load_tensor_file
 from samarl.training import train
 from tiny import tiny_config, tiny_scenario
 
@@ -42,7 +43,7 @@ def untimed(rows: list[dict[str, float]]) -> list[dict[str, float]]:
 
 def checkpoint_stamp(out: Path) -> int:
     try:
-        return (out / "checkpoints" / "latest.pt").stat().st_mtime_ns
+        return (out / "checkpoints" / "latest.safetensors").stat().st_mtime_ns
     except FileNotFoundError:
         return 0
 
@@ -92,7 +93,7 @@ def test_a_killed_run_resumes_to_the_same_policy(tmp_path: Path) -> None:
     assert proc.returncode == 0, err.decode()
     assert kills >= 1, "the run finished before the first kill"
 
-    saved = torch.load(out / "policy.pt", map_location="cpu", weights_only=False)["state_dict"]
+    saved = load_tensor_file(out / "policy.safetensors", kind="policy", what="policy")["state_dict"]
     expected = whole.policy.state_dict()
     assert saved.keys() == expected.keys()
     for key, value in expected.items():

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import torch
 
+from samarl._tensor_file import load_tensor_file
 from samarl.cli import main
 from samarl.errors import ConfigError
 from samarl.training import Trainer
@@ -96,7 +97,7 @@ def test_without_ray_shards_say_how_to_install_it(
 def serial_policy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("serial") / "run"
     assert main([*TINY, "--out", str(out)]) == 0
-    return torch.load(out / "policy.pt", weights_only=False)
+    return load_tensor_file(out / "policy.safetensors", kind="policy", what="policy")
 
 
 @pytest.mark.parametrize("shards", [2, 3])
@@ -112,7 +113,7 @@ def test_shards_write_the_serial_runs_policy(
 
     out = tmp_path / "sharded"
     assert main([*TINY, "--shards", str(shards), "--ray", "--out", str(out)]) == 0
-    joined = torch.load(out / "policy.pt", weights_only=False)
+    joined = load_tensor_file(out / "policy.safetensors", kind="policy", what="policy")
     assert joined["hparams"] == serial_policy["hparams"]
     for key in ("static_features", "profile_blocks", "block_of_step"):
         np.testing.assert_array_equal(joined[key], serial_policy[key])

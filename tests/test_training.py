@@ -55,7 +55,7 @@ def test_resume_from_a_checkpoint_continues_the_same_run(
     whole = train(tiny_scenario(), cfg, tmp_path / "whole", evaluate=False)
     first = train(tiny_scenario(), cfg, tmp_path / "split", stop_after=2, evaluate=False)
     assert first.iterations == 2
-    assert (tmp_path / "split" / "checkpoints" / "latest.pt").exists()
+    assert (tmp_path / "split" / "checkpoints" / "latest.safetensors").exists()
     rest = train(tiny_scenario(), cfg, tmp_path / "split", resume=True, evaluate=False)
     assert rest.iterations == 4
     assert_same_params(params_of(whole.policy), params_of(rest.policy))
@@ -345,7 +345,7 @@ def test_samarl_train_writes_the_contracted_run_folder(tmp_path: Path) -> None:
     assert 0 <= response["served_at_zero"] <= 1.0 + 1e-9
     assert response["window"]["blocks"]
     for name in ("config.json", "progress.csv", "progress.jsonl", "training_curves.png",
-                 "response.png", "policy.pt", "checkpoints/latest.pt"):  # fmt: skip
+                 "response.png", "policy.safetensors", "checkpoints/latest.safetensors"):  # fmt: skip
         assert (out / name).exists(), name
     config = json.loads((out / "config.json").read_text())
     assert config["train"]["iterations"] == 2

@@ -22,6 +22,7 @@ __all__ = [
     "ConfigError",
     "DisconnectedGraphError",
     "FileError",
+    "FolderInUseError",
     "GraphError",
     "InvalidValueError",
     "SamarlError",
@@ -42,6 +43,14 @@ class ArgumentTypeError(InvalidValueError, TypeError):
 class FileError(SamarlError):
     """A file could not be written or read back, or holds damaged data: the command was right, the
     disk or the file was not."""
+
+    exit_status = 1
+    """The command line's exit status: 1, a failure (2 is for a wrong command line)."""
+
+
+class FolderInUseError(SamarlError):
+    """Another samarl command (or process) is writing into the same run folder: a folder has one
+    writer at a time, so that two runs never mix their files."""
 
     exit_status = 1
     """The command line's exit status: 1, a failure (2 is for a wrong command line)."""

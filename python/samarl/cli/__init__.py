@@ -5,6 +5,7 @@
     samarl train       ...                               train state-augmented policies
     samarl run         ...                               execute trained policies with consensus
     samarl experiment NAME ...                           the paper's experiments
+    samarl convert     DIR                               a run folder of samarl < 0.2, made safe
 
 Every subcommand prints progress and writes its results under ``--out``: a folder that is new or
 empty, unless ``--overwrite`` (or ``samarl train --resume``) says to write into it. Every file is
@@ -25,6 +26,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from samarl._io import scoped_holds
 from samarl.errors import SamarlError
 
 #: Subcommands: name -> help. Each is the module ``samarl.cli.NAME`` with ``add_arguments(parser)``
@@ -35,6 +37,7 @@ COMMANDS = {
     "train": "train state-augmented policies (PPO on the Lagrangian)",
     "run": "run trained policies with dual dynamics and consensus",
     "experiment": "the paper's experiments: a Markdown report with figures",
+    "convert": "convert a run folder of samarl < 0.2 (pickled policy.pt) to safetensors",
 }
 
 
@@ -81,12 +84,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``samarl`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
+    try:  # Ctrl-C while the command's modules (torch, ...) are still being imported, too
+        return _run(argv, command)
+    except KeyboardInterrupt:
+        print(
+            f"samarl {command}: interrupted" if command else "samarl: interrupted", file=sys.stderr
+        )
+        return 130
+
+
+def _run(argv: list[str], command: str | None) -> int:
+    """:func:`main` for the parsed command line."""
     parser = build_parser(command)
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # said by the command's own parser, which names it and its --help
         getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        return int(args.handler(args) or 0)
+        with scoped_holds():  # the --out folder is this command's until it returns
+            return int(args.handler(args) or 0)
     except SamarlError as e:
         print(f"samarl {args.command}: error: {_one_line(str(e))}", file=sys.stderr)
         return int(getattr(e, "exit_status", 2))
@@ -95,9 +110,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         reason = e.strerror or _one_line(str(e))
         print(f"samarl {args.command}: error: {where}{reason}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"samarl {args.command}: interrupted", file=sys.stderr)
-        return 130
 
 
 def _one_line(text: str) -> str:

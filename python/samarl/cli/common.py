@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from samarl._io import FileError
+from samarl._io import LOCK_FILE, FileError, is_temporary, own_folder, remove_temporaries
 from samarl.errors import ConfigError
 from samarl.scenario import ScenarioConfig, load_scenario, preset_names
 
@@ -84,21 +84,26 @@ def add_out_options(
 
 
 def prepare_out(args: argparse.Namespace) -> Path:
-    """The folder of ``--out``, created: a one-line error when it already holds files (unless
-    ``--overwrite``, or ``--resume`` where the command takes it) or cannot be created.
+    """The folder of ``--out``, created and held by this command until it exits
+    (:func:`samarl._io.own_folder`): a one-line error when another command holds it, when it
+    already holds files (unless ``--overwrite``, or ``--resume`` where the command takes it), or
+    when it cannot be created.
 
     Runs write their files as they go, so a second run into the same folder would silently replace
-    the first one's policy and results: refusing keeps every run.
+    the first one's policy and results: refusing keeps every run. The temporaries of a killed
+    command and the lock file do not count as files, and the temporaries are removed.
     """
-    path = Path(args.out)
+    path = make_folder(args.out, "out")
+    own_folder(path, f"samarl {getattr(args, 'command', None) or 'command'}")
     allowed = getattr(args, "overwrite", False) or getattr(args, "resume", False)
-    if not allowed and path.is_dir() and _holds_files(path):
+    if not allowed and _holds_files(path):
         other = "--resume to continue its run, " if getattr(args, "out_resumes", False) else ""
         raise ConfigError(
             f"out: {os.fspath(path)!r} already holds files (an earlier run?); pass {other}"
             "--overwrite to write over them, or choose another --out"
         )
-    return make_folder(path, "out")
+    remove_temporaries(path, recursive=True)
+    return path
 
 
 def make_folder(path: str | os.PathLike[str], what: str) -> Path:
@@ -117,8 +122,9 @@ def make_folder(path: str | os.PathLike[str], what: str) -> Path:
 
 
 def _holds_files(path: Path) -> bool:
+    """Whether ``path`` holds anything but the lock file and the temporaries of killed writes."""
     try:
-        return any(path.iterdir())
+        return any(p.name != LOCK_FILE and not is_temporary(p.name) for p in path.iterdir())
     except OSError as e:
         raise FileError(f"out: cannot read {os.fspath(path)!r}: {e.strerror or e}") from None
 

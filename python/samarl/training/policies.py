@@ -417,6 +417,11 @@ class StateAugmentedPolicy(nn.Module):
         blocks_np = as_index("block_of_step", block_of_step, shape=(None,))
         if blocks_np.size == 0:
             raise ShapeError("block_of_step: expected one block per step of the day, got none")
+        if blocks_np.min() < 0 or blocks_np.max() >= blocks_np.size:
+            raise InvalidValueError(
+                f"block_of_step: blocks must be in [0, {blocks_np.size}) (at most one per step), "
+                f"got {int(blocks_np.min())}..{int(blocks_np.max())}"
+            )
         blocks = torch.from_numpy(blocks_np.copy())
         if not isinstance(parameterisation, str) or parameterisation not in ("shared", "per_agent"):
             raise ConfigError(
@@ -720,7 +725,9 @@ class StateAugmentedPolicy(nn.Module):
             )
         if tuple(mult.shape) != (obs.shape[0], self.num_blocks):
             raise ShapeError(
-                f"mult: expected shape [{obs.shape[0]}, {self.num_blocks}], got {list(mult.shape)}"
+                f"mult: expected shape [{obs.shape[0]}, {self.num_blocks}] (one price per agent "
+                f"and block: the policy was trained with {self.num_blocks} blocks), got "
+                f"{list(mult.shape)}"
             )
         if self.parameterisation == "per_agent" or obs.shape[0] > self.num_agents:
             self._copies(obs.shape[0])
@@ -751,19 +758,30 @@ class StateAugmentedPolicy(nn.Module):
         return self.act(obs, mult, step_of_day, deterministic=True)
 
     def for_population(
-        self, static_features: npt.ArrayLike, profile_blocks: npt.ArrayLike
+        self,
+        static_features: npt.ArrayLike,
+        profile_blocks: npt.ArrayLike,
+        *,
+        block_of_step: npt.ArrayLike | None = None,
     ) -> StateAugmentedPolicy:
         """The same trained weights and normalisers for another population of agents (tables from
-        :func:`agent_tables`); shared parameterisation only: per-agent weights belong to their
-        agents."""
+        :func:`agent_tables`) and, with ``block_of_step``, another division of the same day into
+        as many blocks; shared parameterisation only: per-agent weights belong to their agents."""
         if self.parameterisation != "shared":
-            raise ValueError("for_population: per-agent weights cannot move to other agents")
+            raise ConfigError("for_population: per-agent weights cannot move to other agents")
         hp = dict(self.hparams)
         hp["hidden_sizes"] = tuple(hp["hidden_sizes"])
-        other = StateAugmentedPolicy(
-            static_features, profile_blocks, self.block_of_step.cpu().numpy(), **hp
-        )
         skip = {"static", "profile_blocks"}
+        blocks = self.block_of_step.cpu().numpy()
+        if block_of_step is not None:
+            blocks = as_index("block_of_step", block_of_step, shape=(self.steps_per_day,))
+            if int(blocks.max()) + 1 != self.num_blocks or blocks.min() < 0:
+                raise ShapeError(
+                    f"block_of_step: the policy reads {self.num_blocks} blocks, got blocks "
+                    f"{int(blocks.min())}..{int(blocks.max())}"
+                )
+            skip |= {"block_of_step", "block_position"}
+        other = StateAugmentedPolicy(static_features, profile_blocks, blocks, **hp)
         state = {k: v for k, v in self.state_dict().items() if k not in skip}
         other.load_state_dict(state, strict=False)
         return other.to(self.static.device)
@@ -782,9 +800,23 @@ class StateAugmentedPolicy(nn.Module):
 
     @classmethod
     def from_save_dict(cls, data: dict[str, Any]) -> StateAugmentedPolicy:
-        """Rebuilds a policy saved with :meth:`save_dict`."""
+        """Rebuilds a policy saved with :meth:`save_dict`.
+
+        The saved weights must be those its settings make: a file claiming wider layers than it
+        holds is refused before anything is allocated for them.
+        """
         hp = dict(data["hparams"])
-        hp["hidden_sizes"] = tuple(hp["hidden_sizes"])
+        hp["hidden_sizes"] = tuple(positive_int("hidden_sizes", h) for h in hp["hidden_sizes"])
+        blocks = np.asarray(data["block_of_step"])
+        stack = len(data["static_features"]) if hp.get("parameterisation") == "per_agent" else 1
+        widths = [_NUM_DYNAMIC + _NUM_STATIC + 3 * (int(blocks.max()) + 1), *hp["hidden_sizes"], 1]
+        expected = 2 * stack * sum(a * b for a, b in itertools.pairwise(widths))
+        held = sum(v.numel() for k, v in data["state_dict"].items() if k.endswith(".weight"))
+        if held != expected:
+            raise ShapeError(
+                f"state_dict: {held} weights, but hidden_sizes {list(hp['hidden_sizes'])} over "
+                f"{stack} agent(s) make {expected}"
+            )
         policy = cls(data["static_features"], data["profile_blocks"], data["block_of_step"], **hp)
         policy.load_state_dict(data["state_dict"])
         return policy

@@ -33,14 +33,15 @@ import numpy.typing as npt
 import torch
 
 from samarl import plots
-from samarl._io import FileError, atomic_write, load_torch, remove_temporaries
+from samarl._io import FileError, atomic_write, folder_owner, remove_temporaries
+from samarl._tensor_file import load_tensor_file, save_tensor_file
 from samarl._validate import MAX_AGENTS
 from samarl.envs import AutoReset, DemandResponseEnv
 from samarl.envs.demand_response import EnvStep, lagrangian_reward
-from samarl.errors import ConfigError
+from samarl.errors import ConfigError, SamarlError
 from samarl.logging import KVLogger
 from samarl.reference.rng import STREAM_ACTION_NOISE, STREAM_BACKLOG, normal_f64, uniform_f64
-from samarl.scenario import ScenarioData, resolve_scenario
+from samarl.scenario import ScenarioConfig, ScenarioData, resolve_scenario
 from samarl.training.config import TrainConfig
 from samarl.training.policies import (
     PARAM_NAMES,
@@ -50,7 +51,15 @@ from samarl.training.policies import (
 )
 from samarl.training.ppo import RolloutBatch, TrainingDivergedError, compute_gae, ppo_update
 from samarl.training.prior import default_mult_max, sample_mults, sample_mults_per_agent
-from samarl.training.run_folder import write_config
+from samarl.training.run_folder import (
+    CHECKPOINT_FILE,
+    LEGACY_FILES,
+    POLICY_FILE,
+    policy_record,
+    save_policy,
+    scenario_differences,
+    write_config,
+)
 from samarl.training.sweep import response_sweep
 
 __all__ = [
@@ -476,7 +485,7 @@ class Trainer:
             "episodes_started": self.episodes_started,
             "steps_done": self.steps_done,
             "agents": self.agents,
-            "policy": self.policy.save_dict(),
+            "policy": policy_record(self.policy, self.scenario),
             "optimizer": self.optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "torch_gen": self.torch_gen.get_state(),
@@ -530,17 +539,25 @@ class Trainer:
         self.ret_count = float(rn["count"])
 
     def save_checkpoint(self, path: Path | None = None) -> Path:
-        """Writes :meth:`state` to ``checkpoints/latest.pt`` atomically: a run killed while it
-        writes keeps the previous checkpoint whole."""
-        path = path or self.out_dir / "checkpoints" / "latest.pt"
+        """Writes :meth:`state` to ``checkpoints/latest.safetensors`` atomically: a run killed
+        while it writes keeps the previous checkpoint whole."""
+        path = path or self.out_dir / CHECKPOINT_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        state = self.state()
-        return atomic_write(path, lambda tmp: torch.save(state, tmp))
+        return save_tensor_file(path, self.state(), kind="checkpoint")
 
     def load_checkpoint(self, path: Path | None = None) -> None:
         """Continues from a checkpoint written by :meth:`save_checkpoint`."""
-        path = path or self.out_dir / "checkpoints" / "latest.pt"
-        state = load_torch(path, what="resume")
+        path = path or self.out_dir / CHECKPOINT_FILE
+        state = load_tensor_file(path, kind="checkpoint", what="resume")
+        try:
+            trained = ScenarioConfig.from_dict(state["policy"]["world"]["scenario"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise FileError(f"resume: {os.fspath(path)!r} names no valid scenario ({e})") from None
+        if trained != self.scenario:
+            raise ConfigError(
+                f"resume: {os.fspath(path)!r} was written for another scenario "
+                f"({scenario_differences(trained, self.scenario)})"
+            )
         try:
             self.load_state(state)
         except RuntimeError as e:  # torch: the saved weights have other shapes
@@ -550,9 +567,12 @@ class Trainer:
                 f"resume: {os.fspath(path)!r} was written with another scenario or config "
                 f"({reason})"
             ) from None
-        except (KeyError, TypeError, AttributeError, IndexError) as e:
+        except SamarlError:
+            raise
+        except Exception as e:  # whatever a damaged state makes the restores raise
+            reason = " ".join(str(e).split())[:120] or type(e).__name__
             raise FileError(
-                f"resume: {os.fspath(path)!r} is not a checkpoint of this trainer ({e!r})"
+                f"resume: {os.fspath(path)!r} is not a checkpoint of this trainer ({reason})"
             ) from None
 
 
@@ -710,14 +730,15 @@ class TrainResult:
 
 def clear_run_folder(out: Path, *, keep_checkpoint: bool) -> None:
     """Removes what writes killed half-way left in ``out``, and (unless ``keep_checkpoint``, a
-    resumed run) an earlier run's checkpoint, ``policy.pt`` and ``response.*``, so that none of
-    them is taken for this run's."""
-    ckpt = out / "checkpoints" / "latest.pt"
+    resumed run) an earlier run's checkpoint, policy and ``response.*`` (and the pickles samarl <
+    0.2 wrote in their place), so that none of them is taken for this run's."""
+    ckpt = out / CHECKPOINT_FILE
     for folder in (out, ckpt.parent):
         remove_temporaries(folder)
     if not keep_checkpoint:
-        for stale in (ckpt, out / "policy.pt", out / "response.json", out / "response.png"):
-            stale.unlink(missing_ok=True)
+        stale = (CHECKPOINT_FILE, POLICY_FILE, *LEGACY_FILES.values(), "response.json")
+        for name in (*stale, "response.png"):
+            (out / name).unlink(missing_ok=True)
 
 
 def train(
@@ -741,9 +762,9 @@ def train(
     out_dir
         Run folder (created).
     resume
-        Continue from ``out_dir/checkpoints/latest.pt`` when it exists. Without it (or without a
-        checkpoint) the run starts afresh, and first removes a previous run's checkpoint,
-        ``policy.pt`` and ``response.*`` from ``out_dir``, so that none of them is taken for this
+        Continue from ``out_dir/checkpoints/latest.safetensors`` when it exists. Without it (or
+        without a checkpoint) the run starts afresh, and first removes a previous run's
+        checkpoint, policy and ``response.*`` from ``out_dir``, so that none of them is taken for this
         run's (a fresh run killed before its first checkpoint cannot resume the old one).
     stop_after
         Stop (with a checkpoint) once this many iterations are done in total, without evaluating:
@@ -760,15 +781,38 @@ def train(
     ------
     TrainingDivergedError
         When an iteration produces a non-finite loss or weights; the run folder keeps the last
-        checkpoint written before it (and no ``policy.pt`` of the diverged weights).
+        checkpoint written before it (and no policy file of the diverged weights).
+    FolderInUseError
+        When another process is writing into ``out_dir`` (a run folder has one writer at a
+        time).
     """
     config = config or TrainConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    with folder_owner(out, "samarl.training.train"):  # one writer at a time
+        return _train(scenario, config, out, resume, stop_after, evaluate, callback)
+
+
+def _train(
+    scenario: Any,
+    config: TrainConfig,
+    out: Path,
+    resume: bool,
+    stop_after: int | None,
+    evaluate: bool,
+    callback: Callable[[Trainer, dict[str, float]], None] | None,
+) -> TrainResult:
+    """:func:`train` in a folder it holds."""
     start = time.perf_counter()
     trainer = Trainer(scenario, config, out)
     scenario = trainer.scenario
-    ckpt = out / "checkpoints" / "latest.pt"
+    ckpt = out / CHECKPOINT_FILE
+    legacy = out / LEGACY_FILES[CHECKPOINT_FILE]
+    if resume and legacy.exists() and not ckpt.exists():
+        raise ConfigError(
+            f"resume: {os.fspath(legacy)!r} is a pickle from samarl < 0.2, which can run code when "
+            f"loaded; convert the folder once with `samarl convert {os.fspath(out)}`, then resume"
+        )
     resumed = resume and ckpt.exists()
     clear_run_folder(out, keep_checkpoint=resumed)
     if resumed:
@@ -828,10 +872,9 @@ def finish_run(
     start: float,
 ) -> TrainResult:
     """The end of a training run (:func:`train`, or the shards of
-    :mod:`samarl.distributed.shards`): ``policy.pt``, the training curves and, when ``evaluate``
+    :mod:`samarl.distributed.shards`): ``policy.safetensors``, the training curves and, when ``evaluate``
     and every iteration is done, the flat-multiplier sweep (``response.json``, ``response.png``)."""
-    saved = policy.save_dict()
-    atomic_write(out / "policy.pt", lambda tmp: torch.save(saved, tmp))
+    save_policy(out / POLICY_FILE, policy, scenario)
     plots.plot_training_curves(rows, out / "training_curves.png")
     response = None
     mult_max = float(policy.mult_max)
