@@ -16,6 +16,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from samarl.cli import main
@@ -42,10 +43,17 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "bad option value": (["train", "--iterations", "two", "--out", "{out}/o8"], 2, "--iterations"),
     "unknown option": (["run", "--policy", "{run}", "--dyas", "2", "--out", "{out}/o9"], 2, "--dyas"),
     "training diverges": (["train", *TINY, "--learning-rate", "1e12", "--out", "{out}/o10"], 1, "iteration 1"),
+    "graph npz damaged": (["run", "--policy", "{run}", "--graph", "{tmp}/indptr.npz", "--out", "{out}/o11"], 2, "graph: "),
 }  # fmt: skip
 
 #: The cases that also run in a subprocess: one of each kind of error.
-SUBPROCESS = ("policy.pt damaged", "no policy in the folder", "unknown option", "training diverges")
+SUBPROCESS = (
+    "policy.pt damaged",
+    "no policy in the folder",
+    "unknown option",
+    "training diverges",
+    "graph npz damaged",  # SciPy's C++ code aborted the process (glibc: corrupted size)
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +72,9 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     shutil.rmtree(tmp / "no_policy" / "checkpoints")
     (tmp / "bad_ckpt" / "checkpoints").mkdir(parents=True)
     (tmp / "bad_ckpt" / "checkpoints" / "latest.pt").write_bytes(os.urandom(64))
+    # A CSR pointer that rises past the 4 entries and falls back (one per agent of the run).
+    indptr = np.array([0, 20, 20, 20, 4])
+    np.savez(tmp / "indptr.npz", format=b"csr", shape=[4, 4], indptr=indptr, indices=[1, 0, 3, 2], data=np.ones(4))  # fmt: skip
     return {"run": run, "tmp": tmp}
 
 
