@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,10 @@ from samarl.scenario import (
     Uniform,
     builtin_profile,
     dump_scenario,
+    files,
     load_scenario,
     preset_names,
+    read_mapping,
     read_profile_csv,
 )
 
@@ -175,6 +178,94 @@ def test_unknown_preset_and_file_type(tmp_path: Path) -> None:
     (tmp_path / "s.ini").write_text("x")
     with pytest.raises(ConfigError, match="unknown file type"):
         load_scenario(tmp_path / "s.ini")
+
+
+# -- reading scenario files safely -----------------------------------------------------------------
+def yaml_alias_bomb(levels: int) -> str:
+    """A few hundred bytes that PyYAML's ``safe_load`` expands to ``9**levels`` items."""
+    value = "&a0 [1.0]"
+    for i in range(1, levels):
+        value = f"&a{i} [{value}, " + ", ".join([f"*a{i - 1}"] * 8) + "]"
+    return f"num_agents: {value}\n"
+
+
+def test_yaml_aliases_are_refused(tmp_path: Path) -> None:
+    """9 levels (390 bytes) took 16 s and then a MemoryError under 4 GB (formatting the 9**9 items
+    into the error); 10 levels, an 80 KB file, 53 s and 5.5 GB."""
+    pytest.importorskip("yaml")
+    path = tmp_path / "bomb.yaml"
+    path.write_text(yaml_alias_bomb(10))
+    with pytest.raises(ConfigError, match=r"line 1, column \d+: aliases \(\*name\) are not read"):
+        load_scenario(path)
+    path.write_text("base: &b {num_agents: 4}\nscenario:\n  <<: *b\n")  # merge keys use aliases
+    with pytest.raises(ConfigError, match="line 3, column 7: aliases"):
+        load_scenario(path)
+    path.write_text("scenario: &s {num_agents: 4}\n")  # an anchor alone expands nothing
+    assert load_scenario(path).num_agents == 4
+
+
+def test_scenario_files_are_bounded_and_regular(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text("num_agents = 3\n" + "# padding\n" * 100)
+    monkeypatch.setattr(files, "MAX_CONFIG_BYTES", 1000)
+    with pytest.raises(ConfigError, match=r"scenario: .* holds 1,015 bytes, more than the 1,000"):
+        load_scenario(path)
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)  # reading would wait for a writer forever (samarl train --config FIFO)
+    with pytest.raises(ConfigError, match=r"config: .* is not a regular file"):
+        read_mapping(fifo)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text", "match"),
+    [
+        # tomllib said "Expected '=' after a key in a key/value pair (at line 2, column 2)".
+        (".toml", "num_agents = 4\nnüm_agents = 5\n", r"line 2: the key 'nüm_agents' holds 'ü', which a bare TOML key cannot"),
+        (".toml", "[scénario]\nnum_agents = 4\n", r"line 1: the key 'scénario' holds 'é'"),
+        (".toml", "num_agents = 4\nseed = [1,\n", r"at the end of the file: Invalid value"),
+        (".toml", "num_agents = 4\nnum_agents = 5\n", r"line 2, column \d+: .*: 'num_agents = 5'"),
+        (".yaml", "num_agents: [1,\n", r"line 2, column 1: while parsing a flow node; expected the node content"),
+        (".yaml", "num_agents: 4\nnum_agents: 5\n", r"line 2, column 1: the key 'num_agents' appears twice"),
+        (".json", '{"num_agents": 4,\n "num_agents": 5}', r"the key 'num_agents' appears twice"),
+        (".json", '{"num_agents": 4,\n}', r": line 2 column 1"),
+        (".toml", "num_agents = 4\n\xff\n", r"is not a UTF-8 text file \(line 2\)"),
+    ],
+)  # fmt: skip
+def test_parse_errors_are_one_line_naming_the_line(
+    tmp_path: Path, suffix: str, text: str, match: str
+) -> None:
+    if suffix == ".yaml":
+        pytest.importorskip("yaml")
+    path = tmp_path / f"s{suffix}"
+    path.write_bytes(text.encode("latin-1" if "\xff" in text else "utf-8"))
+    with pytest.raises(ConfigError, match=f"scenario: .*{match}") as raised:
+        load_scenario(path)
+    assert "\n" not in str(raised.value)
+
+
+def test_yaml_numbers_are_read_as_yaml_1_2(tmp_path: Path) -> None:
+    """PyYAML's YAML 1.1 read 010 as 8, 1:30 as 90 and 0x10 as 16, but 1e3 as a string."""
+    pytest.importorskip("yaml")
+    path = tmp_path / "s.yaml"
+    path.write_text("num_agents: 010\ncapacity_kw: 1e3\nnoise: .5\n")
+    scenario = load_scenario(path)
+    assert (scenario.num_agents, scenario.capacity_kw, scenario.noise) == (10, 1000.0, 0.5)
+    for text in ("seed: 1:30\n", "seed: 0x10\n", "seed: 1_000\n"):
+        path.write_text(text)
+        with pytest.raises(ConfigError, match="seed: expected an integer, got '"):
+            load_scenario(path)
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json", ".yaml"])
+def test_a_byte_order_mark_is_skipped(tmp_path: Path, suffix: str) -> None:
+    if suffix == ".yaml":
+        pytest.importorskip("yaml")
+    text = {".toml": "num_agents = 4\n", ".json": '{"num_agents": 4}', ".yaml": "num_agents: 4\n"}
+    path = tmp_path / f"s{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + text[suffix].encode())
+    assert load_scenario(path).num_agents == 4
 
 
 # -- round trips of arbitrary valid scenarios ------------------------------------------------------
