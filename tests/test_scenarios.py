@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from samarl.scenario import (
     files,
     load_scenario,
     preset_names,
+    profiles,
     read_mapping,
     read_profile_csv,
 )
@@ -421,7 +423,7 @@ def test_csv_formats(tmp_path: Path) -> None:
     ("text", "match"),
     [
         ("1,2\n3\n", "line 2 has 1 values, expected 2"),
-        ("1,2\n3,x\n", "line 2 is not numeric"),
+        ("1,2\n3,x\n", "line 2, column 2: .x. is not a number"),
         ("1,-2\n3,4\n", "must be >= 0"),
         ("1,0\n3,0\n", "profile 1 is all zeros"),
         ("# only a comment\n", "no data rows"),
@@ -432,6 +434,83 @@ def test_bad_csv(tmp_path: Path, text: str, match: str) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError, match=f"profile_csv: .*{match}"):
         read_profile_csv(path, 96)
+
+
+HOURLY = np.arange(1.0, 25.0)  # one profile of 24 hourly values
+
+
+def hourly_rows(label: Callable[[int], str] = lambda h: "", sep: str = ",") -> str:
+    """24 rows of :data:`HOURLY`, each after ``label(hour)`` (and ``sep``) when there is one."""
+    return "\n".join(
+        (f"{label(h)}{sep}" if label(h) else "") + f"{v}" for h, v in enumerate(HOURLY)
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A byte-order mark made the first value (or the "step" header) not a number: the first
+        # row became a header, the step column a profile (5.7% off at the worst hour here).
+        "\ufeff" + hourly_rows(),
+        "\ufeffstep,a\n" + hourly_rows(str),
+        "\ufeff" + hourly_rows(lambda h: f"{h:02d}:00"),
+        # Time labels without a header: the first row was taken for one.
+        hourly_rows(lambda h: f"{h:02d}:00"),
+        hourly_rows(lambda h: f"{h + 1:02d}:00"),  # labelled by the end of each interval: 01:00 .. 24:00
+        hourly_rows(lambda h: f"{(h + 1) % 24:02d}:00:00"),  # .. 00:00
+        hourly_rows(lambda h: f"2024-01-01T{h:02d}:00:00Z"),
+        "time,load\n" + hourly_rows(lambda h: f"{h:02d}:00-{h + 1:02d}:00"),
+        "Hour,load\n" + hourly_rows(lambda h: str(h + 1)),  # an index named in the header
+        ",load\n" + hourly_rows(str),  # pandas' index
+        "load\n" + hourly_rows() + "\n,\n\n",  # a spreadsheet's empty rows at the end
+    ],
+)  # fmt: skip
+def test_csv_headers_time_labels_and_byte_order_marks(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes(text.encode())
+    np.testing.assert_allclose(read_profile_csv(path, 24), [HOURLY / HOURLY.mean()])
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        # An empty cell or a Unicode minus in the first column made it a "time label": the whole
+        # first profile was dropped without a word.
+        ("1,2\n,3\n4,5\n", r"line 2, column 1: the cell is empty"),
+        ("1,2\n\u22121,3\n4,5\n", r"line 2, column 1: '\u22121' is not a number \(a Unicode minus"),
+        ("a,b\n1,2\n3,\n", r"line 3, column 2: the cell is empty"),
+        ("a,b\n1,2\n3,\u22121\n", r"line 3, column 2: '\u22121' is not a number \(a Unicode minus"),
+        ("1\n2\n\uff13\n", r"line 3, column 1: '\uff13' is not a number \(write ASCII digits\)"),
+        ("1\n1_000\n", r"line 2, column 1: '1_000' is not a number"),
+        ('1\n"2,5"\n', r"line 2, column 1: '2,5' is not a number \(the decimal separator is a point\)"),
+        ("a;b\n1;2\n", r"line 2, column 1: '1;2' is not a number \(columns are separated by commas\)"),
+        ("1,2\n,\n3,4\n", r"line 2 has only empty cells"),
+        ("a,b,c\n1,2\n", r"line 1 \(the header\) has 3 names, but line 2 has 2 values"),
+        ("a\n1\nnan\n", r"line 3, column 1: values must be finite"),
+        ("t,a\n0,1\n1,-2\n", r"line 3, column 2: values must be >= 0, got -2"),
+        (hourly_rows(lambda h: f"{(h + 6) % 24:02d}:00"), r"line 1: the day starts at 06:00, but the rows must start at midnight"),
+        (hourly_rows(lambda h: f"{h % 12 * 2:02d}:00"), r"line 2: time '02:00' where 01:00 belongs"),  # two days
+        (hourly_rows(lambda h: "x" if h == 3 else f"{h:02d}:00"), r"line 4: the first column holds times of day, but here 'x'"),
+        (hourly_rows(lambda h: "25:00" if h == 3 else f"{h:02d}:00"), r"line 4: '25:00' is not a time of day"),
+        ('a\n"1\n', r"line 2: unexpected end of data"),
+    ],
+)  # fmt: skip
+def test_bad_csv_cells_name_the_line_and_column(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f"profile_csv: '.*p.csv' {match}") as raised:
+        read_profile_csv(path, 24)
+    assert "\n" not in str(raised.value)
+
+
+def test_profile_csvs_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("1\n" * 86_401)
+    with pytest.raises(ConfigError, match="86401 rows, more than 86400"):
+        read_profile_csv(path, 24)
+    monkeypatch.setattr(profiles, "MAX_PROFILE_CSV_BYTES", 1000)
+    with pytest.raises(ConfigError, match="more than the 1,000 such a file may hold"):
+        read_profile_csv(path, 24)
 
 
 def test_profile_csv_and_inline_data_agree(tmp_path: Path) -> None:
