@@ -532,3 +532,28 @@ def test_relative_csv_is_resolved_against_the_scenario_file(tmp_path: Path) -> N
     scenario = load_scenario(tmp_path / "sub" / "s.toml")
     assert scenario.profile_csv == str(tmp_path / "sub" / "p.csv")
     assert scenario.uses_measured_profiles
+
+
+def test_a_dumped_profile_csv_loads_back_from_any_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dump_scenario wrote a relative profile_csv as given (relative to the working folder), and
+    loading resolves it against the file's folder: the run folder's scenario.toml named a CSV that
+    was not there."""
+    (tmp_path / "project" / "data").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "project" / "data" / "p.csv").write_text("1\n2\n3\n4\n")
+    monkeypatch.chdir(tmp_path / "project")
+    scenario = ScenarioConfig(num_agents=3, profile_csv="data/p.csv")
+    assert scenario.profile_csv == str(tmp_path / "project" / "data" / "p.csv")
+    beside = dump_scenario(scenario, "s.toml")  # the CSV lies below: written relative
+    away = dump_scenario(scenario, Path("..") / "runs" / "r1" / "s.json")  # elsewhere: absolute
+    assert 'profile_csv = "data/p.csv"' in beside.read_text()
+    assert json.loads(away.read_text())["profile_csv"] == scenario.profile_csv
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert load_scenario(tmp_path / "project" / "s.toml") == scenario
+    assert load_scenario(Path("..") / "runs" / "r1" / "s.json") == scenario
+    # The folder moves with its CSV.
+    (tmp_path / "project").rename(tmp_path / "moved")
+    moved = load_scenario(tmp_path / "moved" / "s.toml")
+    assert moved.profile_csv == str(tmp_path / "moved" / "data" / "p.csv")

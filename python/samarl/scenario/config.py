@@ -135,8 +135,9 @@ class ScenarioConfig:
     profiles: tuple[str, ...] = ("residential", "early", "late", "evening")
     """Built-in daily profiles (keys of :data:`BUILTIN_PROFILES`); unused with measured ones."""
     profile_csv: str | None = None
-    """Path of a CSV of measured daily profiles (see :func:`read_profile_csv`); relative paths in a
-    scenario file are resolved against the file's folder when it is loaded."""
+    """Path of a CSV of measured daily profiles (see :func:`read_profile_csv`), stored absolute: a
+    relative path is resolved against the working folder here, and against the file's folder in a
+    scenario file (:func:`~samarl.scenario.dump_scenario` writes it so)."""
     profile_data: tuple[tuple[float, ...], ...] | None = None
     """Measured daily profiles given inline, ``[num_profiles][values_per_day]`` (any array-like)."""
     profile_assignment: Literal["random", "cycle"] = "random"
@@ -245,9 +246,14 @@ class ScenarioConfig:
                 "profile_csv: give measured profiles as a CSV or as profile_data, not both"
             )
         if self.profile_csv is not None:
-            if not isinstance(self.profile_csv, (str, os.PathLike)):
+            csv_path: object = self.profile_csv
+            if isinstance(csv_path, os.PathLike):
+                csv_path = os.fspath(csv_path)
+            if not isinstance(csv_path, str):  # a PathLike may give bytes
                 raise ConfigError(f"profile_csv: expected a path, got {self.profile_csv!r}")
-            _set(self, "profile_csv", os.fspath(self.profile_csv))
+            # Absolute: a relative path means the working folder of the moment, and a scenario is
+            # built, compared and written next to results from others.
+            _set(self, "profile_csv", os.path.abspath(os.path.expanduser(csv_path)))
             if not Path(self.profile_csv).is_file():
                 raise ConfigError(f"profile_csv: no such file {self.profile_csv!r}")
         elif self.profile_data is not None:

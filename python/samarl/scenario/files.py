@@ -300,7 +300,9 @@ def _scenario_from(data: Mapping[str, Any], path: Path) -> ScenarioConfig:
 def dump_scenario(scenario: ScenarioConfig, path: str | os.PathLike[str]) -> Path:
     """Writes ``scenario`` as TOML (``.toml``) or JSON (``.json``); returns the path.
 
-    Loading the file back with :func:`load_scenario` gives an equal scenario.
+    Loading the file back with :func:`load_scenario`, from any working folder, gives an equal
+    scenario: a ``profile_csv`` in the file's folder (or below) is written relative to it, so the
+    two can move together, any other one absolute.
     """
     if not isinstance(scenario, ScenarioConfig):
         raise ConfigError(f"scenario: expected a ScenarioConfig, got {type(scenario).__name__}")
@@ -308,6 +310,8 @@ def dump_scenario(scenario: ScenarioConfig, path: str | os.PathLike[str]) -> Pat
         raise ConfigError(f"path: expected a file path, got {path!r}")
     path = Path(path)
     data = scenario.to_dict()
+    if scenario.profile_csv is not None:
+        data["profile_csv"] = _path_from(Path(scenario.profile_csv), path.parent)
     if path.suffix.lower() == ".toml":
         text = _toml_dumps(data)
     elif path.suffix.lower() == ".json":
@@ -317,6 +321,16 @@ def dump_scenario(scenario: ScenarioConfig, path: str | os.PathLike[str]) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _path_from(target: Path, folder: Path) -> str:
+    """``target`` as a scenario file in ``folder`` names it: relative (with ``/``) when it lies in
+    ``folder`` or below, else absolute."""
+    target, folder = Path(os.path.abspath(target)), Path(os.path.abspath(folder))
+    try:
+        return target.relative_to(folder).as_posix()
+    except ValueError:
+        return os.fspath(target)
 
 
 def _toml_module(what: str) -> Any:
