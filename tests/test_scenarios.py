@@ -109,6 +109,7 @@ def test_overrides_and_yaml(tmp_path: Path) -> None:
         ("dt_hours", float("nan")),
         ("episode_days", 0.0),
         ("episode_days", 1.0 / 200),  # half a step
+        ("episode_days", 1e307),  # inf steps: round() raised OverflowError (the file fuzzer)
         ("num_blocks", 0),
         ("num_blocks", 97),
         ("daily_demand", LogNormal(mean=-1.0, sigma=0.5)),
@@ -119,6 +120,7 @@ def test_overrides_and_yaml(tmp_path: Path) -> None:
         ("daily_demand", 10.0),
         ("profiles", ("residential", "nope")),
         ("profiles", ()),
+        ("profiles", [[]]),  # a list is no name: TypeError (unhashable) before
         ("profile_csv", "/does/not/exist.csv"),
         ("profile_data", ((1.0, -1.0),)),
         ("profile_data", ((0.0, 0.0),)),
@@ -127,6 +129,8 @@ def test_overrides_and_yaml(tmp_path: Path) -> None:
         ("noise", 1.5),
         ("capacity_kw", 0.0),
         ("capacity_kw", (1.0, float("inf"))),
+        ("capacity_kw", [None, []]),  # ragged: np.ndim raised ValueError before
+        ("capacity_kw", "1000"),
         ("capacity_factor", -0.1),
         ("seed", -1),
         ("population_seed", 2**63),
@@ -230,6 +234,7 @@ def test_scenario_files_are_bounded_and_regular(
         (".toml", "num_agents = 4\nnum_agents = 5\n", r"line 2, column \d+: .*: 'num_agents = 5'"),
         (".yaml", "num_agents: [1,\n", r"line 2, column 1: while parsing a flow node; expected the node content"),
         (".yaml", "num_agents: 4\nnum_agents: 5\n", r"line 2, column 1: the key 'num_agents' appears twice"),
+        (".yaml", "daily_demand: {dist: lognormal, 0: 1}\n", r"line 1, column 33: the key 0 is not a string"),
         (".json", '{"num_agents": 4,\n "num_agents": 5}', r"the key 'num_agents' appears twice"),
         (".json", '{"num_agents": 4,\n}', r": line 2 column 1"),
         (".toml", "num_agents = 4\n\xff\n", r"is not a UTF-8 text file \(line 2\)"),

@@ -187,15 +187,15 @@ class ScenarioConfig:
         s = self.steps_per_day
         _set(self, "episode_days", config_number("episode_days", self.episode_days))
         episode = self.episode_days * s
+        if episode > MAX_EPISODE_STEPS:  # first: beyond float's range, round(inf) raises
+            raise ConfigError(
+                f"episode_days: at most {MAX_EPISODE_STEPS} steps, got {self.episode_days} days "
+                f"({episode:g} steps)"
+            )
         if self.episode_days <= 0 or abs(episode - round(episode)) > 1e-6 * episode:
             raise ConfigError(
                 f"episode_days: must be > 0 and a whole number of {s} steps a day, "
                 f"got {self.episode_days} ({episode:g} steps)"
-            )
-        if episode > MAX_EPISODE_STEPS:
-            raise ConfigError(
-                f"episode_days: at most {MAX_EPISODE_STEPS} steps, got {self.episode_days} days "
-                f"({episode:g} steps)"
             )
         _set(self, "num_blocks", _int_field("num_blocks", self.num_blocks, minimum=1))
         if self.num_blocks > s:
@@ -234,7 +234,7 @@ class ScenarioConfig:
         else:
             _set(self, "profiles", tuple(self.profiles))
         for p in self.profiles:
-            if p not in BUILTIN_PROFILES:
+            if not isinstance(p, str) or p not in BUILTIN_PROFILES:
                 hint = difflib.get_close_matches(str(p), BUILTIN_PROFILES, n=1)
                 raise ConfigError(
                     f"profiles: unknown built-in profile {p!r}"
@@ -274,7 +274,7 @@ class ScenarioConfig:
         cap = self.capacity_kw
         if cap is None:
             pass
-        elif np.ndim(cap) == 0:
+        elif not isinstance(cap, (list, tuple, np.ndarray)):  # config_number refuses non-numbers
             value = config_number("capacity_kw", cap)
             if value <= 0:
                 raise ConfigError(f"capacity_kw: must be > 0, got {value}")

@@ -128,8 +128,8 @@ def parse_mapping(text: str, suffix: str, path: Path, *, what: str = "scenario")
 
     A leading byte-order mark is skipped. Errors are one line naming the line of the file (and
     for TOML the key). YAML is read safely and more strictly than PyYAML's ``safe_load``: no
-    aliases (``*name``, which can expand a small file beyond any memory), no repeated keys, and
-    numbers as YAML 1.2 writes them (``010`` is ten, ``1:30`` and ``0x1F`` are strings, ``1e3``
+    aliases (``*name``, which can expand a small file beyond any memory), no repeated keys, keys
+    that are strings (as in TOML and JSON), and numbers as YAML 1.2 writes them (``010`` is ten, ``1:30`` and ``0x1F`` are strings, ``1e3``
     is a float); JSON objects may not repeat a key either.
     """
     text = text.removeprefix("\ufeff")
@@ -225,8 +225,8 @@ def _yaml_load(text: str, path: Path, what: str) -> Any:
 
 @functools.cache
 def _yaml_loader() -> Any:
-    """A PyYAML ``SafeLoader`` that refuses aliases and repeated keys and reads numbers as YAML
-    1.2 does (see :func:`parse_mapping`)."""
+    """A PyYAML ``SafeLoader`` that refuses aliases, repeated keys and keys that are not strings,
+    and reads numbers as YAML 1.2 does (see :func:`parse_mapping`)."""
     import yaml
 
     int_tag, float_tag = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
@@ -248,11 +248,12 @@ def _yaml_loader() -> Any:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     continue
                 key = self.construct_object(key_node, deep=deep)
-                try:
-                    repeated = key in seen
-                    seen.add(key)
-                except TypeError:
-                    continue  # an unhashable key: PyYAML says so
+                if not isinstance(key, str):  # as in TOML and JSON, where keys are names
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} is not a string", key_node.start_mark
+                    )
+                repeated = key in seen
+                seen.add(key)
                 if repeated:
                     raise yaml.constructor.ConstructorError(
                         None, None, f"the key {key!r} appears twice", key_node.start_mark
