@@ -482,7 +482,7 @@ def test_csv_headers_time_labels_and_byte_order_marks(tmp_path: Path, text: str)
         # An empty cell or a Unicode minus in the first column made it a "time label": the whole
         # first profile was dropped without a word.
         ("1,2\n,3\n4,5\n", r"line 2, column 1: the cell is empty"),
-        ("1,2\n\u22121,3\n4,5\n", r"line 2, column 1: '\u22121' is not a number \(a Unicode minus"),
+        ("1,2\n\u22121,3\n4,5\n", r"line 2, column 1: '\u22121' is not a number or a time of day \(a Unicode minus"),
         ("a,b\n1,2\n3,\n", r"line 3, column 2: the cell is empty"),
         ("a,b\n1,2\n3,\u22121\n", r"line 3, column 2: '\u22121' is not a number \(a Unicode minus"),
         ("1\n2\n\uff13\n", r"line 3, column 1: '\uff13' is not a number \(write ASCII digits\)"),

@@ -240,8 +240,8 @@ def _first_column(header: list[str] | None, rows: list[tuple[int, list[str]]], n
                 )
         elif not _IS_NUMBER.fullmatch(cell):
             raise ConfigError(
-                f"profile_csv: {name!r} line {lineno}, column 1: {_not_a_number(cell)} "
-                "(nor a time of day)"
+                f"profile_csv: {name!r} line {lineno}, column 1: "
+                f"{_not_a_number(cell, 'a number or a time of day')}"
             )
     if header is None and len(rows) >= 3:
         first = np.array([float(c) for c in cells])
@@ -316,7 +316,8 @@ def _where(rows: list[tuple[int, list[str]]], i: int, width: int, skipped: int) 
     return f"line {rows[row][0]}, column {column + 1 + skipped}"
 
 
-def _not_a_number(cell: str) -> str:
+def _not_a_number(cell: str, kind: str = "a number") -> str:
+    """Why ``cell`` is not ``kind``, with a hint at what the file meant."""
     if not cell:
         return "the cell is empty (a missing value? fill it in)"
     hints = [
@@ -329,7 +330,7 @@ def _not_a_number(cell: str) -> str:
     hint = next((text for char, text in hints if char in cell), "")
     if not hint and not cell.isascii():
         hint = "write ASCII digits"
-    return f"{show_line(cell, 20)} is not a number" + (f" ({hint})" if hint else "")
+    return f"{show_line(cell, 20)} is not {kind}" + (f" ({hint})" if hint else "")
 
 
 def _steps(name: str, value: int) -> int:
