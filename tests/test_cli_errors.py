@@ -16,6 +16,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from samarl.cli import main
@@ -42,10 +43,18 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "bad option value": (["train", "--iterations", "two", "--out", "{out}/o8"], 2, "--iterations"),
     "unknown option": (["run", "--policy", "{run}", "--dyas", "2", "--out", "{out}/o9"], 2, "--dyas"),
     "training diverges": (["train", *TINY, "--learning-rate", "1e12", "--out", "{out}/o10"], 1, "iteration 1"),
+    "graph npz damaged": (["run", "--policy", "{run}", "--graph", "{tmp}/indptr.npz", "--out", "{out}/o11"], 2, "graph: "),
+    "YAML alias bomb": (["train", "--scenario", "{tmp}/bomb.yaml", "--out", "{out}/o12"], 2, "aliases"),
 }  # fmt: skip
 
 #: The cases that also run in a subprocess: one of each kind of error.
-SUBPROCESS = ("policy damaged", "no policy in the folder", "unknown option", "training diverges")
+SUBPROCESS = (
+    "policy damaged",
+    "no policy in the folder",
+    "unknown option",
+    "training diverges",
+    "graph npz damaged",  # SciPy's C++ code aborted the process (glibc: corrupted size)
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +73,14 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     shutil.rmtree(tmp / "no_policy" / "checkpoints")
     (tmp / "bad_ckpt" / "checkpoints").mkdir(parents=True)
     (tmp / "bad_ckpt" / "checkpoints" / "latest.safetensors").write_bytes(os.urandom(64))
+    # A CSR pointer that rises past the 4 entries and falls back (one per agent of the run).
+    indptr = np.array([0, 20, 20, 20, 4])
+    np.savez(tmp / "indptr.npz", format=b"csr", shape=[4, 4], indptr=indptr, indices=[1, 0, 3, 2], data=np.ones(4))  # fmt: skip
+    # An alias bomb: 390 bytes that PyYAML expands to 9**9 items.
+    value = "&a0 [1.0]"
+    for i in range(1, 9):
+        value = f"&a{i} [{value}, " + ", ".join([f"*a{i - 1}"] * 8) + "]"
+    (tmp / "bomb.yaml").write_text(f"num_agents: {value}\n")
     return {"run": run, "tmp": tmp}
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import os
+import zipfile
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -9,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from samarl import Graph, _core, make_graph
+from samarl.comms import graph_files
 from samarl.comms.graph import GRAPH_FAMILIES
 from samarl.errors import GraphError, InvalidValueError
 from samarl.reference import graph as ref
@@ -152,3 +157,169 @@ def test_engine_rejects_negative_csr_indices() -> None:
     with pytest.raises(InvalidValueError, match=r"indices: .*found -1"):
         _core.GraphCore.from_csr(2, indptr, np.array([1, -1]))
     assert _core.GraphCore.from_csr(2, indptr, indices).num_edges == 1
+
+
+# -- graphs from files -----------------------------------------------------------------------------
+#: The members ``scipy.sparse.save_npz`` writes for the path 0 - 1 - 2 in CSR.
+PATH_CSR = {
+    "format": np.array(b"csr"),
+    "shape": np.array([3, 3]),
+    "indptr": np.array([0, 1, 3, 4]),
+    "indices": np.array([1, 0, 2, 1], dtype=np.int32),
+    "data": np.ones(4, dtype=np.float32),
+}
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("kind", [sp.csr_array, sp.csr_matrix])
+@pytest.mark.parametrize("compressed", [True, False])
+def test_npz_files_of_every_read_format(tmp_path, fmt, kind, compressed) -> None:
+    graph = Graph.erdos_renyi(40, 4.0, seed=3)
+    path = tmp_path / "g.npz"
+    sp.save_npz(path, kind(graph.to_scipy()).asformat(fmt), compressed=compressed)
+    read = Graph.from_file(path)
+    np.testing.assert_array_equal(read.indptr, graph.indptr)
+    np.testing.assert_array_equal(read.indices, graph.indices)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        # indptr rising past the entries, then falling: SciPy's C++ code wrote beyond its buffers
+        # (the process aborted with "corrupted size vs. prev_size", or a bare RuntimeError).
+        ({"indptr": np.array([0, 20, 20, 4])}, GraphError, r"indptr: must never decrease, but entry 3 is 4 after 20"),
+        ({"indptr": np.array([0, 1, 3, 10**9])}, GraphError, "indptr ends at 1000000000, but there are 4 indices"),
+        ({"indptr": np.array([1, 1, 3, 4])}, GraphError, "indptr: must start at 0"),
+        ({"indptr": np.array([0, 1, 4])}, GraphError, r"indptr: expected 4 entries"),
+        ({"indptr": np.array([0.0, 1, 3, 4])}, InvalidValueError, "indptr.npy holds a 1-D float64"),
+        ({"indices": np.array([1, 0, 3, 1])}, GraphError, r"indices: index 3 is outside \[0, 3\)"),
+        ({"indices": np.array([1, 0, -1, 1])}, GraphError, "indices: index -1 is outside"),
+        ({"indices": np.array([2**64 - 1] * 4, dtype=np.uint64)}, GraphError, "too large"),
+        ({"indices": None}, InvalidValueError, "a csr matrix needs an 'indices' array"),
+        ({"shape": np.array([3, 4])}, GraphError, r"expected a square matrix, got shape \(3, 4\)"),
+        ({"shape": np.array([3])}, InvalidValueError, "shape must hold 2 sizes"),
+        ({"shape": np.array([2**40, 2**40])}, GraphError, "the matrix size must be in"),
+        ({"shape": None}, InvalidValueError, "no 'shape' array"),
+        ({"format": np.array(b"bsr")}, InvalidValueError, r"'bsr' is not read \(convert it with .tocsr"),
+        ({"format": np.array("lil")}, InvalidValueError, "sparse format 'lil' is not read"),
+        ({"format": np.array([1, 2])}, InvalidValueError, "format.npy holds a 1-D int64"),
+        ({"data": np.array(["a"] * 4)}, InvalidValueError, "data.npy holds a 1-D <U1"),
+        ({"data": np.array([1, 1, 1, 1], dtype=object)}, InvalidValueError, "data.npy holds a 1-D object"),
+        ({"data": np.array([1, np.nan, 1, 1])}, GraphError, "data holds NaN or inf"),
+        ({"data": np.ones(5)}, GraphError, "4 indices and 5 data"),
+        ({"indices": np.array([1, 1, 2, 1])}, GraphError, r"not symmetric"),
+    ],
+)  # fmt: skip
+def test_an_inconsistent_npz_is_refused_before_scipy_sees_it(
+    tmp_path, change: dict, error: type[Exception], match: str
+) -> None:
+    arrays = {k: v for k, v in {**PATH_CSR, **change}.items() if v is not None}
+    path = tmp_path / "g.npz"
+    np.savez(path, **arrays)  # type: ignore[arg-type]
+    with pytest.raises(error, match=match) as raised:
+        Graph.from_file(path)
+    assert str(raised.value).startswith(f"graph: {str(path)!r}")
+    assert "\n" not in str(raised.value)
+
+
+def test_a_file_that_is_not_an_npz_is_refused(tmp_path) -> None:
+    good = tmp_path / "good.npz"
+    np.savez(good, **PATH_CSR)  # type: ignore[arg-type]
+    assert Graph.from_file(good).num_edges == 2
+    for content, match in [
+        (b"hello", "not a zip archive"),  # was zipfile.BadZipFile or a pickle error
+        (good.read_bytes()[:200], "not a zip archive"),
+        (good.read_bytes()[:-30], "not a zip archive"),
+        (b"", "not a zip archive"),
+    ]:
+        path = tmp_path / "bad.npz"
+        path.write_bytes(content)
+        with pytest.raises(InvalidValueError, match=f"is not a SciPy sparse .npz file: {match}"):
+            Graph.from_file(path)
+    damaged = bytearray(good.read_bytes())
+    damaged[100] ^= 0xFF  # inside the first member's data: its CRC no longer matches
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(InvalidValueError, match=r"is not a SciPy sparse \.npz file"):
+        Graph.from_file(path)
+
+
+def test_npz_limits_against_zip_bombs(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    many = tmp_path / "many.npz"
+    with zipfile.ZipFile(many, "w") as archive:
+        for i in range(100):
+            archive.writestr(f"x{i}.npy", b"")
+    with pytest.raises(InvalidValueError, match="a zip of 100 members"):
+        Graph.from_file(many)
+    # An array whose header claims more than the member holds is never allocated.
+    liar = tmp_path / "liar.npz"
+    np.savez(liar, **PATH_CSR)  # type: ignore[arg-type]
+    buffer = io.BytesIO()
+    header = {"descr": "<i8", "fortran_order": False, "shape": (10**12,)}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    with zipfile.ZipFile(liar, "a") as archive:
+        archive.writestr("row.npy", buffer.getvalue() + b"\0" * 8)
+    with pytest.raises(InvalidValueError, match=r"row\.npy is shorter than its array"):
+        Graph.from_file(liar)
+    # A small file that unpacks beyond the limit (zeros compress ~1000x) is refused unread.
+    bomb = tmp_path / "bomb.npz"
+    np.savez_compressed(bomb, **{**PATH_CSR, "data": np.zeros(10**5)})  # type: ignore[arg-type]
+    monkeypatch.setattr(graph_files, "MAX_NPZ_BYTES", 50_000)
+    assert bomb.stat().st_size < 50_000
+    with pytest.raises(InvalidValueError, match="its arrays unpack to 8"):
+        Graph.from_file(bomb)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0 1\n1 2\n",
+        "\ufeff0 1\n1 2\n",  # a byte-order mark (Windows editors)
+        "# a path\n0,1\n\n1 , 2  # a comment\n",  # commas in any file, comments, blank lines
+        "0\t1\r\n1\t2\r\n",
+    ],
+)
+def test_edge_lists(tmp_path, text: str) -> None:
+    path = tmp_path / "e.txt"
+    path.write_bytes(text.encode())
+    graph = Graph.from_file(path)
+    assert (graph.num_nodes, graph.num_edges) == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("0 1\n1 2.5\n", r"line 2: '2.5' is not a node index \(not whole\): '1 2.5'"),
+        ("0 1\n\n# x\n1 -2\n", r"line 4: '-2' is not a node index \(< 0\)"),
+        ("0 1 0.5\n", "line 1: expected two node indices, got 3 values"),
+        ("0 99999999999999999999\n", "line 1: node index 99999999999999999999... has more than 10"),
+        ("0 4294967294\n", "names node 4294967294; a graph file describes at most"),
+        ("source,target\n0,1\n", "line 1: 'source' is not a node index"),
+        ("0 \uff15\n", "line 1: '\uff15' is not a node index"),
+    ],
+)
+def test_bad_edge_lists_name_the_line(tmp_path, text: str, match: str) -> None:
+    path = tmp_path / "e.txt"
+    path.write_bytes(text.encode())
+    with pytest.raises(InvalidValueError, match=match):
+        Graph.from_file(path)
+    path.write_text("# no edges\n")
+    with pytest.raises(GraphError, match="lists no edges, so it does not say how many nodes"):
+        Graph.from_file(path)
+    assert Graph.from_file(path, num_nodes=3).num_edges == 0
+
+
+def test_graph_files_must_be_regular_and_bounded(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+
+    with pytest.raises(InvalidValueError, match="is a folder, not a file"):
+        Graph.from_file(tmp_path)
+    fifo = tmp_path / "fifo.txt"
+    os.mkfifo(fifo)  # reading would wait for a writer forever
+    with pytest.raises(InvalidValueError, match="is not a regular file"):
+        Graph.from_file(fifo)
+    with pytest.raises(InvalidValueError, match="no such file"):
+        Graph.from_file(tmp_path / "missing.npz")
+    path = tmp_path / "e.txt"
+    path.write_text("0 1\n" * 100)
+    monkeypatch.setattr(graph_files, "MAX_EDGE_LIST_BYTES", 100)
+    with pytest.raises(InvalidValueError, match="holds 400 bytes, more than the 100"):
+        Graph.from_file(path)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +21,11 @@ from samarl.scenario import (
     Uniform,
     builtin_profile,
     dump_scenario,
+    files,
     load_scenario,
     preset_names,
+    profiles,
+    read_mapping,
     read_profile_csv,
 )
 
@@ -104,6 +109,7 @@ def test_overrides_and_yaml(tmp_path: Path) -> None:
         ("dt_hours", float("nan")),
         ("episode_days", 0.0),
         ("episode_days", 1.0 / 200),  # half a step
+        ("episode_days", 1e307),  # inf steps: round() raised OverflowError (the file fuzzer)
         ("num_blocks", 0),
         ("num_blocks", 97),
         ("daily_demand", LogNormal(mean=-1.0, sigma=0.5)),
@@ -114,6 +120,7 @@ def test_overrides_and_yaml(tmp_path: Path) -> None:
         ("daily_demand", 10.0),
         ("profiles", ("residential", "nope")),
         ("profiles", ()),
+        ("profiles", [[]]),  # a list is no name: TypeError (unhashable) before
         ("profile_csv", "/does/not/exist.csv"),
         ("profile_data", ((1.0, -1.0),)),
         ("profile_data", ((0.0, 0.0),)),
@@ -122,6 +129,8 @@ def test_overrides_and_yaml(tmp_path: Path) -> None:
         ("noise", 1.5),
         ("capacity_kw", 0.0),
         ("capacity_kw", (1.0, float("inf"))),
+        ("capacity_kw", [None, []]),  # ragged: np.ndim raised ValueError before
+        ("capacity_kw", "1000"),
         ("capacity_factor", -0.1),
         ("seed", -1),
         ("population_seed", 2**63),
@@ -175,6 +184,95 @@ def test_unknown_preset_and_file_type(tmp_path: Path) -> None:
     (tmp_path / "s.ini").write_text("x")
     with pytest.raises(ConfigError, match="unknown file type"):
         load_scenario(tmp_path / "s.ini")
+
+
+# -- reading scenario files safely -----------------------------------------------------------------
+def yaml_alias_bomb(levels: int) -> str:
+    """A few hundred bytes that PyYAML's ``safe_load`` expands to ``9**levels`` items."""
+    value = "&a0 [1.0]"
+    for i in range(1, levels):
+        value = f"&a{i} [{value}, " + ", ".join([f"*a{i - 1}"] * 8) + "]"
+    return f"num_agents: {value}\n"
+
+
+def test_yaml_aliases_are_refused(tmp_path: Path) -> None:
+    """9 levels (390 bytes) took 16 s and then a MemoryError under 4 GB (formatting the 9**9 items
+    into the error); 10 levels, an 80 KB file, 53 s and 5.5 GB."""
+    pytest.importorskip("yaml")
+    path = tmp_path / "bomb.yaml"
+    path.write_text(yaml_alias_bomb(10))
+    with pytest.raises(ConfigError, match=r"line 1, column \d+: aliases \(\*name\) are not read"):
+        load_scenario(path)
+    path.write_text("base: &b {num_agents: 4}\nscenario:\n  <<: *b\n")  # merge keys use aliases
+    with pytest.raises(ConfigError, match="line 3, column 7: aliases"):
+        load_scenario(path)
+    path.write_text("scenario: &s {num_agents: 4}\n")  # an anchor alone expands nothing
+    assert load_scenario(path).num_agents == 4
+
+
+def test_scenario_files_are_bounded_and_regular(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text("num_agents = 3\n" + "# padding\n" * 100)
+    monkeypatch.setattr(files, "MAX_CONFIG_BYTES", 1000)
+    with pytest.raises(ConfigError, match=r"scenario: .* holds 1,015 bytes, more than the 1,000"):
+        load_scenario(path)
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)  # reading would wait for a writer forever (samarl train --config FIFO)
+    with pytest.raises(ConfigError, match=r"config: .* is not a regular file"):
+        read_mapping(fifo)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text", "match"),
+    [
+        # tomllib said "Expected '=' after a key in a key/value pair (at line 2, column 2)".
+        (".toml", "num_agents = 4\nnüm_agents = 5\n", r"line 2: the key 'nüm_agents' holds 'ü', which a bare TOML key cannot"),
+        (".toml", "[scénario]\nnum_agents = 4\n", r"line 1: the key 'scénario' holds 'é'"),
+        (".toml", "num_agents = 4\nseed = [1,\n", r"at the end of the file: Invalid value"),
+        (".toml", "num_agents = 4\nnum_agents = 5\n", r"line 2, column \d+: .*: 'num_agents = 5'"),
+        (".yaml", "num_agents: [1,\n", r"line 2, column 1: while parsing a flow node; expected the node content"),
+        (".yaml", "num_agents: 4\nnum_agents: 5\n", r"line 2, column 1: the key 'num_agents' appears twice"),
+        (".yaml", "daily_demand: {dist: lognormal, 0: 1}\n", r"line 1, column 33: the key 0 is not a string"),
+        (".json", '{"num_agents": 4,\n "num_agents": 5}', r"the key 'num_agents' appears twice"),
+        (".json", '{"num_agents": 4,\n}', r": line 2 column 1"),
+        (".toml", "num_agents = 4\n\xff\n", r"is not a UTF-8 text file \(line 2\)"),
+    ],
+)  # fmt: skip
+def test_parse_errors_are_one_line_naming_the_line(
+    tmp_path: Path, suffix: str, text: str, match: str
+) -> None:
+    if suffix == ".yaml":
+        pytest.importorskip("yaml")
+    path = tmp_path / f"s{suffix}"
+    path.write_bytes(text.encode("latin-1" if "\xff" in text else "utf-8"))
+    with pytest.raises(ConfigError, match=f"scenario: .*{match}") as raised:
+        load_scenario(path)
+    assert "\n" not in str(raised.value)
+
+
+def test_yaml_numbers_are_read_as_yaml_1_2(tmp_path: Path) -> None:
+    """PyYAML's YAML 1.1 read 010 as 8, 1:30 as 90 and 0x10 as 16, but 1e3 as a string."""
+    pytest.importorskip("yaml")
+    path = tmp_path / "s.yaml"
+    path.write_text("num_agents: 010\ncapacity_kw: 1e3\nnoise: .5\n")
+    scenario = load_scenario(path)
+    assert (scenario.num_agents, scenario.capacity_kw, scenario.noise) == (10, 1000.0, 0.5)
+    for text in ("seed: 1:30\n", "seed: 0x10\n", "seed: 1_000\n"):
+        path.write_text(text)
+        with pytest.raises(ConfigError, match="seed: expected an integer, got '"):
+            load_scenario(path)
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json", ".yaml"])
+def test_a_byte_order_mark_is_skipped(tmp_path: Path, suffix: str) -> None:
+    if suffix == ".yaml":
+        pytest.importorskip("yaml")
+    text = {".toml": "num_agents = 4\n", ".json": '{"num_agents": 4}', ".yaml": "num_agents: 4\n"}
+    path = tmp_path / f"s{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + text[suffix].encode())
+    assert load_scenario(path).num_agents == 4
 
 
 # -- round trips of arbitrary valid scenarios ------------------------------------------------------
@@ -330,7 +428,7 @@ def test_csv_formats(tmp_path: Path) -> None:
     ("text", "match"),
     [
         ("1,2\n3\n", "line 2 has 1 values, expected 2"),
-        ("1,2\n3,x\n", "line 2 is not numeric"),
+        ("1,2\n3,x\n", "line 2, column 2: .x. is not a number"),
         ("1,-2\n3,4\n", "must be >= 0"),
         ("1,0\n3,0\n", "profile 1 is all zeros"),
         ("# only a comment\n", "no data rows"),
@@ -341,6 +439,83 @@ def test_bad_csv(tmp_path: Path, text: str, match: str) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError, match=f"profile_csv: .*{match}"):
         read_profile_csv(path, 96)
+
+
+HOURLY = np.arange(1.0, 25.0)  # one profile of 24 hourly values
+
+
+def hourly_rows(label: Callable[[int], str] = lambda h: "", sep: str = ",") -> str:
+    """24 rows of :data:`HOURLY`, each after ``label(hour)`` (and ``sep``) when there is one."""
+    return "\n".join(
+        (f"{label(h)}{sep}" if label(h) else "") + f"{v}" for h, v in enumerate(HOURLY)
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A byte-order mark made the first value (or the "step" header) not a number: the first
+        # row became a header, the step column a profile (5.7% off at the worst hour here).
+        "\ufeff" + hourly_rows(),
+        "\ufeffstep,a\n" + hourly_rows(str),
+        "\ufeff" + hourly_rows(lambda h: f"{h:02d}:00"),
+        # Time labels without a header: the first row was taken for one.
+        hourly_rows(lambda h: f"{h:02d}:00"),
+        hourly_rows(lambda h: f"{h + 1:02d}:00"),  # labelled by the end of each interval: 01:00 .. 24:00
+        hourly_rows(lambda h: f"{(h + 1) % 24:02d}:00:00"),  # .. 00:00
+        hourly_rows(lambda h: f"2024-01-01T{h:02d}:00:00Z"),
+        "time,load\n" + hourly_rows(lambda h: f"{h:02d}:00-{h + 1:02d}:00"),
+        "Hour,load\n" + hourly_rows(lambda h: str(h + 1)),  # an index named in the header
+        ",load\n" + hourly_rows(str),  # pandas' index
+        "load\n" + hourly_rows() + "\n,\n\n",  # a spreadsheet's empty rows at the end
+    ],
+)  # fmt: skip
+def test_csv_headers_time_labels_and_byte_order_marks(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes(text.encode())
+    np.testing.assert_allclose(read_profile_csv(path, 24), [HOURLY / HOURLY.mean()])
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        # An empty cell or a Unicode minus in the first column made it a "time label": the whole
+        # first profile was dropped without a word.
+        ("1,2\n,3\n4,5\n", r"line 2, column 1: the cell is empty"),
+        ("1,2\n\u22121,3\n4,5\n", r"line 2, column 1: '\u22121' is not a number or a time of day \(a Unicode minus"),
+        ("a,b\n1,2\n3,\n", r"line 3, column 2: the cell is empty"),
+        ("a,b\n1,2\n3,\u22121\n", r"line 3, column 2: '\u22121' is not a number \(a Unicode minus"),
+        ("1\n2\n\uff13\n", r"line 3, column 1: '\uff13' is not a number \(write ASCII digits\)"),
+        ("1\n1_000\n", r"line 2, column 1: '1_000' is not a number"),
+        ('1\n"2,5"\n', r"line 2, column 1: '2,5' is not a number \(the decimal separator is a point\)"),
+        ("a;b\n1;2\n", r"line 2, column 1: '1;2' is not a number \(columns are separated by commas\)"),
+        ("1,2\n,\n3,4\n", r"line 2 has only empty cells"),
+        ("a,b,c\n1,2\n", r"line 1 \(the header\) has 3 names, but line 2 has 2 values"),
+        ("a\n1\nnan\n", r"line 3, column 1: values must be finite"),
+        ("t,a\n0,1\n1,-2\n", r"line 3, column 2: values must be >= 0, got -2"),
+        (hourly_rows(lambda h: f"{(h + 6) % 24:02d}:00"), r"line 1: the day starts at 06:00, but the rows must start at midnight"),
+        (hourly_rows(lambda h: f"{h % 12 * 2:02d}:00"), r"line 2: time '02:00' where 01:00 belongs"),  # two days
+        (hourly_rows(lambda h: "x" if h == 3 else f"{h:02d}:00"), r"line 4: the first column holds times of day, but here 'x'"),
+        (hourly_rows(lambda h: "25:00" if h == 3 else f"{h:02d}:00"), r"line 4: '25:00' is not a time of day"),
+        ('a\n"1\n', r"line 2: unexpected end of data"),
+    ],
+)  # fmt: skip
+def test_bad_csv_cells_name_the_line_and_column(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f"profile_csv: '.*p.csv' {match}") as raised:
+        read_profile_csv(path, 24)
+    assert "\n" not in str(raised.value)
+
+
+def test_profile_csvs_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("1\n" * 86_401)
+    with pytest.raises(ConfigError, match="86401 rows, more than 86400"):
+        read_profile_csv(path, 24)
+    monkeypatch.setattr(profiles, "MAX_PROFILE_CSV_BYTES", 1000)
+    with pytest.raises(ConfigError, match="more than the 1,000 such a file may hold"):
+        read_profile_csv(path, 24)
 
 
 def test_profile_csv_and_inline_data_agree(tmp_path: Path) -> None:
@@ -362,3 +537,28 @@ def test_relative_csv_is_resolved_against_the_scenario_file(tmp_path: Path) -> N
     scenario = load_scenario(tmp_path / "sub" / "s.toml")
     assert scenario.profile_csv == str(tmp_path / "sub" / "p.csv")
     assert scenario.uses_measured_profiles
+
+
+def test_a_dumped_profile_csv_loads_back_from_any_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dump_scenario wrote a relative profile_csv as given (relative to the working folder), and
+    loading resolves it against the file's folder: the run folder's scenario.toml named a CSV that
+    was not there."""
+    (tmp_path / "project" / "data").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "project" / "data" / "p.csv").write_text("1\n2\n3\n4\n")
+    monkeypatch.chdir(tmp_path / "project")
+    scenario = ScenarioConfig(num_agents=3, profile_csv="data/p.csv")
+    assert scenario.profile_csv == str(tmp_path / "project" / "data" / "p.csv")
+    beside = dump_scenario(scenario, "s.toml")  # the CSV lies below: written relative
+    away = dump_scenario(scenario, Path("..") / "runs" / "r1" / "s.json")  # elsewhere: absolute
+    assert 'profile_csv = "data/p.csv"' in beside.read_text()
+    assert json.loads(away.read_text())["profile_csv"] == scenario.profile_csv
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert load_scenario(tmp_path / "project" / "s.toml") == scenario
+    assert load_scenario(Path("..") / "runs" / "r1" / "s.json") == scenario
+    # The folder moves with its CSV.
+    (tmp_path / "project").rename(tmp_path / "moved")
+    moved = load_scenario(tmp_path / "moved" / "s.toml")
+    assert moved.profile_csv == str(tmp_path / "moved" / "data" / "p.csv")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ import scipy.sparse as sp
 from samarl import _core
 from samarl._validate import MAX_AGENTS, as_f32, as_index, check_shape, flag, positive_int, real
 from samarl._validate import seed as seed_
+from samarl.comms.graph_files import read_edge_list, read_sparse_npz
 from samarl.errors import ArgumentTypeError, GraphError, InvalidValueError
 
 __all__ = ["GRAPH_FAMILIES", "Graph", "is_graph_file", "make_graph"]
@@ -170,48 +173,41 @@ class Graph:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], num_nodes: int | None = None) -> Graph:
-        """Graph from a file: a SciPy sparse matrix saved with ``scipy.sparse.save_npz``
-        (``.npz``), or a text edge list (any other suffix: two node indices per line, separated by
-        whitespace or a comma; ``#`` starts a comment). ``num_nodes`` defaults to the matrix size,
-        or to the largest index + 1 of an edge list; when given, it must match."""
+        """Graph from a file: a square SciPy sparse matrix (csr, csc or coo) saved with
+        ``scipy.sparse.save_npz`` (``.npz``), or a text edge list (any other suffix: two node
+        indices per line, separated by whitespace or a comma; ``#`` starts a comment).
+        ``num_nodes`` defaults to the matrix size, or to the largest index + 1 of an edge list;
+        when given, it must match.
+
+        The file is checked before anything is built from it (:mod:`samarl.comms.graph_files`):
+        a file that is not a graph file raises :class:`~samarl.errors.InvalidValueError`, an
+        inconsistent matrix (e.g. a CSR ``indptr`` that decreases) a
+        :class:`~samarl.errors.GraphError`, each naming the file in one line.
+        """
         if not isinstance(path, (str, os.PathLike)):
             raise ArgumentTypeError(f"graph: expected a file path, got {path!r}")
         if num_nodes is not None:
             num_nodes = _num_nodes(num_nodes)
         p = Path(path)
-        if not p.is_file():
-            raise InvalidValueError(f"graph: no such file {os.fspath(p)!r}")
         if p.suffix.lower() == ".npz":
-            try:
-                matrix = sp.load_npz(p)
-            except (OSError, ValueError, KeyError) as e:
-                raise InvalidValueError(
-                    f"graph: {os.fspath(p)!r} is not a SciPy sparse .npz file ({e})"
-                ) from None
-            graph = cls.from_scipy(matrix)
+            matrix = read_sparse_npz(p)
+            with _naming_file(p):
+                graph = cls.from_scipy(matrix)
         else:
-            try:
-                edges = np.loadtxt(
-                    p, dtype=np.int64, comments="#", delimiter=_delimiter(p), ndmin=2
-                )
-            except (OSError, ValueError, UnicodeDecodeError) as e:
-                raise InvalidValueError(
-                    f"graph: {os.fspath(p)!r} is not an edge list of integer pairs ({e})"
-                ) from None
-            if edges.size and edges.shape[1] != 2:
-                raise InvalidValueError(
-                    f"graph: {os.fspath(p)!r}: expected two node indices per line, got "
-                    f"{edges.shape[1]}"
-                )
-            if edges.size and edges.min() < 0:
-                raise InvalidValueError(f"graph: {os.fspath(p)!r} has a negative node index")
+            edges = read_edge_list(p)
             size = int(edges.max()) + 1 if edges.size else 0
             n = size if num_nodes is None else num_nodes
+            if n == 0:
+                raise GraphError(
+                    f"graph: {os.fspath(p)!r} lists no edges, so it does not say how many nodes "
+                    "there are; give num_nodes"
+                )
             if n < size:
                 raise GraphError(
                     f"graph: {os.fspath(p)!r} names node {size - 1}, but there are only {n} agents"
                 )
-            graph = cls.from_edges(n, edges)
+            with _naming_file(p):
+                graph = cls.from_edges(n, edges)
         if num_nodes is not None and graph.num_nodes != num_nodes:
             raise GraphError(
                 f"graph: {os.fspath(p)!r} has {graph.num_nodes} nodes, expected {num_nodes} "
@@ -339,8 +335,13 @@ def is_graph_file(source: str) -> bool:
         return False
 
 
-def _delimiter(path: Path) -> str | None:
-    return "," if path.suffix.lower() == ".csv" else None
+@contextmanager
+def _naming_file(path: Path) -> Iterator[None]:
+    """Adds the file to the engine's graph errors (e.g. an asymmetric matrix)."""
+    try:
+        yield
+    except GraphError as e:
+        raise GraphError(f"graph: {os.fspath(path)!r}: {e}") from None
 
 
 def _squarest_factor(n: int) -> int:

@@ -135,8 +135,9 @@ class ScenarioConfig:
     profiles: tuple[str, ...] = ("residential", "early", "late", "evening")
     """Built-in daily profiles (keys of :data:`BUILTIN_PROFILES`); unused with measured ones."""
     profile_csv: str | None = None
-    """Path of a CSV of measured daily profiles (see :func:`read_profile_csv`); relative paths in a
-    scenario file are resolved against the file's folder when it is loaded."""
+    """Path of a CSV of measured daily profiles (see :func:`read_profile_csv`), stored absolute: a
+    relative path is resolved against the working folder here, and against the file's folder in a
+    scenario file (:func:`~samarl.scenario.dump_scenario` writes it so)."""
     profile_data: tuple[tuple[float, ...], ...] | None = None
     """Measured daily profiles given inline, ``[num_profiles][values_per_day]`` (any array-like)."""
     profile_assignment: Literal["random", "cycle"] = "random"
@@ -186,15 +187,15 @@ class ScenarioConfig:
         s = self.steps_per_day
         _set(self, "episode_days", config_number("episode_days", self.episode_days))
         episode = self.episode_days * s
+        if episode > MAX_EPISODE_STEPS:  # first: beyond float's range, round(inf) raises
+            raise ConfigError(
+                f"episode_days: at most {MAX_EPISODE_STEPS} steps, got {self.episode_days} days "
+                f"({episode:g} steps)"
+            )
         if self.episode_days <= 0 or abs(episode - round(episode)) > 1e-6 * episode:
             raise ConfigError(
                 f"episode_days: must be > 0 and a whole number of {s} steps a day, "
                 f"got {self.episode_days} ({episode:g} steps)"
-            )
-        if episode > MAX_EPISODE_STEPS:
-            raise ConfigError(
-                f"episode_days: at most {MAX_EPISODE_STEPS} steps, got {self.episode_days} days "
-                f"({episode:g} steps)"
             )
         _set(self, "num_blocks", _int_field("num_blocks", self.num_blocks, minimum=1))
         if self.num_blocks > s:
@@ -233,7 +234,7 @@ class ScenarioConfig:
         else:
             _set(self, "profiles", tuple(self.profiles))
         for p in self.profiles:
-            if p not in BUILTIN_PROFILES:
+            if not isinstance(p, str) or p not in BUILTIN_PROFILES:
                 hint = difflib.get_close_matches(str(p), BUILTIN_PROFILES, n=1)
                 raise ConfigError(
                     f"profiles: unknown built-in profile {p!r}"
@@ -245,9 +246,14 @@ class ScenarioConfig:
                 "profile_csv: give measured profiles as a CSV or as profile_data, not both"
             )
         if self.profile_csv is not None:
-            if not isinstance(self.profile_csv, (str, os.PathLike)):
+            csv_path: object = self.profile_csv
+            if isinstance(csv_path, os.PathLike):
+                csv_path = os.fspath(csv_path)
+            if not isinstance(csv_path, str):  # a PathLike may give bytes
                 raise ConfigError(f"profile_csv: expected a path, got {self.profile_csv!r}")
-            _set(self, "profile_csv", os.fspath(self.profile_csv))
+            # Absolute: a relative path means the working folder of the moment, and a scenario is
+            # built, compared and written next to results from others.
+            _set(self, "profile_csv", os.path.abspath(os.path.expanduser(csv_path)))
             if not Path(self.profile_csv).is_file():
                 raise ConfigError(f"profile_csv: no such file {self.profile_csv!r}")
         elif self.profile_data is not None:
@@ -268,7 +274,7 @@ class ScenarioConfig:
         cap = self.capacity_kw
         if cap is None:
             pass
-        elif np.ndim(cap) == 0:
+        elif not isinstance(cap, (list, tuple, np.ndarray)):  # config_number refuses non-numbers
             value = config_number("capacity_kw", cap)
             if value <= 0:
                 raise ConfigError(f"capacity_kw: must be > 0, got {value}")
