@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from samarl._io import atomic_write
+from samarl._userfiles import read_user_file
 from samarl.errors import FileError
 
 __all__ = ["DTYPES", "FORMAT", "load_tensor_file", "save_tensor_file"]
@@ -57,6 +58,9 @@ DTYPES: dict[str, np.dtype[Any]] = {
     "BOOL": np.dtype("?"),
 }
 _NAMES = {dtype: name for name, dtype in DTYPES.items()}
+#: Most bytes a policy or checkpoint file may have (64 GiB: 2**34 float32 weights, the most a
+#: policy may have).
+MAX_FILE = 2**36
 #: Most bytes a header may have (safetensors' own readers refuse beyond 100 MB).
 MAX_HEADER = 100_000_000
 #: Most dimensions of one tensor.
@@ -145,10 +149,7 @@ def load_tensor_file(path: str | os.PathLike[str], *, kind: str, what: str) -> A
     """
     path = Path(path)
     shown = repr(os.fspath(path))
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise FileError(f"{what}: cannot read {shown}: {e.strerror or e}") from None
+    raw = read_user_file(path, what=what, limit=MAX_FILE, error=FileError)
 
     def damaged(reason: str) -> FileError:
         return FileError(f"{what}: {shown} is damaged or not a samarl {kind} file ({reason})")

@@ -40,12 +40,12 @@ def read_user_file(
     if info.st_size > limit:
         raise error(_too_large(what, name, info.st_size, limit))
     try:
-        with open(path, "rb") as f:
-            data = f.read(limit + 1)
+        with open(path, "rb") as f:  # read() allocates what it is asked for: the file's size
+            data = f.read(info.st_size + 1)
     except OSError as e:  # the file is there but the disk or its permissions fail: a failure
         raise FileError(f"{what}: cannot read {name!r}: {e.strerror or e}") from None
-    if len(data) > limit:  # it grew since
-        raise error(_too_large(what, name, len(data), limit))
+    if len(data) > info.st_size:  # it grew since
+        raise error(f"{what}: {name!r} grew while it was read (another process writes it?)")
     return data
 
 
