@@ -181,6 +181,15 @@ def config_number(name: str, value: object) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
+def config_real(name: str, value: object, **bounds: Any) -> float:
+    """:func:`real` raising :class:`~samarl.errors.ConfigError` (the type of every settings
+    error): a configuration field's finite number in range."""
+    try:
+        return real(name, value, **bounds)
+    except InvalidValueError as e:
+        raise ConfigError(str(e)) from None
+
+
 def real(
     name: str,
     value: object,

@@ -58,12 +58,19 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from samarl._validate import MAX_AGENTS, as_f32, as_f64, as_index, positive_int, real
+from samarl._validate import (
+    MAX_AGENTS,
+    as_f32,
+    as_f64,
+    as_index,
+    config_real,
+    positive_int,
+)
 from samarl._validate import seed as seed_
 from samarl.comms import GRAPH_FAMILIES, Consensus, Graph, is_graph_file, make_graph
 from samarl.comms.consensus import MAX_ROUNDS
@@ -107,8 +114,8 @@ def step_size_from_slope(slope: float, gain: float = 1.0) -> float:
     prices). A linear response is stable for ``gain`` in (0, 2);
     ``gain = 1`` cancels the stiffest mode's error in one update, half the stability edge, and
     every less stiff mode still contracts monotonically."""
-    slope = _config_real("slope", slope, low=0.0, low_open=True)
-    gain = _config_real("gain", gain, low=0.0, high=2.0, low_open=True, high_open=True)
+    slope = config_real("slope", slope, low=0.0, low_open=True)
+    gain = config_real("gain", gain, low=0.0, high=2.0, low_open=True, high_open=True)
     if not np.isfinite(gain / slope):
         raise ConfigError(f"slope: {slope!r} is too small (gain / slope overflows)")
     return gain / slope
@@ -181,7 +188,7 @@ class DualConfig:
             )
         object.__setattr__(self, "consensus_rounds", int(self.consensus_rounds))
         if self.dual_step_size is not None:
-            step = _config_real("dual_step_size", self.dual_step_size, low=0.0, low_open=True)
+            step = config_real("dual_step_size", self.dual_step_size, low=0.0, low_open=True)
             object.__setattr__(self, "dual_step_size", step)
         for name, low, high, high_open in (
             ("step_decay", 0.0, None, False),
@@ -189,7 +196,7 @@ class DualConfig:
             ("mult_init", 0.0, None, False),
             ("drop_prob", 0.0, 1.0, True),
         ):
-            value = _config_real(name, getattr(self, name), low=low, high=high, high_open=high_open)
+            value = config_real(name, getattr(self, name), low=low, high=high, high_open=high_open)
             object.__setattr__(self, name, value)
         if not isinstance(self.update_order, str) or self.update_order not in UPDATE_ORDERS:
             raise ConfigError(
@@ -355,7 +362,7 @@ class DualState:
             )
         self.num_agents = positive_int("num_agents", num_agents, maximum=MAX_AGENTS)
         self.num_blocks = int(self.capacity.size)
-        self.mult_max = _config_real("mult_max", mult_max, low=0.0, high=MAX_MULT, low_open=True)
+        self.mult_max = config_real("mult_max", mult_max, low=0.0, high=MAX_MULT, low_open=True)
         #: The step and projection (shared with the actors of partitioned runs).
         self.rule = DualStep(config, self.capacity, self.num_agents, self.mult_max)
         self.step_size = self.rule.step_size
@@ -505,12 +512,3 @@ class DualState:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _config_real(name: str, value: object, **bounds: Any) -> float:
-    """:func:`samarl._validate.real` raising :class:`~samarl.errors.ConfigError` (the type of
-    every settings error)."""
-    try:
-        return real(name, value, **bounds)
-    except InvalidValueError as e:
-        raise ConfigError(str(e)) from None
