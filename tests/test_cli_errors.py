@@ -42,6 +42,7 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "bad option value": (["train", "--iterations", "two", "--out", "{out}/o8"], 2, "--iterations"),
     "unknown option": (["run", "--policy", "{run}", "--dyas", "2", "--out", "{out}/o9"], 2, "--dyas"),
     "training diverges": (["train", *TINY, "--learning-rate", "1e12", "--out", "{out}/o10"], 1, "iteration 1"),
+    "engine demo beyond memory": (["demo", "--engine", "--agents", "4000000000", "--out", "{out}/o11"], 2, "num_agents: 4,000,000,000 agents need ~"),
 }  # fmt: skip
 
 #: The cases that also run in a subprocess: one of each kind of error.

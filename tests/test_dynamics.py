@@ -206,3 +206,27 @@ def test_outputs_are_zero_copy_views_reused_every_step() -> None:
     assert a.reward is b.reward
     assert a.obs.dtype == np.float32
     assert a.obs.flags.c_contiguous
+
+
+def test_sizes_are_checked_against_memory_before_allocating(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from samarl.errors import MemoryLimitError
+    from samarl.scenario import ScenarioConfig
+
+    monkeypatch.setenv("SAMARL_MEMORY_LIMIT", "50k")
+    with pytest.raises(MemoryLimitError, match=r"^mean_arrival: 1,000 agents need ~96 kB \(this"):
+        Dynamics(mean_arrival=np.ones(1000), max_power=1.0, cost_linear=1.0, profiles=np.ones(4))
+    with pytest.raises(MemoryLimitError, match=r"^copies: 16,000 rows \(agents x copies\)"):
+        Dynamics.from_scenario(ScenarioConfig.preset("small"), copies=1000)
+    # The engine checks its own buffers too (here the Python check is below the limit).
+    monkeypatch.setenv("SAMARL_MEMORY_LIMIT", "2k")
+    with pytest.raises(MemoryLimitError, match="need ~"):
+        _core.DemandResponseCore(
+            mean_arrival=np.ones(1000, np.float32),
+            max_power=np.ones(1000, np.float32),
+            cost_linear=np.ones(1000, np.float32),
+            cost_quadratic=np.ones(1000, np.float32),
+            profile_id=np.zeros(1000, np.int64),
+            profiles=np.ones((1, 4), np.float32),
+        )

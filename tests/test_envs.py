@@ -24,7 +24,7 @@ from samarl.envs import (
     check_batched_env,
     parallel_env,
 )
-from samarl.errors import ConfigError, InvalidValueError, ShapeError
+from samarl.errors import ConfigError, InvalidValueError, MemoryLimitError, ShapeError
 from samarl.reference.env import DemandResponseRef
 from samarl.scenario import ScenarioConfig
 
@@ -193,6 +193,14 @@ def test_initial_backlog_and_checkpoints() -> None:
     assert env.arrival_seed == 3
     for a, want in zip(actions[10:], later, strict=True):
         np.testing.assert_array_equal(env.step(a).obs, want)
+
+
+def test_env_sizes_are_checked_against_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAMARL_MEMORY_LIMIT", "1M")
+    with pytest.raises(MemoryLimitError, match=r"copies: 16,000,000 rows .* need ~1\.5 GB"):
+        DemandResponseEnv(SMALL, copies=1_000_000)
+    with pytest.raises(MemoryLimitError, match=r"num_agents: 1,000,000 agents need ~\d+ MB"):
+        DemandResponseEnv(SMALL, num_agents=1_000_000)
 
 
 def test_bad_scenarios_and_overrides() -> None:

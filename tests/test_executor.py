@@ -11,7 +11,7 @@ import pytest
 
 from samarl.comms.consensus import Consensus
 from samarl.comms.graph import make_graph
-from samarl.errors import ConfigError, DisconnectedGraphError
+from samarl.errors import ConfigError, DisconnectedGraphError, MemoryLimitError
 from samarl.execution import AgentRemoval, DualConfig, DualState, execute, save_run
 from samarl.scenario import ScenarioConfig
 
@@ -152,3 +152,16 @@ def test_remove_agents_rebuilds_the_survivors_graph() -> None:
         state.remove_agents(np.arange(10))
     with pytest.raises(ConfigError, match="fraction"):
         AgentRemoval(day=1, fraction=1.5)
+
+
+def test_a_run_beyond_the_machines_memory_is_one_line_before_it_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SAMARL_MEMORY_LIMIT", "100M")
+    act = price_rule(scenario(16))
+    with pytest.raises(MemoryLimitError, match=r"^num_agents: 1,000,000 agents need ~\d+ MB \("):
+        execute(scenario(10**6), act, DualConfig(), mult_max=MULT_MAX, days=1, progress=False)
+    with pytest.raises(MemoryLimitError, match=r"^days: 10,000,000 days need ~\d+ GB \(this"):
+        execute(scenario(16), act, DualConfig(), mult_max=MULT_MAX, days=10**7, progress=False)
+    with pytest.raises(MemoryLimitError, match="num_agents: 1,000,000 agents"):
+        DualState(DualConfig(), [1.0] * 24, 10**6, 1.0)

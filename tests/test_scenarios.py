@@ -362,3 +362,18 @@ def test_relative_csv_is_resolved_against_the_scenario_file(tmp_path: Path) -> N
     scenario = load_scenario(tmp_path / "sub" / "s.toml")
     assert scenario.profile_csv == str(tmp_path / "sub" / "p.csv")
     assert scenario.uses_measured_profiles
+
+
+def test_a_population_beyond_the_machines_memory_is_refused_before_building(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from samarl.errors import InvalidValueError, MemoryLimitError
+
+    # 96 GB for a billion agents: more than any machine this runs on has available.
+    with pytest.raises(MemoryLimitError, match=r"^num_agents: 1,000,000,000 agents need ~96 GB"):
+        ScenarioConfig(num_agents=10**9).build()
+    monkeypatch.setenv("SAMARL_MEMORY_LIMIT", "1M")
+    with pytest.raises(MemoryLimitError, match=r"^num_agents: 100,000 agents need ~9\.6 MB \("):
+        ScenarioConfig(num_agents=100_000).build()
+    assert isinstance(MemoryLimitError("x"), InvalidValueError)
+    assert ScenarioConfig(num_agents=1000).build().num_agents == 1000

@@ -19,6 +19,7 @@ from samarl._validate import (
     MAX_SEED,
     as_f32,
     as_index,
+    check_memory,
     check_shape,
     positive_int,
     real,
@@ -32,6 +33,11 @@ if TYPE_CHECKING:
 __all__ = ["OBS_FIELDS", "Dynamics", "StepResult"]
 
 F32 = npt.NDArray[np.float32]
+
+#: Bytes per agent (row) that :class:`Dynamics` allocates: the engine's copy of the parameters and
+#: its state (28), the output buffers (44), the per-agent arrays broadcast or tiled for it (24).
+ROW_BYTES = 96
+
 
 #: Names of the observation columns, in order.
 OBS_FIELDS = (
@@ -109,6 +115,7 @@ class Dynamics:
         n = next((int(v.shape[0]) for v in per_agent.values() if v.ndim), 1)
         if not 1 <= n <= MAX_AGENTS:
             raise InvalidValueError(f"mean_arrival: expected 1 to {MAX_AGENTS} agents, got {n}")
+        check_memory("mean_arrival", n, "agents", n * ROW_BYTES)
         arrays = {k: _per_agent(k, v, n) for k, v in per_agent.items()}
         ids = arrays.pop("profile_id")
         prof = as_f32("profiles", profiles, nonnegative=True)
@@ -172,8 +179,15 @@ class Dynamics:
                 raise InvalidValueError(
                     f"agents: indices must be < num_agents = {total}, found {int(rows.max())}"
                 )
-        if len(params["mean_arrival"][rows]) * reps > MAX_AGENTS:
+        agents = len(params["mean_arrival"][rows])
+        if agents * reps > MAX_AGENTS:
             raise InvalidValueError(f"copies: at most {MAX_AGENTS} rows in all, got {reps} copies")
+        if reps > 1:
+            check_memory(
+                "copies", agents * reps, "rows (agents x copies)", agents * reps * ROW_BYTES
+            )
+        else:
+            check_memory("num_agents", agents, "agents", agents * ROW_BYTES)
         for key in ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id"):
             params[key] = np.tile(params[key][rows], reps)
         return cls(**params, first_agent=first_agent)

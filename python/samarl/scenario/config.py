@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from samarl._validate import MAX_AGENTS, as_real, config_number
+from samarl._validate import MAX_AGENTS, as_real, check_memory, config_number
 from samarl.errors import ConfigError, InvalidValueError
 from samarl.scenario.distributions import (
     Constant,
@@ -56,6 +56,9 @@ MAX_SEED = 2**63 - 1
 MAX_STEPS_PER_DAY = 86_400
 #: Most steps per episode (the engine counts steps in signed 64-bit integers).
 MAX_EPISODE_STEPS = 2**62
+#: Peak bytes per agent of :meth:`ScenarioConfig.build` (the draws in float64, the built arrays;
+#: measured 81 at 2 million agents), checked against the machine's memory before building.
+BUILD_BYTES_PER_AGENT = 96
 
 
 # --------------------------------------------------------------------------------------------------
@@ -321,7 +324,11 @@ class ScenarioConfig:
         Deterministic in ``population_seed``. Each parameter draws from its own stream
         (``SeedSequence(population_seed).spawn``), so agent ``n``'s parameters do not depend on
         ``num_agents``.
+
+        Raises :class:`~samarl.errors.MemoryLimitError` at once, naming ``num_agents`` and the
+        bytes needed, when the population would not fit in the memory this machine has available.
         """
+        check_memory("num_agents", self.num_agents, "agents", self.build_bytes())
         try:
             with np.errstate(over="ignore", under="ignore", invalid="ignore"):
                 data = self._build()
@@ -331,6 +338,21 @@ class ScenarioConfig:
             ) from None
         _check_built(self, data)
         return data
+
+    def build_bytes(self) -> int:
+        """An estimate of the peak memory of :meth:`build` (bytes): per agent, and the profiles
+        (a measured profile file counts by its size on disk)."""
+        s = self.steps_per_day
+        if self.profile_data is not None:
+            rows = len(self.profile_data)
+        elif self.profile_csv is not None:
+            try:
+                rows = max(1, os.path.getsize(self.profile_csv) // max(1, 8 * s))
+            except OSError:
+                rows = 1
+        else:
+            rows = len(self.profiles)
+        return self.num_agents * BUILD_BYTES_PER_AGENT + 24 * rows * s
 
     def _build(self) -> ScenarioData:
         n, s, dt = self.num_agents, self.steps_per_day, self.dt_hours
