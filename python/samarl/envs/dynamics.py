@@ -38,6 +38,11 @@ F32 = npt.NDArray[np.float32]
 #: its state (28), the output buffers (44), the per-agent arrays broadcast or tiled for it (24).
 ROW_BYTES = 96
 
+#: Steps of arrivals that may wait unserved before backlogs, observations and rewards must still be
+#: finite float32 (2^20: 30 years of 15-minute steps). Parameters that would overflow sooner are
+#: refused when the dynamics are built, rather than met as inf or NaN mid-run.
+MAX_WAITING_STEPS = 2**20
+_F32_MAX = float(np.finfo(np.float32).max)
 
 #: Names of the observation columns, in order.
 OBS_FIELDS = (
@@ -131,13 +136,15 @@ class Dynamics:
                 f"profile_id: must be < num_profiles = {prof.shape[0]}, found {int(ids.max())}"
             )
         dt = real("dt_hours", dt_hours, low=0.0, low_open=True)
+        noise = real("noise", noise, low=0.0, high=1.0)
+        _check_range(arrays, ids, prof, noise, dt)
         first = positive_int("first_agent", first_agent, minimum=0, maximum=MAX_SEED - n)
         self._core = _core.DemandResponseCore(
             **arrays,
             profile_id=ids,
             profiles=np.ascontiguousarray(prof),
             dt_hours=dt,
-            noise=real("noise", noise, low=0.0, high=1.0),
+            noise=noise,
             first_agent=first,
         )
         self.num_agents: int = self._core.num_agents
@@ -155,7 +162,7 @@ class Dynamics:
     @classmethod
     def from_scenario(
         cls,
-        scenario: ScenarioConfig,
+        scenario: ScenarioConfig | str,
         data: ScenarioData | None = None,
         *,
         agents: npt.ArrayLike | None = None,
@@ -163,12 +170,17 @@ class Dynamics:
         first_agent: int = 0,
     ) -> Dynamics:
         """The dynamics of a scenario's agents (``data``: its built arrays, built when omitted).
+        ``scenario`` is a :class:`~samarl.scenario.ScenarioConfig`, a preset name or a scenario
+        file, as :class:`~samarl.envs.DemandResponseEnv` takes.
 
         ``agents`` selects a subset (in that order); ``copies`` repeats them (row ``r * n + i`` is
         agent ``i``'s ``r``-th copy, with its own arrivals and backlog). ``first_agent``
         numbers the rows' arrivals (see the class): with ``agents=range(a, b)`` and
         ``first_agent=a`` the rows are exactly agents ``a..b`` of the whole scenario.
         """
+        from samarl.scenario import resolve_scenario
+
+        scenario = resolve_scenario(scenario)  # a preset name or a file, as the envs take
         params = scenario.dynamics_params(data)
         reps = positive_int("copies", copies, maximum=MAX_AGENTS)
         rows: Any = slice(None)
@@ -280,6 +292,36 @@ class Dynamics:
         )
         self._core.observe(self._obs)
         return self._obs
+
+
+def _check_range(
+    arrays: dict[str, np.ndarray], ids: np.ndarray, profiles: np.ndarray, noise: float, dt: float
+) -> None:
+    """Refuses parameters whose backlog, observations or waiting cost would leave float32's range
+    once :data:`MAX_WAITING_STEPS` steps of an agent's largest arrivals wait unserved, naming the
+    parameter and the first agent concerned."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        peak = profiles.astype(np.float64).max(axis=1)[ids]
+        arrival = arrays["mean_arrival"].astype(np.float64) * peak * (1.0 + noise)
+        backlog = arrival * MAX_WAITING_STEPS
+        linear = arrays["cost_linear"].astype(np.float64) * backlog
+        quadratic = arrays["cost_quadratic"].astype(np.float64) * backlog**2
+        energy = arrays["max_power"].astype(np.float64) * dt
+    limit = _F32_MAX / 2
+    for name, values, what in (
+        ("mean_arrival", backlog, "backlog"),
+        ("max_power", energy, "energy a step (max_power * dt_hours)"),
+        ("cost_linear", linear, "linear waiting cost"),
+        ("cost_quadratic", quadratic, "quadratic waiting cost"),
+    ):
+        bad = np.flatnonzero(~(values <= limit))
+        if bad.size:
+            i = int(bad[0])
+            raise InvalidValueError(
+                f"{name}: agent {i}'s {what} would exceed float32's range (+-3.4e38) once "
+                f"{MAX_WAITING_STEPS:,} steps of its arrivals wait (it may draw up to "
+                f"{arrival[i]:.3g} kWh a step); use smaller units"
+            )
 
 
 def _per_agent(name: str, x: np.ndarray, n: int) -> np.ndarray:
