@@ -762,6 +762,11 @@ def train(
         When an iteration produces a non-finite loss or weights; the run folder keeps the last
         checkpoint written before it (and no ``policy.pt`` of the diverged weights).
     """
+    if config is not None and not isinstance(config, TrainConfig):
+        raise ConfigError(
+            f"config: expected a TrainConfig (or None for the defaults), got {config!r}; "
+            "TrainConfig.from_dict() reads a table of settings"
+        )
     config = config or TrainConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
