@@ -165,3 +165,28 @@ def test_a_run_beyond_the_machines_memory_is_one_line_before_it_starts(
         execute(scenario(16), act, DualConfig(), mult_max=MULT_MAX, days=10**7, progress=False)
     with pytest.raises(MemoryLimitError, match="num_agents: 1,000,000 agents"):
         DualState(DualConfig(), [1.0] * 24, 10**6, 1.0)
+
+
+def test_torch_act_fn_checks_its_device_at_once() -> None:
+    from samarl.execution.executor import torch_act_fn
+    from samarl.training import TrainConfig, policy_for
+
+    sc = scenario(4)
+    policy = policy_for(sc.build(), sc, TrainConfig(), MULT_MAX)
+    with pytest.raises(ConfigError, match="device: unknown torch device 'nonsense'"):
+        torch_act_fn(policy, device="nonsense")
+    with pytest.raises(ConfigError, match="policy: expected a policy with act"):
+        torch_act_fn("policy.pt")
+    act = torch_act_fn(policy, device="cpu")
+    obs = np.zeros((4, 7), np.float32)
+    assert act(obs, np.zeros((4, sc.num_blocks), np.float32), 0).shape == (4,)
+
+
+def test_rounds_far_beyond_agreement_are_refused_with_their_cost() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^consensus_rounds: 1,000,000,000 rounds per update, but .* at most 10,"
+    ):
+        DualState(DualConfig(consensus_rounds=10**9), [1.0] * 24, 16, 1.0)
+    # Up to 10,000 rounds are never questioned; independent agents run none.
+    DualState(DualConfig(consensus_rounds=10_000), [1.0] * 24, 16, 1.0)
+    DualState(DualConfig(mode="independent", consensus_rounds=10**9), [1.0] * 24, 16, 1.0)

@@ -115,6 +115,10 @@ _STEP_LIMIT = 1e37
 #: degree 6; 589 on a random geometric graph of mean degree 29), for the check before building.
 GRAPH_BYTES_PER_AGENT = 64
 GRAPH_BYTES_PER_NEIGHBOUR = 24
+#: Consensus rounds per update that are never questioned; beyond them, rounds must not exceed
+#: :data:`USEFUL_ROUNDS_FACTOR` times those after which the copies agree to float32 precision.
+FREE_ROUNDS = 10_000
+USEFUL_ROUNDS_FACTOR = 10
 
 
 def step_size_from_slope(slope: float, gain: float = 1.0) -> float:
@@ -436,6 +440,7 @@ class DualState:
                     "(use more neighbours or another family)"
                 )
             self.consensus = Consensus(graph)
+            _check_rounds(config, self.consensus)
         self.graph = graph
         self._base_graph: Graph | None = graph
         # Tracking: y[n, h] estimates the network average of ghat[., h]; last ghat per block.
@@ -559,6 +564,31 @@ class DualState:
         x = self.mult if self.active is None else self.mult[self.active]
         dev = np.abs(x - x.mean(axis=0, dtype=np.float64))
         return float(dev.max()), float(dev.mean())
+
+
+def _check_rounds(config: DualConfig, consensus: Consensus) -> None:
+    """Refuses ``consensus_rounds`` far beyond those after which the copies agree to float32
+    precision on this graph (more only cost time: at 10^9 rounds, about 20 minutes per update even
+    on 16 agents). Up to :data:`FREE_ROUNDS` rounds are never questioned."""
+    rounds = config.rounds
+    if rounds <= FREE_ROUNDS:
+        return
+    n = consensus.num_nodes
+    sigma2 = consensus.sigma2()
+    # sigma_2^K ||x - mean||_2 <= 2^-24 |x|: agreement to float32's precision, whatever x is.
+    contraction = math.log(sigma2) if sigma2 > 0 else -math.inf
+    if contraction > -1e-12:
+        return  # (numerically) no contraction: no bound on useful rounds
+    useful = max(1, math.ceil(math.log(2.0**-24 / math.sqrt(n)) / contraction))
+    limit = max(FREE_ROUNDS, math.ceil(USEFUL_ROUNDS_FACTOR * useful / (1.0 - config.drop_prob)))
+    if rounds > limit:
+        work = float(rounds) * (n + 2 * consensus.graph.num_edges)
+        raise ConfigError(
+            f"consensus_rounds: {rounds:,} rounds per update, but on this {config.graph} graph of "
+            f"{n:,} agents (sigma_2 = {sigma2:.3g}) the copies agree to float32 precision after "
+            f"{useful:,} rounds; the rest only cost time ({work:.2g} multiply-adds per update): "
+            f"use at most {limit:,}, or mode='centralized' for exact agreement"
+        )
 
 
 def _is_int(value: object) -> bool:
