@@ -237,6 +237,17 @@ def test_from_scenario_takes_a_preset_name() -> None:
         Dynamics.from_scenario("no-such-preset")
 
 
+def test_from_scenario_refuses_data_of_another_scenario() -> None:
+    from samarl.errors import ConfigError
+    from samarl.scenario import ScenarioConfig
+
+    other = ScenarioConfig.preset("small", num_agents=5).build()
+    with pytest.raises(ConfigError, match="data: built for a scenario with num_agents = 5"):
+        Dynamics.from_scenario("small", other)
+    with pytest.raises(ArgumentTypeError, match="data: expected the scenario's ScenarioData"):
+        Dynamics.from_scenario("small", {"mean_arrival": [1.0]})  # type: ignore[arg-type]
+
+
 def test_sizes_are_checked_against_memory_before_allocating(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -267,6 +267,34 @@ def test_capacity_constraint_refuses_what_is_no_capacity() -> None:
     assert c.excess(3.0, 1) == 1.0
 
 
+def test_env_refuses_data_built_for_another_scenario() -> None:
+    sixteen = SMALL
+    five = SMALL.replace(num_agents=5)
+    with pytest.raises(ConfigError, match="data: built for a scenario with num_agents = 5, but"):
+        DemandResponseEnv(sixteen, data=five.build())
+    with pytest.raises(ConfigError, match="data: built for a scenario with num_blocks = 4"):
+        DemandResponseEnv(SMALL, data=SMALL.replace(num_blocks=4).build())
+    with pytest.raises(ConfigError, match=r"dt_hours = 1.0"):
+        DemandResponseEnv(SMALL, data=SMALL.replace(dt_hours=1.0).build())
+    with pytest.raises(ConfigError, match="population_seed"):
+        DemandResponseEnv(SMALL, data=SMALL.replace(population_seed=7).build())
+    with pytest.raises(InvalidValueError, match="data: expected the scenario's ScenarioData"):
+        DemandResponseEnv(SMALL, data={"mean_arrival": [1.0]})  # type: ignore[arg-type]
+    # Arrays without their scenario (built by hand) are checked by their shapes.
+    orphan = dataclasses.replace(SMALL.replace(num_agents=20).build(), built_for=None)
+    with pytest.raises(ConfigError, match="data: holds 20 agents, but the scenario has"):
+        DemandResponseEnv(sixteen, data=orphan)
+    hourly = dataclasses.replace(SMALL.replace(dt_hours=1.0).build(), built_for=None)
+    with pytest.raises(ConfigError, match="data: profiles has 24 steps a day, but the scenario"):
+        DemandResponseEnv(sixteen, data=hourly)
+    # What the build does not read may differ, and some of the scenario's agents are a partition.
+    data = SMALL.build()
+    DemandResponseEnv(SMALL.replace(name="other", seed=5, noise=0.1), data=data)
+    rows = ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id")
+    part = dataclasses.replace(data, **{k: getattr(data, k)[4:8] for k in rows})
+    assert DemandResponseEnv(SMALL, data=part, first_agent=4).num_agents == 4
+
+
 def test_env_sizes_are_checked_against_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAMARL_MEMORY_LIMIT", "1M")
     with pytest.raises(MemoryLimitError, match=r"copies: 16,000,000 rows .* need ~1\.5 GB"):

@@ -6,6 +6,8 @@ price), so these tests check the executor and the dual dynamics without training
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,7 @@ from samarl.execution import AgentRemoval, DualConfig, DualState, execute, save_
 from samarl.scenario import ScenarioConfig
 
 MULT_MAX = 4.0
+PER_AGENT = ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id")
 
 
 def scenario(n: int = 64) -> ScenarioConfig:
@@ -152,6 +155,21 @@ def test_remove_agents_rebuilds_the_survivors_graph() -> None:
         state.remove_agents(np.arange(10))
     with pytest.raises(ConfigError, match="fraction"):
         AgentRemoval(day=1, fraction=1.5)
+
+
+def test_execute_refuses_data_built_for_another_scenario() -> None:
+    sixteen = scenario(16)
+    five = scenario(5).build()
+    act = price_rule(sixteen)
+    with pytest.raises(ConfigError, match="data: built for a scenario with num_agents = 5, but"):
+        execute(sixteen, act, DualConfig(), mult_max=MULT_MAX, days=1, data=five, progress=False)
+    # Some of the agents are not a run of the scenario (the env would take them as a partition).
+    data = sixteen.build()
+    part = dataclasses.replace(data, **{k: getattr(data, k)[:4] for k in PER_AGENT})
+    with pytest.raises(ConfigError, match="data: holds 4 agents, but the scenario has"):
+        execute(sixteen, act, DualConfig(), mult_max=MULT_MAX, days=1, data=part, progress=False)
+    res = execute(sixteen, act, DualConfig(), mult_max=MULT_MAX, days=1, data=data, progress=False)
+    assert res.metrics["num_agents"] == 16
 
 
 def test_a_run_beyond_the_machines_memory_is_one_line_before_it_starts(

@@ -377,3 +377,12 @@ def test_a_population_beyond_the_machines_memory_is_refused_before_building(
         ScenarioConfig(num_agents=100_000).build()
     assert isinstance(MemoryLimitError("x"), InvalidValueError)
     assert ScenarioConfig(num_agents=1000).build().num_agents == 1000
+
+
+def test_built_arrays_name_their_scenario() -> None:
+    sc = ScenarioConfig.preset("small")
+    data = sc.build()
+    assert data.built_for == sc
+    data.check_for(sc.replace(seed=3, episode_days=1.0, noise=0.0, name="x"))
+    with pytest.raises(ConfigError, match=r"data: built for a scenario with capacity_factor = 0.5"):
+        data.check_for(sc.replace(capacity_factor=0.7))

@@ -145,6 +145,13 @@ class DemandResponseEnv:
         scenario = resolve_scenario(scenario, **overrides)
         self.scenario: ScenarioConfig = scenario
         """The (validated) scenario."""
+        if data is not None:
+            if not isinstance(data, ScenarioData):
+                raise ArgumentTypeError(
+                    f"data: expected the scenario's ScenarioData (scenario.build()), got "
+                    f"{type(data).__name__}"
+                )
+            data.check_for(scenario, subset=True)  # a slice of its agents is a partition
         self.data: ScenarioData = scenario.build() if data is None else data
         """The scenario's arrays: per-agent parameters, profiles, capacity, expected demand."""
         d = self.data

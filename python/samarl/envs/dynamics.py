@@ -178,9 +178,16 @@ class Dynamics:
         numbers the rows' arrivals (see the class): with ``agents=range(a, b)`` and
         ``first_agent=a`` the rows are exactly agents ``a..b`` of the whole scenario.
         """
-        from samarl.scenario import resolve_scenario
+        from samarl.scenario import ScenarioData, resolve_scenario
 
         scenario = resolve_scenario(scenario)  # a preset name or a file, as the envs take
+        if data is not None:
+            if not isinstance(data, ScenarioData):
+                raise ArgumentTypeError(
+                    f"data: expected the scenario's ScenarioData (scenario.build()), got "
+                    f"{type(data).__name__}"
+                )
+            data.check_for(scenario, subset=True)
         params = scenario.dynamics_params(data)
         reps = positive_int("copies", copies, maximum=MAX_AGENTS)
         rows: Any = slice(None)

@@ -227,6 +227,7 @@ def execute(
             raise ConfigError(
                 f"data: expected the scenario's ScenarioData, got {type(data).__name__}"
             )
+        data.check_for(scenario)
     _check_run_memory(scenario, dual, days, built=data is not None)
     data = data or scenario.build()
     n, s = data.num_agents, scenario.steps_per_day
