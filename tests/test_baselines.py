@@ -14,7 +14,9 @@ import torch
 
 from samarl.baselines import (
     CentralCriticPolicy,
+    IndependentLagrangianConfig,
     IndependentLagrangianTrainer,
+    IPPOPenaltyConfig,
     IPPOPenaltyTrainer,
     MAPPOLagrangianConfig,
     MAPPOLagrangianTrainer,
@@ -171,3 +173,38 @@ def test_a_resumed_baseline_continues_its_multipliers_exactly(tmp_path: Path, cl
     assert torch.equal(resumed.mult, straight.mult)
     for a, b in zip(resumed.policy.parameters(), straight.policy.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("cls", "field", "value", "match"),
+    [
+        (
+            IndependentLagrangianConfig,
+            "dual_lr",
+            "0.1",
+            "dual_lr: expected a real number, got '0.1'",
+        ),
+        (IndependentLagrangianConfig, "mult_init", None, "mult_init: expected a real number"),
+        (IndependentLagrangianConfig, "mult_init", 2.0, r"mult_init: must be in \[0, 1\]"),
+        (IPPOPenaltyConfig, "penalty_coef", "1", "penalty_coef: expected a real number"),
+        (IPPOPenaltyConfig, "penalty_coef", float("nan"), "penalty_coef: must be finite"),
+        (MAPPOLagrangianConfig, "dual_lr", None, "dual_lr: expected a real number, got None"),
+        (MAPPOLagrangianConfig, "mult_init", True, "mult_init: expected a real number"),
+        (MAPPOLagrangianConfig, "critic_hidden_sizes", "64", "critic_hidden_sizes: must be"),
+        (MAPPOLagrangianConfig, "critic_hidden_sizes", None, "critic_hidden_sizes: must be"),
+    ],
+)
+def test_baseline_configs_name_a_field_given_a_string_or_none(
+    cls: Any, field: str, value: Any, match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        cls(**{field: value})
+
+
+def test_baseline_trainers_name_a_wrong_config_or_baseline(tmp_path: Path) -> None:
+    assert MAPPOLagrangianConfig(critic_hidden_sizes=[8, 8]).critic_hidden_sizes == (8, 8)
+    for cls in (IndependentLagrangianTrainer, IPPOPenaltyTrainer, MAPPOLagrangianTrainer):
+        with pytest.raises(ConfigError, match="config: expected a TrainConfig, got 'fast'"):
+            cls(tiny_scenario(), "fast", tmp_path)
+        with pytest.raises(ConfigError, match=r"baseline: expected a .*Config"):
+            cls(tiny_scenario(), tiny_config(), tmp_path, baseline="x")

@@ -45,6 +45,9 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "training diverges": (["train", *TINY, "--learning-rate", "1e12", "--out", "{out}/o10"], 1, "iteration 1"),
     "graph npz damaged": (["run", "--policy", "{run}", "--graph", "{tmp}/indptr.npz", "--out", "{out}/o11"], 2, "graph: "),
     "YAML alias bomb": (["train", "--scenario", "{tmp}/bomb.yaml", "--out", "{out}/o12"], 2, "aliases"),
+    "engine demo beyond memory": (["demo", "--engine", "--agents", "4000000000", "--out", "{out}/o13"], 2, "num_agents: 4,000,000,000 agents need ~"),
+    "experiment policy missing": (["experiment", "feasibility", "--quick", "--policy", "{tmp}/nowhere", "--out", "{out}/o14"], 2, "policy: "),
+    "rounds beyond agreement": (["run", "--policy", "{run}", "--days", "1", "--consensus-rounds", "1000000000", "--out", "{out}/o15"], 2, "consensus_rounds: 1,000,000,000 rounds per update"),
 }  # fmt: skip
 
 #: The cases that also run in a subprocess: one of each kind of error.
@@ -151,3 +154,30 @@ def test_an_out_folder_that_cannot_be_written_is_a_failure(
     assert status == 1
     assert err.strip().splitlines() == [err.strip()]
     assert "out: cannot create" in err
+
+
+def test_graph_params_keep_integers(
+    folders: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--graph-params k=2`` is the integer 2 (integer parameters refuse 2.0), as the option's
+    own example says; ``beta=0.2`` stays a float and ``connected=false`` a boolean."""
+    from samarl.cli.options import _key_value
+
+    assert _key_value("k=2") == ("k", 2)
+    assert isinstance(_key_value("k=2")[1], int)
+    assert _key_value("beta=0.2") == ("beta", 0.2)
+    assert _key_value("connected=false") == ("connected", False)
+    out = folders["tmp"] / "ring_k2"
+    argv = [
+        "run",
+        "--policy",
+        str(folders["run"]),
+        "--agents",
+        "8",
+        "--days",
+        "1",
+        "--graph",
+        "ring",
+    ]
+    assert main([*argv, "--graph-params", "k=2", "--no-progress", "--out", str(out)]) == 0
+    assert "error" not in capsys.readouterr().err

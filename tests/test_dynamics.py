@@ -206,3 +206,67 @@ def test_outputs_are_zero_copy_views_reused_every_step() -> None:
     assert a.reward is b.reward
     assert a.obs.dtype == np.float32
     assert a.obs.flags.c_contiguous
+
+
+def test_parameters_that_would_overflow_float32_are_refused() -> None:
+    base = {"max_power": 1.0, "cost_linear": 1.0, "profiles": np.ones((1, 4)), "noise": 0.3}
+    with pytest.raises(InvalidValueError, match=r"mean_arrival: agent 1's backlog would exceed"):
+        Dynamics(mean_arrival=[1.0, 3e38], **base)
+    # A backlog that waits long enough overflows too, well before one step's arrivals do.
+    with pytest.raises(InvalidValueError, match="mean_arrival: agent 0's backlog"):
+        Dynamics(mean_arrival=1e33, **base)
+    with pytest.raises(InvalidValueError, match="cost_quadratic: agent 0's quadratic waiting"):
+        Dynamics(mean_arrival=1e14, **base | {"cost_quadratic": 1.0})
+    with pytest.raises(InvalidValueError, match="max_power"):
+        Dynamics(mean_arrival=1.0, **base | {"max_power": 3e38, "dt_hours": 24.0})
+    # Large but sensible units still run, and stay finite.
+    dyn = Dynamics(mean_arrival=1e6, **base | {"cost_quadratic": 1e-6})
+    dyn.reset(0)
+    for _ in range(8):
+        out = dyn.step(np.zeros(1, np.float32))
+    assert np.isfinite(out.obs).all()
+    assert np.isfinite(out.reward).all()
+
+
+def test_from_scenario_takes_a_preset_name() -> None:
+    from samarl.errors import ConfigError
+
+    assert Dynamics.from_scenario("small").num_agents == 16
+    assert Dynamics.from_scenario("small", copies=2).num_agents == 32
+    with pytest.raises(ConfigError, match="neither a preset"):
+        Dynamics.from_scenario("no-such-preset")
+
+
+def test_from_scenario_refuses_data_of_another_scenario() -> None:
+    from samarl.errors import ConfigError
+    from samarl.scenario import ScenarioConfig
+
+    other = ScenarioConfig.preset("small", num_agents=5).build()
+    with pytest.raises(ConfigError, match="data: built for a scenario with num_agents = 5"):
+        Dynamics.from_scenario("small", other)
+    with pytest.raises(ArgumentTypeError, match="data: expected the scenario's ScenarioData"):
+        Dynamics.from_scenario("small", {"mean_arrival": [1.0]})  # type: ignore[arg-type]
+
+
+def test_sizes_are_checked_against_memory_before_allocating(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from samarl.errors import MemoryLimitError
+    from samarl.scenario import ScenarioConfig
+
+    monkeypatch.setenv("SAMARL_MEMORY_LIMIT", "50k")
+    with pytest.raises(MemoryLimitError, match=r"^mean_arrival: 1,000 agents need ~96 kB \(this"):
+        Dynamics(mean_arrival=np.ones(1000), max_power=1.0, cost_linear=1.0, profiles=np.ones(4))
+    with pytest.raises(MemoryLimitError, match=r"^copies: 16,000 rows \(agents x copies\)"):
+        Dynamics.from_scenario(ScenarioConfig.preset("small"), copies=1000)
+    # The engine checks its own buffers too (here the Python check is below the limit).
+    monkeypatch.setenv("SAMARL_MEMORY_LIMIT", "2k")
+    with pytest.raises(MemoryLimitError, match="need ~"):
+        _core.DemandResponseCore(
+            mean_arrival=np.ones(1000, np.float32),
+            max_power=np.ones(1000, np.float32),
+            cost_linear=np.ones(1000, np.float32),
+            cost_quadratic=np.ones(1000, np.float32),
+            profile_id=np.zeros(1000, np.int64),
+            profiles=np.ones((1, 4), np.float32),
+        )

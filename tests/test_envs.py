@@ -17,14 +17,17 @@ import samarl
 from samarl.envs import (
     GYM_ENV_ID,
     OBS_FIELDS,
+    AutoReset,
     DemandResponseEnv,
     DemandResponseParallelEnv,
     EnvCheckError,
     HouseholdEnv,
     check_batched_env,
+    lagrangian_reward,
     parallel_env,
 )
-from samarl.errors import ConfigError, InvalidValueError, ShapeError
+from samarl.envs.demand_response import CapacityConstraint
+from samarl.errors import ConfigError, InvalidValueError, MemoryLimitError, ShapeError
 from samarl.reference.env import DemandResponseRef
 from samarl.scenario import ScenarioConfig
 
@@ -100,6 +103,38 @@ class _NeverTruncating(DemandResponseEnv):
 def test_checker_catches_broken_envs(broken: type[DemandResponseEnv], match: str) -> None:
     with pytest.raises(EnvCheckError, match=match):
         check_batched_env(broken(SMALL))
+
+
+def test_checker_refuses_an_object_that_is_no_env() -> None:
+    with pytest.raises(
+        InvalidValueError, match=r"env: expected a batched env .* has no num_agents"
+    ):
+        check_batched_env(object())
+    with pytest.raises(InvalidValueError, match="max_steps"):
+        check_batched_env(DemandResponseEnv(SMALL), max_steps=0)
+
+
+def test_auto_reset_refuses_what_cannot_reset_it() -> None:
+    env = DemandResponseEnv(SMALL)
+    with pytest.raises(InvalidValueError, match="reset_fn: expected a function"):
+        AutoReset(env, None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidValueError, match="env: expected a batched env"):
+        AutoReset("small", lambda: (0, None))  # type: ignore[arg-type]
+    with pytest.raises(InvalidValueError, match=r"reset_fn: must return \(arrival_seed"):
+        AutoReset(env, lambda: 7).reset()  # type: ignore[arg-type, return-value]
+    assert AutoReset(env, lambda: (7, None)).reset().shape == (16, env.obs_dim)
+
+
+def test_lagrangian_reward_names_the_argument_that_does_not_broadcast() -> None:
+    four = np.zeros(4, np.float32)
+    with pytest.raises(ShapeError, match=r"^mult: shape \[3\] does not broadcast with the shape"):
+        lagrangian_reward(four, four, np.zeros(3), 0.0)
+    with pytest.raises(ShapeError, match=r"^capacity_per_agent: shape \[2\]"):
+        lagrangian_reward(four, four, 1.0, np.zeros(2))
+    with pytest.raises(
+        ShapeError, match=r"^out: shape \[3\] cannot hold the result, of shape \[4\]"
+    ):
+        lagrangian_reward(four, four, 1.0, 0.0, out=np.zeros(3, np.float32))
 
 
 def test_env_matches_the_numpy_reference_on_the_scenario_arrays() -> None:
@@ -193,6 +228,79 @@ def test_initial_backlog_and_checkpoints() -> None:
     assert env.arrival_seed == 3
     for a, want in zip(actions[10:], later, strict=True):
         np.testing.assert_array_equal(env.step(a).obs, want)
+
+
+def test_set_state_refuses_what_get_state_does_not_give_and_changes_nothing() -> None:
+    env = DemandResponseEnv(SMALL)
+    env.reset(seed=3)
+    env.step(random_actions(1, 16)[0])
+    good = env.get_state()
+    for bad, match in (
+        (None, "state: expected get_state"),
+        ({"foo": 1}, r"got \['foo'\]"),
+        (good | {"base_seed": -1}, r"state\['base_seed'\]"),
+        (good | {"episode": 1.5}, r"state\['episode'\]"),
+        (good | {"arrival_seed": "x"}, r"state\['arrival_seed'\]"),
+        (good | {"dynamics": None}, "state: expected get_state"),
+    ):
+        with pytest.raises(InvalidValueError, match=match):
+            env.set_state(bad)  # type: ignore[arg-type]
+        assert env.t == 1
+        assert env.arrival_seed == 3
+
+
+def test_capacity_constraint_refuses_what_is_no_capacity() -> None:
+    blocks = np.zeros(4, np.int64)
+    for capacity, match in (
+        (np.full(4, np.nan), "capacity: must be finite"),
+        ([1.0, np.inf, 1.0, 1.0], "capacity: must be finite"),
+        (np.zeros(4), "all > 0"),
+    ):
+        with pytest.raises(InvalidValueError, match=match):
+            CapacityConstraint(capacity, blocks, 1)
+    with pytest.raises(ShapeError, match="block_of_step: expected shape"):
+        CapacityConstraint(np.ones(3), blocks, 1)
+    with pytest.raises(InvalidValueError, match="num_blocks = 1"):
+        CapacityConstraint(np.ones(4), np.array([0, 0, 1, 1]), 1)
+    c = CapacityConstraint([1.0, 2.0], [0, 1], 2)
+    assert c.capacity.dtype == np.float32
+    assert c.excess(3.0, 1) == 1.0
+
+
+def test_env_refuses_data_built_for_another_scenario() -> None:
+    sixteen = SMALL
+    five = SMALL.replace(num_agents=5)
+    with pytest.raises(ConfigError, match="data: built for a scenario with num_agents = 5, but"):
+        DemandResponseEnv(sixteen, data=five.build())
+    with pytest.raises(ConfigError, match="data: built for a scenario with num_blocks = 4"):
+        DemandResponseEnv(SMALL, data=SMALL.replace(num_blocks=4).build())
+    with pytest.raises(ConfigError, match=r"dt_hours = 1.0"):
+        DemandResponseEnv(SMALL, data=SMALL.replace(dt_hours=1.0).build())
+    with pytest.raises(ConfigError, match="population_seed"):
+        DemandResponseEnv(SMALL, data=SMALL.replace(population_seed=7).build())
+    with pytest.raises(InvalidValueError, match="data: expected the scenario's ScenarioData"):
+        DemandResponseEnv(SMALL, data={"mean_arrival": [1.0]})  # type: ignore[arg-type]
+    # Arrays without their scenario (built by hand) are checked by their shapes.
+    orphan = dataclasses.replace(SMALL.replace(num_agents=20).build(), built_for=None)
+    with pytest.raises(ConfigError, match="data: holds 20 agents, but the scenario has"):
+        DemandResponseEnv(sixteen, data=orphan)
+    hourly = dataclasses.replace(SMALL.replace(dt_hours=1.0).build(), built_for=None)
+    with pytest.raises(ConfigError, match="data: profiles has 24 steps a day, but the scenario"):
+        DemandResponseEnv(sixteen, data=hourly)
+    # What the build does not read may differ, and some of the scenario's agents are a partition.
+    data = SMALL.build()
+    DemandResponseEnv(SMALL.replace(name="other", seed=5, noise=0.1), data=data)
+    rows = ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id")
+    part = dataclasses.replace(data, **{k: getattr(data, k)[4:8] for k in rows})
+    assert DemandResponseEnv(SMALL, data=part, first_agent=4).num_agents == 4
+
+
+def test_env_sizes_are_checked_against_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAMARL_MEMORY_LIMIT", "1M")
+    with pytest.raises(MemoryLimitError, match=r"copies: 16,000,000 rows .* need ~1\.5 GB"):
+        DemandResponseEnv(SMALL, copies=1_000_000)
+    with pytest.raises(MemoryLimitError, match=r"num_agents: 1,000,000 agents need ~\d+ MB"):
+        DemandResponseEnv(SMALL, num_agents=1_000_000)
 
 
 def test_bad_scenarios_and_overrides() -> None:

@@ -6,16 +6,19 @@ price), so these tests check the executor and the dual dynamics without training
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from samarl.comms.consensus import Consensus
 from samarl.comms.graph import make_graph
-from samarl.errors import ConfigError, DisconnectedGraphError
+from samarl.errors import ConfigError, DisconnectedGraphError, MemoryLimitError
 from samarl.execution import AgentRemoval, DualConfig, DualState, execute, save_run
 from samarl.scenario import ScenarioConfig
 
 MULT_MAX = 4.0
+PER_AGENT = ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id")
 
 
 def scenario(n: int = 64) -> ScenarioConfig:
@@ -152,3 +155,56 @@ def test_remove_agents_rebuilds_the_survivors_graph() -> None:
         state.remove_agents(np.arange(10))
     with pytest.raises(ConfigError, match="fraction"):
         AgentRemoval(day=1, fraction=1.5)
+
+
+def test_execute_refuses_data_built_for_another_scenario() -> None:
+    sixteen = scenario(16)
+    five = scenario(5).build()
+    act = price_rule(sixteen)
+    with pytest.raises(ConfigError, match="data: built for a scenario with num_agents = 5, but"):
+        execute(sixteen, act, DualConfig(), mult_max=MULT_MAX, days=1, data=five, progress=False)
+    # Some of the agents are not a run of the scenario (the env would take them as a partition).
+    data = sixteen.build()
+    part = dataclasses.replace(data, **{k: getattr(data, k)[:4] for k in PER_AGENT})
+    with pytest.raises(ConfigError, match="data: holds 4 agents, but the scenario has"):
+        execute(sixteen, act, DualConfig(), mult_max=MULT_MAX, days=1, data=part, progress=False)
+    res = execute(sixteen, act, DualConfig(), mult_max=MULT_MAX, days=1, data=data, progress=False)
+    assert res.metrics["num_agents"] == 16
+
+
+def test_a_run_beyond_the_machines_memory_is_one_line_before_it_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SAMARL_MEMORY_LIMIT", "100M")
+    act = price_rule(scenario(16))
+    with pytest.raises(MemoryLimitError, match=r"^num_agents: 1,000,000 agents need ~\d+ MB \("):
+        execute(scenario(10**6), act, DualConfig(), mult_max=MULT_MAX, days=1, progress=False)
+    with pytest.raises(MemoryLimitError, match=r"^days: 10,000,000 days need ~\d+ GB \(this"):
+        execute(scenario(16), act, DualConfig(), mult_max=MULT_MAX, days=10**7, progress=False)
+    with pytest.raises(MemoryLimitError, match="num_agents: 1,000,000 agents"):
+        DualState(DualConfig(), [1.0] * 24, 10**6, 1.0)
+
+
+def test_torch_act_fn_checks_its_device_at_once() -> None:
+    from samarl.execution.executor import torch_act_fn
+    from samarl.training import TrainConfig, policy_for
+
+    sc = scenario(4)
+    policy = policy_for(sc.build(), sc, TrainConfig(), MULT_MAX)
+    with pytest.raises(ConfigError, match="device: unknown torch device 'nonsense'"):
+        torch_act_fn(policy, device="nonsense")
+    with pytest.raises(ConfigError, match="policy: expected a policy with act"):
+        torch_act_fn("policy.pt")
+    act = torch_act_fn(policy, device="cpu")
+    obs = np.zeros((4, 7), np.float32)
+    assert act(obs, np.zeros((4, sc.num_blocks), np.float32), 0).shape == (4,)
+
+
+def test_rounds_far_beyond_agreement_are_refused_with_their_cost() -> None:
+    with pytest.raises(
+        ConfigError, match=r"^consensus_rounds: 1,000,000,000 rounds per update, but .* at most 10,"
+    ):
+        DualState(DualConfig(consensus_rounds=10**9), [1.0] * 24, 16, 1.0)
+    # Up to 10,000 rounds are never questioned; independent agents run none.
+    DualState(DualConfig(consensus_rounds=10_000), [1.0] * 24, 16, 1.0)
+    DualState(DualConfig(mode="independent", consensus_rounds=10**9), [1.0] * 24, 16, 1.0)

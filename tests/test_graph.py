@@ -323,3 +323,43 @@ def test_graph_files_must_be_regular_and_bounded(tmp_path, monkeypatch: pytest.M
     monkeypatch.setattr(graph_files, "MAX_EDGE_LIST_BYTES", 100)
     with pytest.raises(InvalidValueError, match="holds 400 bytes, more than the 100"):
         Graph.from_file(path)
+
+
+def test_sizes_beyond_memory_are_one_line_from_the_engine_and_python(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from samarl import Consensus
+    from samarl._validate import available_memory, check_memory, format_bytes
+    from samarl.errors import ConfigError, MemoryLimitError
+
+    monkeypatch.setenv("SAMARL_MEMORY_LIMIT", "1M")
+    assert available_memory() == 1_000_000
+    for make in (
+        lambda: Graph.ring(100_000, 3),
+        lambda: Graph.watts_strogatz(100_000, 3, 0.1),
+        lambda: Graph.erdos_renyi(100_000, 4.0),
+        lambda: Graph.random_geometric(100_000),
+        lambda: Graph.grid(300, 400),
+        lambda: Graph.from_edges(10**6, [[0, 1]]),
+        lambda: make_graph("small_world", 100_000),
+    ):
+        with pytest.raises(MemoryLimitError, match=r"^num_nodes: [\d,]+ nodes need ~[\d.]+ MB \("):
+            make()
+    monkeypatch.setenv("SAMARL_MEMORY_LIMIT", "60k")
+    ring = Graph.ring(1000, 1)
+    with pytest.raises(MemoryLimitError, match="num_nodes: 1,000 nodes need ~"):
+        Consensus(ring)
+    with pytest.raises(MemoryLimitError, match=r"^x: 1 things need ~2\.0 MB \(this machine has 60"):
+        check_memory("x", 1, "things", 2e6)
+    for limit in ("lots", "-1G", "1e30"):
+        monkeypatch.setenv("SAMARL_MEMORY_LIMIT", limit)
+        with pytest.raises(ConfigError, match="SAMARL_MEMORY_LIMIT: expected a size"):
+            available_memory()
+        with pytest.raises(InvalidValueError, match="SAMARL_MEMORY_LIMIT: expected a size"):
+            Graph.ring(10, 1)
+    monkeypatch.setenv("SAMARL_MEMORY_LIMIT", "1.5GB")
+    assert available_memory() <= 1_500_000_000
+    monkeypatch.delenv("SAMARL_MEMORY_LIMIT")
+    assert Graph.ring(1000, 1).num_nodes == 1000
+    sizes = [999, 3_400, 12_300_000, 152e9, 2.5e12]
+    assert [format_bytes(b) for b in sizes] == ["999 B", "3.4 kB", "12 MB", "152 GB", "2.5 TB"]

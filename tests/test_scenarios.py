@@ -562,3 +562,27 @@ def test_a_dumped_profile_csv_loads_back_from_any_working_folder(
     (tmp_path / "project").rename(tmp_path / "moved")
     moved = load_scenario(tmp_path / "moved" / "s.toml")
     assert moved.profile_csv == str(tmp_path / "moved" / "data" / "p.csv")
+
+
+def test_a_population_beyond_the_machines_memory_is_refused_before_building(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from samarl.errors import InvalidValueError, MemoryLimitError
+
+    # 96 GB for a billion agents: more than any machine this runs on has available.
+    with pytest.raises(MemoryLimitError, match=r"^num_agents: 1,000,000,000 agents need ~96 GB"):
+        ScenarioConfig(num_agents=10**9).build()
+    monkeypatch.setenv("SAMARL_MEMORY_LIMIT", "1M")
+    with pytest.raises(MemoryLimitError, match=r"^num_agents: 100,000 agents need ~9\.6 MB \("):
+        ScenarioConfig(num_agents=100_000).build()
+    assert isinstance(MemoryLimitError("x"), InvalidValueError)
+    assert ScenarioConfig(num_agents=1000).build().num_agents == 1000
+
+
+def test_built_arrays_name_their_scenario() -> None:
+    sc = ScenarioConfig.preset("small")
+    data = sc.build()
+    assert data.built_for == sc
+    data.check_for(sc.replace(seed=3, episode_days=1.0, noise=0.0, name="x"))
+    with pytest.raises(ConfigError, match=r"data: built for a scenario with capacity_factor = 0.5"):
+        data.check_for(sc.replace(capacity_factor=0.7))

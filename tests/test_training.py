@@ -362,3 +362,67 @@ def test_samarl_train_rejects_a_bad_setting_with_a_one_line_message(tmp_path: Pa
     assert res.returncode == 2
     assert "learning_rate: must be > 0" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_price_prior_refuses_non_finite_and_wrong_arguments() -> None:
+    from samarl.errors import ArgumentTypeError, InvalidValueError, ShapeError
+    from samarl.training.prior import default_mult_max, sample_mults, sample_mults_per_agent
+
+    kw: dict[str, Any] = {"dt_hours": 0.25, "steps_per_day": 96, "gamma": 0.99}
+    assert default_mult_max([0.1, 0.2], [1.0, 1.0], 0.05, **kw) > 0
+    for args, changes, match in (
+        (([np.nan, 0.1], 1.0, 0.0), {}, "mean_arrival: must be finite"),
+        (([0.1], [np.inf], 0.0), {}, "cost_linear: must be finite"),
+        (([0.1], 1.0, [-1.0]), {}, "cost_quadratic: must be >= 0"),
+        (([0.1], 1.0, 0.0), {"gamma": 1.5}, r"gamma: must be in \[0, 1\)"),
+        (([0.1], 1.0, 0.0), {"gamma": 1.0}, "gamma"),
+        (([0.1], 1.0, 0.0), {"dt_hours": float("nan")}, "dt_hours"),
+    ):
+        with pytest.raises(InvalidValueError, match=match):
+            default_mult_max(*args, **kw | changes)
+    with pytest.raises(ShapeError, match=r"cost_linear: shape \[3\] does not broadcast"):
+        default_mult_max([0.1, 0.2], [1.0, 1.0, 1.0], 0.0, **kw)
+    rng, cfg = np.random.default_rng(0), TrainConfig()
+    assert sample_mults(rng, 4, 3, 2.0, cfg).shape == (4, 3)
+    with pytest.raises(InvalidValueError, match="mult_max: must be finite"):
+        sample_mults(rng, 4, 3, float("nan"), cfg)
+    with pytest.raises(InvalidValueError, match="mult_max: must be in"):
+        sample_mults(rng, 4, 3, -1.0, cfg)
+    with pytest.raises(ArgumentTypeError, match=r"rng: expected a numpy.random.Generator"):
+        sample_mults(0, 4, 3, 1.0, cfg)  # type: ignore[arg-type]
+    with pytest.raises(ArgumentTypeError, match="config: expected a TrainConfig"):
+        sample_mults(rng, 4, 3, 1.0, {"mult_flat_prob": 1})  # type: ignore[arg-type]
+    with pytest.raises(InvalidValueError, match="num_blocks"):
+        sample_mults(rng, 4, 0, 1.0, cfg)
+    rows = np.arange(2, dtype=np.uint64)
+    with pytest.raises(InvalidValueError, match="mult_max"):
+        sample_mults_per_agent(0, rows, 0, 3, float("inf"), cfg)
+
+
+def test_response_sweep_checks_its_prices_first() -> None:
+    from samarl.errors import InvalidValueError, ShapeError
+    from samarl.training import policy_for
+
+    scenario = tiny_scenario()
+    policy = policy_for(scenario.build(), scenario, TrainConfig(), 1.0)
+    for values, match in (
+        ([], "mult_values: expected at least one"),
+        ([-1.0], "mult_values: must be >= 0, found -1"),
+        ([0.0, np.nan], "mult_values: must be finite"),
+    ):
+        with pytest.raises(InvalidValueError, match=match):
+            response_sweep(policy, scenario, values, days=1)
+    with pytest.raises(ShapeError, match="mult_values: expected shape"):
+        response_sweep(policy, scenario, [[0.0, 1.0]], days=1)
+    with pytest.raises(ConfigError, match="days"):
+        response_sweep(policy, scenario, [0.0], days=0)
+    with pytest.raises(ConfigError, match="device: unknown torch device"):
+        response_sweep(policy, scenario, [0.0], days=1, device="nonsense")
+    with pytest.raises(InvalidValueError, match="policy: expected a trained policy"):
+        response_sweep("policy.pt", scenario, [0.0], days=1)  # type: ignore[arg-type]
+
+
+def test_train_refuses_a_config_that_is_no_train_config(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config: expected a TrainConfig .* got 'fast'"):
+        train(tiny_scenario(), "fast", tmp_path / "run")  # type: ignore[arg-type]
+    assert not (tmp_path / "run").exists()

@@ -12,13 +12,20 @@ both an :class:`~samarl.errors.InvalidValueError` and a :class:`TypeError`.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from samarl.errors import ArgumentTypeError, ConfigError, InvalidValueError, ShapeError
+from samarl.errors import (
+    ArgumentTypeError,
+    ConfigError,
+    InvalidValueError,
+    MemoryLimitError,
+    ShapeError,
+)
 
 #: Largest number of agents (graph nodes): the engine stores node indices as unsigned 32-bit ints.
 MAX_AGENTS = 2**32 - 1
@@ -181,6 +188,15 @@ def config_number(name: str, value: object) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
+def config_real(name: str, value: object, **bounds: Any) -> float:
+    """:func:`real` raising :class:`~samarl.errors.ConfigError` (the type of every settings
+    error): a configuration field's finite number in range."""
+    try:
+        return real(name, value, **bounds)
+    except InvalidValueError as e:
+        raise ConfigError(str(e)) from None
+
+
 def real(
     name: str,
     value: object,
@@ -208,6 +224,80 @@ def real(
         hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
         raise InvalidValueError(f"{name}: must be in {lo}, {hi}, got {value!r}")
     return out
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine has available for new allocations, or ``None`` when unknown.
+
+    ``MemAvailable`` of ``/proc/meminfo`` (Linux; what can be allocated without swapping), else the
+    physical memory (``os.sysconf``); at most ``SAMARL_MEMORY_LIMIT`` when that environment
+    variable holds a size (bytes, or a number with a ``k``, ``M``, ``G`` or ``T`` suffix, powers of
+    1000: ``8G``), which the engine honours too. A malformed limit is a
+    :class:`~samarl.errors.ConfigError`.
+    """
+    limit = os.environ.get("SAMARL_MEMORY_LIMIT", "").strip()
+    capped = None
+    if limit:
+        capped = _parse_size(limit)
+        if capped is None:
+            raise ConfigError(
+                f"SAMARL_MEMORY_LIMIT: expected a size in bytes such as 8G or 500M, got {limit!r}"
+            )
+    system: int | None = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    system = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if system is None:
+        try:
+            system = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):
+            system = None
+    if system is None or capped is None:
+        return system if capped is None else capped
+    return min(system, capped)
+
+
+def check_memory(name: str, count: int, unit: str, nbytes: float) -> None:
+    """Raises :class:`~samarl.errors.MemoryLimitError` (one line: the argument, the size, the
+    bytes) when ``count`` ``unit`` of argument ``name`` need ``nbytes``, more than this machine has
+    available (:func:`available_memory`). Call it before allocating: a refusal then costs nothing.
+    """
+    have = available_memory()
+    if have is not None and nbytes > have:
+        raise MemoryLimitError(
+            f"{name}: {count:,} {unit} need ~{format_bytes(nbytes)} "
+            f"(this machine has {format_bytes(have)} available)"
+        )
+
+
+def format_bytes(nbytes: float) -> str:
+    """``nbytes`` for people: ``512 B``, ``3.4 kB``, ``12 MB``, ``152 GB`` (powers of 1000; one
+    decimal below 10 of a unit). The engine's messages use the same form."""
+    for scale, unit in ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if nbytes >= scale:
+            value = nbytes / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{int(nbytes)} B"
+
+
+def _parse_size(text: str) -> int | None:
+    """A size such as ``8G``, ``500M``, ``1.5GB`` or ``1000000`` in bytes (``None`` if not one)."""
+    t = text.strip()
+    if t[-1:] in ("B", "b"):
+        t = t[:-1]
+    scale = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}.get(t[-1:].lower(), 1.0)
+    if scale != 1.0:
+        t = t[:-1]
+    try:
+        value = float(t.strip()) * scale
+    except ValueError:
+        return None
+    return int(value) if math.isfinite(value) and 0 <= value < 1.8e19 else None
 
 
 def _source_value(x: object, flat: int, arr: np.ndarray) -> str:

@@ -4,7 +4,8 @@ Every class derives from :class:`ValueError`: bad input is a value problem, and 
 catch ``ValueError`` keep working. The engine raises the same classes (they are defined in
 ``samarl._core`` and re-exported here). An argument of the wrong type (a float seed, a complex
 array, a string where a number belongs) raises :class:`ArgumentTypeError`, which is also a
-:class:`TypeError`.
+:class:`TypeError`. A size that needs more memory than the machine has available (agents, nodes,
+days) raises :class:`MemoryLimitError`, an :class:`InvalidValueError`, before anything is allocated.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from samarl._core import (
     DisconnectedGraphError,
     GraphError,
     InvalidValueError,
+    MemoryLimitError,
     SamarlError,
     ShapeError,
 )
@@ -25,6 +27,7 @@ __all__ = [
     "FolderInUseError",
     "GraphError",
     "InvalidValueError",
+    "MemoryLimitError",
     "SamarlError",
     "ShapeError",
     "TrainingDivergedError",

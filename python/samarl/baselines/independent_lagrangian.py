@@ -18,7 +18,6 @@ mode runs the same local dual dynamics at run time, from ``mult_init``).
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,8 @@ import numpy.typing as npt
 import torch
 from torch import Tensor
 
-from samarl.errors import ConfigError
+from samarl._validate import config_real
+from samarl.baselines._checks import check_trainer_args
 from samarl.execution.executor import torch_act_fn
 from samarl.training import TrainConfig, Trainer
 
@@ -45,10 +45,11 @@ class IndependentLagrangianConfig:
     """Initial multiplier of every agent and block, as a fraction of ``mult_max``."""
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.dual_lr) and self.dual_lr > 0):
-            raise ConfigError(f"dual_lr: must be > 0, got {self.dual_lr!r}")
-        if not (math.isfinite(self.mult_init) and 0 <= self.mult_init <= 1):
-            raise ConfigError(f"mult_init: must be in [0, 1], got {self.mult_init!r}")
+        dual_lr = config_real("dual_lr", self.dual_lr, low=0.0, low_open=True)
+        object.__setattr__(self, "dual_lr", dual_lr)
+        object.__setattr__(
+            self, "mult_init", config_real("mult_init", self.mult_init, low=0, high=1)
+        )
 
 
 class IndependentLagrangianTrainer(Trainer):
@@ -63,6 +64,7 @@ class IndependentLagrangianTrainer(Trainer):
         out_dir: str | os.PathLike[str],
         baseline: IndependentLagrangianConfig | None = None,
     ) -> None:
+        check_trainer_args(config, baseline, IndependentLagrangianConfig)
         self.baseline = baseline or IndependentLagrangianConfig()
         super().__init__(scenario, config, out_dir)
         self._use = np.zeros((self.num_agents, self.num_blocks))

@@ -17,7 +17,6 @@ trainer; networks and loss are the shared ones) -> execution (``unconstrained`` 
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,8 @@ import numpy.typing as npt
 import torch
 from torch import Tensor
 
-from samarl.errors import ConfigError
+from samarl._validate import config_real
+from samarl.baselines._checks import check_trainer_args
 from samarl.execution.executor import torch_act_fn
 from samarl.training import TrainConfig, Trainer
 
@@ -42,8 +42,8 @@ class IPPOPenaltyConfig:
     """Price of one kW of overshoot, as a fraction of ``mult_max`` (shared equally by the N agents)."""
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.penalty_coef) and self.penalty_coef >= 0):
-            raise ConfigError(f"penalty_coef: must be >= 0, got {self.penalty_coef!r}")
+        penalty = config_real("penalty_coef", self.penalty_coef, low=0.0)
+        object.__setattr__(self, "penalty_coef", penalty)
 
 
 class IPPOPenaltyTrainer(Trainer):
@@ -56,6 +56,7 @@ class IPPOPenaltyTrainer(Trainer):
         out_dir: str | os.PathLike[str],
         baseline: IPPOPenaltyConfig | None = None,
     ) -> None:
+        check_trainer_args(config, baseline, IPPOPenaltyConfig)
         self.baseline = baseline or IPPOPenaltyConfig()
         super().__init__(scenario, config, out_dir)
         self._cap_t = torch.tensor(np.array(self.data.capacity, dtype=np.float32))

@@ -39,6 +39,8 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
+from samarl._validate import config_real
+from samarl.baselines._checks import check_trainer_args
 from samarl.errors import ConfigError
 from samarl.training import TrainConfig, Trainer, policy_for
 from samarl.training.policies import RunningMeanStd, StateAugmentedPolicy
@@ -61,19 +63,21 @@ class MAPPOLagrangianConfig:
     """Hidden layer widths of the centralised critic."""
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.dual_lr) and self.dual_lr > 0):
-            raise ConfigError(f"dual_lr: must be > 0, got {self.dual_lr!r}")
-        if not (math.isfinite(self.mult_init) and 0 <= self.mult_init <= 1):
-            raise ConfigError(f"mult_init: must be in [0, 1], got {self.mult_init!r}")
+        dual_lr = config_real("dual_lr", self.dual_lr, low=0.0, low_open=True)
+        object.__setattr__(self, "dual_lr", dual_lr)
+        object.__setattr__(
+            self, "mult_init", config_real("mult_init", self.mult_init, low=0, high=1)
+        )
+        sizes = self.critic_hidden_sizes
         if not (
-            isinstance(self.critic_hidden_sizes, tuple)
-            and self.critic_hidden_sizes
-            and all(isinstance(h, int) and h >= 1 for h in self.critic_hidden_sizes)
+            isinstance(sizes, (tuple, list))
+            and sizes
+            and all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in sizes)
         ):
             raise ConfigError(
-                "critic_hidden_sizes: must be a non-empty tuple of integers >= 1, "
-                f"got {self.critic_hidden_sizes!r}"
+                f"critic_hidden_sizes: must be a non-empty tuple of integers >= 1, got {sizes!r}"
             )
+        object.__setattr__(self, "critic_hidden_sizes", tuple(sizes))
 
 
 # ============================================================================================= networks
@@ -222,6 +226,7 @@ class MAPPOLagrangianTrainer(Trainer):
         out_dir: str | os.PathLike[str],
         baseline: MAPPOLagrangianConfig | None = None,
     ) -> None:
+        check_trainer_args(config, baseline, MAPPOLagrangianConfig)
         if config.parameterisation != "shared":
             raise ConfigError("parameterisation: MAPPO-Lagrangian uses a shared actor ('shared')")
         self.baseline = baseline or MAPPOLagrangianConfig()

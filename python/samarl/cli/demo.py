@@ -23,7 +23,7 @@ from samarl.distributed import session
 from samarl.distributed.cluster import check_address
 from samarl.errors import ConfigError
 from samarl.execution import DualConfig
-from samarl.experiments.demo import end_to_end, engine_demo
+from samarl.experiments.demo import check_engine_demo, end_to_end, engine_demo
 from samarl.training import TrainConfig
 
 HELP = "the main job: train agents, run them with consensus, save results"
@@ -54,9 +54,11 @@ def run(args: argparse.Namespace) -> int:
         check_address(args.ray)
         if args.engine:
             raise ConfigError("--ray: the engine demonstration (--engine) runs in one process")
+    if args.engine:  # checked before the out folder is made: a refusal leaves nothing behind
+        agents = check_engine_demo(100_000 if args.agents is None else args.agents)
     out = prepare_out(args)
     if args.engine:
-        result = engine_demo(args.agents or 100_000, seed=args.seed, out=out)
+        result = engine_demo(agents, seed=args.seed, out=out)
     else:
         scenario = scenario_from_args(args)
         assert scenario is not None  # the demo has a default scenario

@@ -96,12 +96,22 @@ def config_values(args: argparse.Namespace, cls: type) -> dict[str, Any]:
     return out
 
 
-def _key_value(text: str) -> tuple[str, float]:
-    """``NAME=NUMBER`` (e.g. ``k=2``) for options that hold named parameters."""
+def _key_value(text: str) -> tuple[str, int | float | bool]:
+    """``NAME=VALUE`` (e.g. ``k=2``, ``beta=0.2``, ``connected=false``) for options that hold
+    named parameters: an integer stays an integer (``k=2`` is 2, not 2.0, which integer parameters
+    refuse), other numbers are floats, ``true`` and ``false`` are booleans."""
     name, sep, value = text.partition("=")
+    value = value.strip()
+    if sep and name and value.lower() in ("true", "false"):
+        return name, value.lower() == "true"
     try:
         if not (sep and name):
             raise ValueError
-        return name, float(value)
+        try:
+            return name, int(value)
+        except ValueError:
+            return name, float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=NUMBER (or NAME=true/false), got {text!r}"
+        ) from None

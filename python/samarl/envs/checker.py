@@ -13,11 +13,32 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from samarl._validate import positive_int
+from samarl._validate import seed as seed_
+from samarl.errors import ArgumentTypeError
+
 __all__ = ["EnvCheckError", "check_batched_env"]
 
 F32 = npt.NDArray[np.float32]
 
 _OUTPUTS = ("reward", "resource_use", "served", "arrived")
+#: What a batched env must have for the checker to run it at all.
+_API = (
+    "num_agents",
+    "obs_dim",
+    "steps_per_day",
+    "num_blocks",
+    "episode_steps",
+    "dt_hours",
+    "block_of_step",
+    "capacity",
+    "capacity_per_agent",
+    "constraints",
+    "t",
+    "backlog",
+    "reset",
+    "step",
+)
 
 
 class EnvCheckError(AssertionError):
@@ -50,7 +71,19 @@ def check_batched_env(env: Any, *, seed: int = 0, max_steps: int = 1000) -> None
     max_steps
         Steps to run; the whole episode (and the error on stepping past it) is checked when it is
         at most this long.
+
+    An ``env`` without the batched API's attributes (``num_agents``, ``reset``, ``step``, ...)
+    raises :class:`~samarl.errors.ArgumentTypeError` listing what it lacks; a wrong ``seed`` or
+    ``max_steps`` an :class:`~samarl.errors.InvalidValueError`.
     """
+    missing = [name for name in _API if not hasattr(env, name)]
+    if missing:
+        raise ArgumentTypeError(
+            f"env: expected a batched env (e.g. samarl.envs.DemandResponseEnv), but "
+            f"{type(env).__name__} has no {', '.join(missing)}"
+        )
+    seed = seed_(seed)
+    max_steps = positive_int("max_steps", max_steps)
     n, obs_dim = env.num_agents, env.obs_dim
     s, m = env.steps_per_day, env.num_blocks
     _require(isinstance(n, int) and n > 0, f"num_agents: expected an int > 0, got {n!r}")

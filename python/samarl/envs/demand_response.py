@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from samarl._validate import positive_int, real
+from samarl._validate import as_f32, as_index, positive_int, real
 from samarl._validate import seed as seed_
 from samarl.envs.dynamics import OBS_FIELDS, Dynamics, StepResult
 from samarl.errors import ArgumentTypeError, InvalidValueError, ShapeError
@@ -86,6 +86,25 @@ class CapacityConstraint:
     units: str = "kW"
     """Units of ``capacity`` and of the agents' ``resource_use``."""
 
+    def __post_init__(self) -> None:
+        capacity = as_f32("capacity", self.capacity, shape=(None,))
+        if capacity.size == 0 or (capacity <= 0).any():
+            raise InvalidValueError(
+                "capacity: expected the capacity (kW) of every step of the day, all > 0"
+            )
+        blocks = as_index("block_of_step", self.block_of_step, shape=(capacity.size,))
+        num_blocks = positive_int("num_blocks", self.num_blocks)
+        if blocks.max() >= num_blocks:
+            raise InvalidValueError(
+                f"block_of_step: blocks must be < num_blocks = {num_blocks}, found {blocks.max()}"
+            )
+        for name in ("name", "units"):
+            if not isinstance(getattr(self, name), str):
+                raise ArgumentTypeError(f"{name}: expected a string, got {getattr(self, name)!r}")
+        object.__setattr__(self, "capacity", capacity)
+        object.__setattr__(self, "block_of_step", blocks)
+        object.__setattr__(self, "num_blocks", num_blocks)
+
     def excess(self, total_use: float, step_of_day: int) -> float:
         """``total_use - C_t`` at one step (positive = over capacity)."""
         return float(total_use) - float(self.capacity[step_of_day])
@@ -126,6 +145,13 @@ class DemandResponseEnv:
         scenario = resolve_scenario(scenario, **overrides)
         self.scenario: ScenarioConfig = scenario
         """The (validated) scenario."""
+        if data is not None:
+            if not isinstance(data, ScenarioData):
+                raise ArgumentTypeError(
+                    f"data: expected the scenario's ScenarioData (scenario.build()), got "
+                    f"{type(data).__name__}"
+                )
+            data.check_for(scenario, subset=True)  # a slice of its agents is a partition
         self.data: ScenarioData = scenario.build() if data is None else data
         """The scenario's arrays: per-agent parameters, profiles, capacity, expected demand."""
         d = self.data
@@ -292,12 +318,21 @@ class DemandResponseEnv:
         }
 
     def set_state(self, state: dict[str, Any]) -> F32:
-        """Restores :meth:`get_state`'s output; returns the observation view."""
-        obs = self.dynamics.set_state(state["dynamics"])
-        self._base_seed = int(state["base_seed"])
-        self._episode = int(state["episode"])
+        """Restores :meth:`get_state`'s output; returns the observation view. A state that is not
+        one raises a :class:`~samarl.errors.InvalidValueError` naming what is wrong, and changes
+        nothing."""
+        keys = ("dynamics", "base_seed", "episode", "arrival_seed")
+        if not isinstance(state, dict) or not all(k in state for k in keys):
+            got = sorted(map(str, state)) if isinstance(state, dict) else type(state).__name__
+            raise ArgumentTypeError(
+                f"state: expected get_state()'s dict with keys {list(keys)}, got {got}"
+            )
+        base = seed_(state["base_seed"], "state['base_seed']")
+        episode = positive_int("state['episode']", state["episode"], minimum=-1)
         seed = state["arrival_seed"]
-        self._arrival_seed = None if seed is None else int(seed)
+        arrival = None if seed is None else seed_(seed, "state['arrival_seed']")
+        obs = self.dynamics.set_state(state["dynamics"])  # validates, then restores
+        self._base_seed, self._episode, self._arrival_seed = base, episode, arrival
         return obs
 
     def __repr__(self) -> str:
@@ -377,8 +412,8 @@ def lagrangian_reward(
         raise ArgumentTypeError(f"lagrangian_reward: expected numbers or arrays ({e})") from None
     except OverflowError as e:  # a Python int beyond float's range
         raise InvalidValueError(f"lagrangian_reward: a value is too large ({e})") from None
-    except (ValueError, RuntimeError) as e:  # NumPy's and torch's broadcast errors
-        raise ShapeError(f"lagrangian_reward: the arguments do not broadcast ({e})") from None
+    except (ValueError, RuntimeError):  # NumPy's and torch's broadcast errors
+        raise _broadcast_error(args, out) from None
     if _is_complex(result):
         raise ArgumentTypeError(f"lagrangian_reward: expected real numbers, got {type(result)}")
     if not _all_finite(result):
@@ -387,6 +422,25 @@ def lagrangian_reward(
                 raise InvalidValueError(f"{name}: must be finite, got a NaN or inf")
         raise InvalidValueError("lagrangian_reward: the result overflows (inputs too large)")
     return result
+
+
+def _broadcast_error(args: dict[str, Any], out: Any) -> ShapeError:
+    """The :class:`ShapeError` naming the first argument whose shape does not broadcast with the
+    ones before it (or ``out``, when it cannot hold the result)."""
+    shape: tuple[int, ...] = ()
+    seen: list[str] = []
+    for name, value in args.items():
+        own = tuple(getattr(value, "shape", np.shape(value)))
+        try:
+            shape = np.broadcast_shapes(shape, own)
+        except ValueError:
+            return ShapeError(
+                f"{name}: shape {list(own)} does not broadcast with the shape {list(shape)} of "
+                f"{' and '.join(seen)}"
+            )
+        seen.append(name)
+    got = list(getattr(out, "shape", np.shape(out)))
+    return ShapeError(f"out: shape {got} cannot hold the result, of shape {list(shape)}")
 
 
 def _all_finite(x: Any) -> bool:

@@ -19,6 +19,7 @@ from samarl._validate import (
     MAX_SEED,
     as_f32,
     as_index,
+    check_memory,
     check_shape,
     positive_int,
     real,
@@ -32,6 +33,16 @@ if TYPE_CHECKING:
 __all__ = ["OBS_FIELDS", "Dynamics", "StepResult"]
 
 F32 = npt.NDArray[np.float32]
+
+#: Bytes per agent (row) that :class:`Dynamics` allocates: the engine's copy of the parameters and
+#: its state (28), the output buffers (44), the per-agent arrays broadcast or tiled for it (24).
+ROW_BYTES = 96
+
+#: Steps of arrivals that may wait unserved before backlogs, observations and rewards must still be
+#: finite float32 (2^20: 30 years of 15-minute steps). Parameters that would overflow sooner are
+#: refused when the dynamics are built, rather than met as inf or NaN mid-run.
+MAX_WAITING_STEPS = 2**20
+_F32_MAX = float(np.finfo(np.float32).max)
 
 #: Names of the observation columns, in order.
 OBS_FIELDS = (
@@ -109,6 +120,7 @@ class Dynamics:
         n = next((int(v.shape[0]) for v in per_agent.values() if v.ndim), 1)
         if not 1 <= n <= MAX_AGENTS:
             raise InvalidValueError(f"mean_arrival: expected 1 to {MAX_AGENTS} agents, got {n}")
+        check_memory("mean_arrival", n, "agents", n * ROW_BYTES)
         arrays = {k: _per_agent(k, v, n) for k, v in per_agent.items()}
         ids = arrays.pop("profile_id")
         prof = as_f32("profiles", profiles, nonnegative=True)
@@ -124,13 +136,15 @@ class Dynamics:
                 f"profile_id: must be < num_profiles = {prof.shape[0]}, found {int(ids.max())}"
             )
         dt = real("dt_hours", dt_hours, low=0.0, low_open=True)
+        noise = real("noise", noise, low=0.0, high=1.0)
+        _check_range(arrays, ids, prof, noise, dt)
         first = positive_int("first_agent", first_agent, minimum=0, maximum=MAX_SEED - n)
         self._core = _core.DemandResponseCore(
             **arrays,
             profile_id=ids,
             profiles=np.ascontiguousarray(prof),
             dt_hours=dt,
-            noise=real("noise", noise, low=0.0, high=1.0),
+            noise=noise,
             first_agent=first,
         )
         self.num_agents: int = self._core.num_agents
@@ -148,7 +162,7 @@ class Dynamics:
     @classmethod
     def from_scenario(
         cls,
-        scenario: ScenarioConfig,
+        scenario: ScenarioConfig | str,
         data: ScenarioData | None = None,
         *,
         agents: npt.ArrayLike | None = None,
@@ -156,12 +170,24 @@ class Dynamics:
         first_agent: int = 0,
     ) -> Dynamics:
         """The dynamics of a scenario's agents (``data``: its built arrays, built when omitted).
+        ``scenario`` is a :class:`~samarl.scenario.ScenarioConfig`, a preset name or a scenario
+        file, as :class:`~samarl.envs.DemandResponseEnv` takes.
 
         ``agents`` selects a subset (in that order); ``copies`` repeats them (row ``r * n + i`` is
         agent ``i``'s ``r``-th copy, with its own arrivals and backlog). ``first_agent``
         numbers the rows' arrivals (see the class): with ``agents=range(a, b)`` and
         ``first_agent=a`` the rows are exactly agents ``a..b`` of the whole scenario.
         """
+        from samarl.scenario import ScenarioData, resolve_scenario
+
+        scenario = resolve_scenario(scenario)  # a preset name or a file, as the envs take
+        if data is not None:
+            if not isinstance(data, ScenarioData):
+                raise ArgumentTypeError(
+                    f"data: expected the scenario's ScenarioData (scenario.build()), got "
+                    f"{type(data).__name__}"
+                )
+            data.check_for(scenario, subset=True)
         params = scenario.dynamics_params(data)
         reps = positive_int("copies", copies, maximum=MAX_AGENTS)
         rows: Any = slice(None)
@@ -172,8 +198,15 @@ class Dynamics:
                 raise InvalidValueError(
                     f"agents: indices must be < num_agents = {total}, found {int(rows.max())}"
                 )
-        if len(params["mean_arrival"][rows]) * reps > MAX_AGENTS:
+        agents = len(params["mean_arrival"][rows])
+        if agents * reps > MAX_AGENTS:
             raise InvalidValueError(f"copies: at most {MAX_AGENTS} rows in all, got {reps} copies")
+        if reps > 1:
+            check_memory(
+                "copies", agents * reps, "rows (agents x copies)", agents * reps * ROW_BYTES
+            )
+        else:
+            check_memory("num_agents", agents, "agents", agents * ROW_BYTES)
         for key in ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id"):
             params[key] = np.tile(params[key][rows], reps)
         return cls(**params, first_agent=first_agent)
@@ -266,6 +299,36 @@ class Dynamics:
         )
         self._core.observe(self._obs)
         return self._obs
+
+
+def _check_range(
+    arrays: dict[str, np.ndarray], ids: np.ndarray, profiles: np.ndarray, noise: float, dt: float
+) -> None:
+    """Refuses parameters whose backlog, observations or waiting cost would leave float32's range
+    once :data:`MAX_WAITING_STEPS` steps of an agent's largest arrivals wait unserved, naming the
+    parameter and the first agent concerned."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        peak = profiles.astype(np.float64).max(axis=1)[ids]
+        arrival = arrays["mean_arrival"].astype(np.float64) * peak * (1.0 + noise)
+        backlog = arrival * MAX_WAITING_STEPS
+        linear = arrays["cost_linear"].astype(np.float64) * backlog
+        quadratic = arrays["cost_quadratic"].astype(np.float64) * backlog**2
+        energy = arrays["max_power"].astype(np.float64) * dt
+    limit = _F32_MAX / 2
+    for name, values, what in (
+        ("mean_arrival", backlog, "backlog"),
+        ("max_power", energy, "energy a step (max_power * dt_hours)"),
+        ("cost_linear", linear, "linear waiting cost"),
+        ("cost_quadratic", quadratic, "quadratic waiting cost"),
+    ):
+        bad = np.flatnonzero(~(values <= limit))
+        if bad.size:
+            i = int(bad[0])
+            raise InvalidValueError(
+                f"{name}: agent {i}'s {what} would exceed float32's range (+-3.4e38) once "
+                f"{MAX_WAITING_STEPS:,} steps of its arrivals wait (it may draw up to "
+                f"{arrival[i]:.3g} kWh a step); use smaller units"
+            )
 
 
 def _per_agent(name: str, x: np.ndarray, n: int) -> np.ndarray:

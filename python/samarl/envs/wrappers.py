@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from samarl.envs.demand_response import DemandResponseEnv, EnvStep
+from samarl.errors import ArgumentTypeError
 
 __all__ = ["AutoReset", "ResetFn"]
 
@@ -30,13 +31,29 @@ class AutoReset:
     """
 
     def __init__(self, env: DemandResponseEnv, reset_fn: ResetFn) -> None:
+        missing = [a for a in ("num_agents", "obs_dim", "reset", "step") if not hasattr(env, a)]
+        if missing:
+            raise ArgumentTypeError(
+                f"env: expected a batched env such as samarl.envs.DemandResponseEnv, but "
+                f"{type(env).__name__} has no {', '.join(missing)}"
+            )
+        if not callable(reset_fn):
+            raise ArgumentTypeError(
+                "reset_fn: expected a function () -> (arrival_seed, initial_backlog or None), got "
+                f"{reset_fn!r}"
+            )
         self.env = env
         self.reset_fn = reset_fn
         self._final = np.zeros((env.num_agents, env.obs_dim), dtype=np.float32)
 
     def reset(self) -> F32:
         """Starts an episode with :attr:`reset_fn`'s seed and backlogs; returns the obs view."""
-        seed, backlog = self.reset_fn()
+        drawn = self.reset_fn()
+        if not (isinstance(drawn, tuple) and len(drawn) == 2):
+            raise ArgumentTypeError(
+                f"reset_fn: must return (arrival_seed, initial_backlog or None), got {drawn!r}"
+            )
+        seed, backlog = drawn
         return self.env.reset(seed, backlog)
 
     def step(self, actions: npt.ArrayLike) -> EnvStep:

@@ -57,13 +57,23 @@ Two records support the experiments:
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from samarl._validate import MAX_AGENTS, as_f32, as_f64, as_index, positive_int, real
+from samarl._validate import (
+    MAX_AGENTS,
+    as_f32,
+    as_f64,
+    as_index,
+    check_memory,
+    config_real,
+    positive_int,
+)
 from samarl._validate import seed as seed_
 from samarl.comms import GRAPH_FAMILIES, Consensus, Graph, is_graph_file, make_graph
 from samarl.comms.consensus import MAX_ROUNDS
@@ -76,6 +86,8 @@ __all__ = [
     "DualConfig",
     "DualState",
     "DualStep",
+    "consensus_bytes",
+    "dual_bytes",
     "stagger_offsets",
     "step_size_from_slope",
     "survivors_graph",
@@ -98,6 +110,15 @@ MAX_MULT = 1e30
 #: Stepped copies are clipped to ``+-`` this before they become float32 (a huge step would
 #: otherwise overflow to inf; the projection onto ``[0, mult_max]`` follows anyway).
 _STEP_LIMIT = 1e37
+#: Bytes per agent and per neighbour of a communication graph with its consensus weights and
+#: locality order (measured at 2 million agents: 193 per agent on the default small world, mean
+#: degree 6; 589 on a random geometric graph of mean degree 29), for the check before building.
+GRAPH_BYTES_PER_AGENT = 64
+GRAPH_BYTES_PER_NEIGHBOUR = 24
+#: Consensus rounds per update that are never questioned; beyond them, rounds must not exceed
+#: :data:`USEFUL_ROUNDS_FACTOR` times those after which the copies agree to float32 precision.
+FREE_ROUNDS = 10_000
+USEFUL_ROUNDS_FACTOR = 10
 
 
 def step_size_from_slope(slope: float, gain: float = 1.0) -> float:
@@ -107,11 +128,50 @@ def step_size_from_slope(slope: float, gain: float = 1.0) -> float:
     prices). A linear response is stable for ``gain`` in (0, 2);
     ``gain = 1`` cancels the stiffest mode's error in one update, half the stability edge, and
     every less stiff mode still contracts monotonically."""
-    slope = _config_real("slope", slope, low=0.0, low_open=True)
-    gain = _config_real("gain", gain, low=0.0, high=2.0, low_open=True, high_open=True)
+    slope = config_real("slope", slope, low=0.0, low_open=True)
+    gain = config_real("gain", gain, low=0.0, high=2.0, low_open=True, high_open=True)
     if not np.isfinite(gain / slope):
         raise ConfigError(f"slope: {slope!r} is too small (gain / slope overflows)")
     return gain / slope
+
+
+def consensus_bytes(family: str, num_agents: int, params: Mapping[str, Any] | None = None) -> int:
+    """An estimate of the peak memory (bytes) of the ``family`` communication graph of
+    ``num_agents`` agents (:func:`samarl.comms.make_graph` with ``params``) and its consensus
+    weights, from the family's mean degree (6 for a graph read from a file)."""
+    n = int(num_agents)
+    p = dict(params or {})
+
+    def number(key: str, default: float) -> float:
+        try:
+            return float(p.get(key, default))
+        except (TypeError, ValueError):  # refused, with a clear message, where it is used
+            return default
+
+    k_default = max(1, min(3, (n - 1) // 2))
+    degree = {
+        "ring": 2 * number("k", 1),
+        "kring": 2 * number("k", k_default),
+        "small_world": 2 * number("k", k_default),
+        "grid": 4.0,
+        "erdos_renyi": number("mean_degree", min(6.0, n - 1.0)),
+        "random_geometric": number("mean_degree", 2 * math.log(max(n, 2))),
+        "complete": n - 1.0,
+    }.get(family, 6.0)
+    degree = min(max(degree, 0.0), n - 1.0)
+    return int(n * (GRAPH_BYTES_PER_AGENT + GRAPH_BYTES_PER_NEIGHBOUR * degree))
+
+
+def dual_bytes(
+    config: DualConfig, num_agents: int, num_blocks: int, *, graph_given: bool = False
+) -> int:
+    """An estimate of the peak memory (bytes) of :class:`DualState`: the multipliers (tracking
+    keeps two more copies) and, unless the graph is given, the communication graph of ``config``
+    with its consensus weights (:func:`consensus_bytes`)."""
+    need = num_agents * num_blocks * 4 * (3 if config.mode == "tracking" else 1)
+    if config.rounds > 0 and not graph_given:
+        need += consensus_bytes(config.graph, num_agents, dict(config.graph_params))
+    return need
 
 
 def stagger_offsets(num_agents: int, width: int, seed: int = 0) -> npt.NDArray[np.int64]:
@@ -181,7 +241,7 @@ class DualConfig:
             )
         object.__setattr__(self, "consensus_rounds", int(self.consensus_rounds))
         if self.dual_step_size is not None:
-            step = _config_real("dual_step_size", self.dual_step_size, low=0.0, low_open=True)
+            step = config_real("dual_step_size", self.dual_step_size, low=0.0, low_open=True)
             object.__setattr__(self, "dual_step_size", step)
         for name, low, high, high_open in (
             ("step_decay", 0.0, None, False),
@@ -189,7 +249,7 @@ class DualConfig:
             ("mult_init", 0.0, None, False),
             ("drop_prob", 0.0, 1.0, True),
         ):
-            value = _config_real(name, getattr(self, name), low=low, high=high, high_open=high_open)
+            value = config_real(name, getattr(self, name), low=low, high=high, high_open=high_open)
             object.__setattr__(self, name, value)
         if not isinstance(self.update_order, str) or self.update_order not in UPDATE_ORDERS:
             raise ConfigError(
@@ -355,7 +415,9 @@ class DualState:
             )
         self.num_agents = positive_int("num_agents", num_agents, maximum=MAX_AGENTS)
         self.num_blocks = int(self.capacity.size)
-        self.mult_max = _config_real("mult_max", mult_max, low=0.0, high=MAX_MULT, low_open=True)
+        self.mult_max = config_real("mult_max", mult_max, low=0.0, high=MAX_MULT, low_open=True)
+        need = dual_bytes(config, num_agents, self.num_blocks, graph_given=graph is not None)
+        check_memory("num_agents", num_agents, "agents", need)
         #: The step and projection (shared with the actors of partitioned runs).
         self.rule = DualStep(config, self.capacity, self.num_agents, self.mult_max)
         self.step_size = self.rule.step_size
@@ -378,6 +440,7 @@ class DualState:
                     "(use more neighbours or another family)"
                 )
             self.consensus = Consensus(graph)
+            _check_rounds(config, self.consensus)
         self.graph = graph
         self._base_graph: Graph | None = graph
         # Tracking: y[n, h] estimates the network average of ghat[., h]; last ghat per block.
@@ -503,14 +566,30 @@ class DualState:
         return float(dev.max()), float(dev.mean())
 
 
+def _check_rounds(config: DualConfig, consensus: Consensus) -> None:
+    """Refuses ``consensus_rounds`` far beyond those after which the copies agree to float32
+    precision on this graph (more only cost time: at 10^9 rounds, about 20 minutes per update even
+    on 16 agents). Up to :data:`FREE_ROUNDS` rounds are never questioned."""
+    rounds = config.rounds
+    if rounds <= FREE_ROUNDS:
+        return
+    n = consensus.num_nodes
+    sigma2 = consensus.sigma2()
+    # sigma_2^K ||x - mean||_2 <= 2^-24 |x|: agreement to float32's precision, whatever x is.
+    contraction = math.log(sigma2) if sigma2 > 0 else -math.inf
+    if contraction > -1e-12:
+        return  # (numerically) no contraction: no bound on useful rounds
+    useful = max(1, math.ceil(math.log(2.0**-24 / math.sqrt(n)) / contraction))
+    limit = max(FREE_ROUNDS, math.ceil(USEFUL_ROUNDS_FACTOR * useful / (1.0 - config.drop_prob)))
+    if rounds > limit:
+        work = float(rounds) * (n + 2 * consensus.graph.num_edges)
+        raise ConfigError(
+            f"consensus_rounds: {rounds:,} rounds per update, but on this {config.graph} graph of "
+            f"{n:,} agents (sigma_2 = {sigma2:.3g}) the copies agree to float32 precision after "
+            f"{useful:,} rounds; the rest only cost time ({work:.2g} multiply-adds per update): "
+            f"use at most {limit:,}, or mode='centralized' for exact agreement"
+        )
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _config_real(name: str, value: object, **bounds: Any) -> float:
-    """:func:`samarl._validate.real` raising :class:`~samarl.errors.ConfigError` (the type of
-    every settings error)."""
-    try:
-        return real(name, value, **bounds)
-    except InvalidValueError as e:
-        raise ConfigError(str(e)) from None

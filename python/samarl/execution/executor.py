@@ -21,11 +21,12 @@ import numpy as np
 import numpy.typing as npt
 from tqdm.auto import tqdm
 
-from samarl._validate import positive_int, real
+from samarl._validate import check_memory, positive_int, real
 from samarl._validate import seed as seed_
 from samarl.envs import DemandResponseEnv
+from samarl.envs.dynamics import ROW_BYTES
 from samarl.errors import ConfigError, InvalidValueError
-from samarl.execution.dual import MAX_MULT, DualConfig, DualState, stagger_offsets
+from samarl.execution.dual import MAX_MULT, DualConfig, DualState, dual_bytes, stagger_offsets
 from samarl.execution.metrics import Metrics
 from samarl.execution.optimum import FluidOptimum, optimum_gaps
 from samarl.scenario import ScenarioConfig, ScenarioData, resolve_scenario
@@ -39,6 +40,13 @@ I64 = npt.NDArray[np.int64]
 #: ``step_of_day`` is the step of the price schedule each agent reads: one int, or ``[N]`` when
 #: the block boundaries are staggered (:class:`~samarl.execution.DualConfig` ``stagger``).
 ActFn = Callable[[F32, F32, "int | I64"], F32]
+#: Backlogs of every agent at every step are recorded (for ``top_backlog``) up to this many values.
+_MAX_BACKLOG_VALUES = 50_000_000
+#: Bytes per agent of a run's own arrays beyond the env's and the multipliers: the metrics' sums
+#: and the per-step temporaries (actions, backlogs).
+_RUN_BYTES_PER_AGENT = 64
+#: Bytes per step of a run's records: total load, its capacity, the metrics' list of totals.
+_RUN_BYTES_PER_STEP = 48
 
 
 @dataclass
@@ -119,9 +127,20 @@ def torch_act_fn(policy: Any, device: str = "cpu", num_threads: int | None = 1) 
     between operations, take the cores from the engine's threads stepping the environment
     between two forward passes. On a busy 2-core machine, 2 days of the default scenario ran in
     14.6 s with torch's 2 threads and 0.69 s with one.
+
+    ``device`` is checked at once (a :class:`~samarl.errors.ConfigError` naming it for a device
+    torch does not know or this machine lacks), not at the first call.
     """
     import torch
 
+    from samarl.training.policies import torch_device
+
+    if not callable(getattr(policy, "act", None)):
+        raise ConfigError(
+            f"policy: expected a policy with act(obs, mult, step_of_day, deterministic), got "
+            f"{type(policy).__name__}"
+        )
+    dev = torch_device(str(device))
     if num_threads is not None:
         if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
             raise ConfigError(f"num_threads: must be None or an integer >= 1, got {num_threads!r}")
@@ -132,9 +151,9 @@ def torch_act_fn(policy: Any, device: str = "cpu", num_threads: int | None = 1) 
         sod = step_of_day if isinstance(step_of_day, int) else torch.from_numpy(step_of_day)
         with torch.no_grad():
             a = policy.act(
-                torch.from_numpy(obs).to(device),
-                torch.from_numpy(mult).to(device),
-                sod if isinstance(sod, int) else sod.to(device),
+                torch.from_numpy(obs).to(dev),
+                torch.from_numpy(mult).to(dev),
+                sod if isinstance(sod, int) else sod.to(dev),
                 deterministic=True,
             )
         return np.ascontiguousarray(a.cpu().numpy(), dtype=np.float32)
@@ -203,8 +222,13 @@ def execute(
     )
     if not 0 <= warm < days:
         raise ConfigError(f"warmup_days: must be in [0, days), got {warm} for {days} days")
-    if data is not None and not isinstance(data, ScenarioData):
-        raise ConfigError(f"data: expected the scenario's ScenarioData, got {type(data).__name__}")
+    if data is not None:
+        if not isinstance(data, ScenarioData):
+            raise ConfigError(
+                f"data: expected the scenario's ScenarioData, got {type(data).__name__}"
+            )
+        data.check_for(scenario)
+    _check_run_memory(scenario, dual, days, built=data is not None)
     data = data or scenario.build()
     n, s = data.num_agents, scenario.steps_per_day
     blocks = data.block_of_step
@@ -238,7 +262,8 @@ def execute(
         mult_daily = np.zeros((days, m))
     except (MemoryError, ValueError):  # ValueError: NumPy's "array is too big"
         raise ConfigError(f"days: not enough memory to record {days} days") from None
-    backlog_hist = np.zeros((total_steps, n), dtype=np.float32) if n * total_steps <= 5e7 else None
+    keep_backlogs = n * total_steps <= _MAX_BACKLOG_VALUES
+    backlog_hist = np.zeros((total_steps, n), dtype=np.float32) if keep_backlogs else None
     band, epochs, cons_err = [], [], []
     mix_steps: list[int] = []
     removed_at = None if removal is None else removal.day * s
@@ -334,6 +359,28 @@ def execute(
         if state.mix_log
         else np.zeros((0, 5)),
     )
+
+
+def _check_run_memory(
+    scenario: ScenarioConfig, dual: DualConfig, days: int, *, built: bool
+) -> None:
+    """Refuses, before anything is allocated, a run whose arrays would not fit in this machine's
+    memory: the population (unless ``built``), the env, the dual dynamics and their graph, and
+    the run's records (per agent, per step and per day). Names ``days`` when the records of the
+    steps outweigh the agents, else ``num_agents``."""
+    n, s, m = scenario.num_agents, scenario.steps_per_day, scenario.num_blocks
+    steps = days * s
+    per_agents = (
+        (0 if built else scenario.build_bytes())
+        + n * (ROW_BYTES + _RUN_BYTES_PER_AGENT + 8 * m)
+        + dual_bytes(dual, n, m)
+        + 4 * min(n * steps, _MAX_BACKLOG_VALUES)
+    )
+    per_steps = steps * _RUN_BYTES_PER_STEP + days * m * 8
+    if per_steps > per_agents:
+        check_memory("days", days, "days", per_agents + per_steps)
+    else:
+        check_memory("num_agents", n, "agents", per_agents + per_steps)
 
 
 def _setting(check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

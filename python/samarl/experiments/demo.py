@@ -23,10 +23,11 @@ import numpy as np
 
 from samarl import plots
 from samarl._io import atomic_write
+from samarl._validate import MAX_AGENTS, check_memory, positive_int
 from samarl.benchmarks.kernels import heterogeneous_agents
 from samarl.comms import Consensus, Graph
 from samarl.distributed import CellError, CellGrid
-from samarl.envs.dynamics import Dynamics
+from samarl.envs.dynamics import ROW_BYTES, Dynamics
 from samarl.execution import (
     DualConfig,
     ExecutionResult,
@@ -35,11 +36,16 @@ from samarl.execution import (
     save_run,
     torch_act_fn,
 )
+from samarl.execution.dual import consensus_bytes
 from samarl.execution.optimum import solve_for_run
 from samarl.scenario import ScenarioConfig
 from samarl.training import TrainConfig, train
 
-__all__ = ["MODES_SHOWN", "end_to_end", "engine_demo"]
+__all__ = ["MODES_SHOWN", "check_engine_demo", "end_to_end", "engine_demo"]
+
+#: Bytes per agent of the engine demonstration beyond the graph and the dynamics: the agents'
+#: parameters as drawn, and the values mixed (measured 72 in all with the dynamics' own).
+_ENGINE_BYTES_PER_AGENT = 40
 
 MODES_SHOWN: tuple[Mode, ...] = ("consensus", "independent", "centralized", "unconstrained")
 
@@ -195,8 +201,19 @@ def _fmt(v: Any) -> str:
     return f"{v:.4f}"
 
 
+def check_engine_demo(n: int) -> int:
+    """``n`` checked for :func:`engine_demo`: an integer in ``[1, MAX_AGENTS]`` whose graph,
+    consensus weights and dynamics fit in this machine's memory (else one line naming
+    ``num_agents`` and the bytes it would need)."""
+    n = positive_int("num_agents", n, maximum=MAX_AGENTS)
+    need = consensus_bytes("random_geometric", n) + n * (ROW_BYTES + _ENGINE_BYTES_PER_AGENT)
+    check_memory("num_agents", n, "agents", need)
+    return n
+
+
 def engine_demo(n: int, *, seed: int, out: Path) -> dict[str, Any]:
     """Consensus error vs rounds on a random geometric graph, and one simulated day of dynamics."""
+    n = check_engine_demo(n)
     rng = np.random.default_rng(seed)
     graph = Graph.random_geometric(n, seed=seed)
     cons = Consensus(graph)

@@ -110,6 +110,13 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
     progress = not args.no_progress
     start = time.perf_counter()
     days, seeds = size["days"], size["seeds"]
+    # --policy DIR serves every seed: read (and checked) once, before the progress bar starts, so
+    # a wrong folder is one line on its own.
+    given = (
+        obtain_policy(args, out, size["scenario"], iterations=size["iterations"])
+        if args.policy
+        else None
+    )
     # The cells: per seed its optimum, one run per mode, and (first seed) the ablation. Without
     # --ray each cell runs when submitted; with it they are Ray tasks sharing the policies.
     grid = CellGrid(ray, desc="feasibility", progress=progress)
@@ -117,7 +124,7 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
     optima: list[Any] = []
     policies: list[Policy] = []
     for seed in seeds:
-        policy = obtain_policy(
+        policy = given or obtain_policy(
             args, out, size["scenario"], iterations=size["iterations"], seed=seed
         )
         policies.append(policy)

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from samarl._validate import as_f64, positive_int, real
+from samarl.errors import ArgumentTypeError, ShapeError
+
 if TYPE_CHECKING:
     from samarl.training.config import TrainConfig
 
@@ -39,12 +42,31 @@ def default_mult_max(
     deferring up to ``backlog_days`` days of arrivals when
     ``mult >= dt * (cost_linear + 2 cost_quadratic * backlog_days * S * mean_arrival) / (1 - gamma)``;
     this returns the 95th percentile of that over agents, rounded up to two significant digits.
+
+    Every argument must be finite (arrays ``>= 0``, broadcasting together; ``gamma`` in
+    ``[0, 1)``): anything else raises a :class:`~samarl.errors.InvalidValueError` naming it.
     """
-    mu = np.asarray(mean_arrival, dtype=np.float64)
-    cl = np.asarray(cost_linear, dtype=np.float64)
-    cq = np.asarray(cost_quadratic, dtype=np.float64)
+    mu = as_f64("mean_arrival", mean_arrival, nonnegative=True)
+    cl = as_f64("cost_linear", cost_linear, nonnegative=True)
+    cq = as_f64("cost_quadratic", cost_quadratic, nonnegative=True)
+    shape = mu.shape
+    for name, arr in (("cost_linear", cl), ("cost_quadratic", cq)):
+        try:
+            shape = np.broadcast_shapes(shape, arr.shape)
+        except ValueError:
+            raise ShapeError(
+                f"{name}: shape {list(arr.shape)} does not broadcast with mean_arrival's "
+                f"{list(mu.shape)}"
+            ) from None
+    if 0 in shape:
+        raise ShapeError("mean_arrival: expected at least one agent, got none")
+    dt_hours = real("dt_hours", dt_hours, low=0.0, low_open=True)
+    steps_per_day = positive_int("steps_per_day", steps_per_day)
+    gamma = real("gamma", gamma, low=0.0, high=1.0, high_open=True)
+    backlog_days = real("backlog_days", backlog_days, low=0.0)
     q = backlog_days * steps_per_day * mu
-    need = dt_hours * (cl + 2.0 * cq * q) / (1.0 - gamma)
+    with np.errstate(over="ignore", invalid="ignore"):
+        need = dt_hours * (cl + 2.0 * cq * q) / (1.0 - gamma)
     value = float(np.quantile(need, 0.95))
     if not (value > 0 and math.isfinite(value)):
         return 1.0
@@ -60,8 +82,20 @@ def sample_mults(
     A mixture (shares from ``config``): flat profiles, independent uniform entries per block, smooth
     profiles (a level plus two random harmonics of the day, clipped to the range: they include the
     peaked profiles the dual dynamics produce), and zero. Levels are ``mult_max * u**mult_exponent``.
+
+    ``rng`` is a :class:`numpy.random.Generator`, ``config`` a
+    :class:`~samarl.training.TrainConfig` and ``mult_max`` a finite number ``> 0``; anything else
+    raises a :class:`~samarl.errors.InvalidValueError` naming the argument.
     """
-    n, m = num_agents, num_blocks
+    if not isinstance(rng, np.random.Generator):
+        raise ArgumentTypeError(
+            f"rng: expected a numpy.random.Generator (np.random.default_rng(seed)), got "
+            f"{type(rng).__name__}"
+        )
+    n = positive_int("num_agents", num_agents)
+    m = positive_int("num_blocks", num_blocks)
+    mult_max = _mult_max(mult_max)
+    _check_config(config)
     kind = rng.choice(4, size=n, p=_shares(config))
     level = rng.random(n)
     blocks = rng.random((n, m))
@@ -87,7 +121,9 @@ def sample_mults_per_agent(
     """
     from samarl.reference.rng import STREAM_MULTS, uniform_f64
 
-    m = num_blocks
+    m = positive_int("num_blocks", num_blocks)
+    mult_max = _mult_max(mult_max)
+    _check_config(config)
     base = np.uint64(episode) << np.uint64(32)
     draws = base + np.arange(m + 7, dtype=np.uint64)  # kind, level, m blocks, 2 + 1 amp, 2 shift
     u = uniform_f64(seed, STREAM_MULTS, np.asarray(rows, dtype=np.uint64)[:, None], draws[None])
@@ -95,6 +131,21 @@ def sample_mults_per_agent(
     kind = np.minimum(np.searchsorted(cumulative, u[:, 0], side="right"), 3)
     amp = u[:, m + 2 : m + 4] * u[:, m + 4 : m + 5]
     return _mixture(kind, u[:, 1], u[:, 2 : m + 2], amp, u[:, m + 5 :], mult_max, config)
+
+
+def _mult_max(value: float) -> float:
+    """``mult_max`` as a finite float ``> 0`` (profiles are float32: at most its range)."""
+    return real("mult_max", value, low=0.0, high=float(np.finfo(np.float32).max), low_open=True)
+
+
+def _check_config(config: TrainConfig) -> None:
+    from samarl.training.config import TrainConfig
+
+    if not isinstance(config, TrainConfig):
+        raise ArgumentTypeError(
+            f"config: expected a TrainConfig (its mult_* shares and exponent), got "
+            f"{type(config).__name__}"
+        )
 
 
 def _shares(config: TrainConfig) -> npt.NDArray[np.float64]:

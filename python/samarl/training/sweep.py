@@ -14,10 +14,12 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from samarl._validate import as_f64, positive_int
+from samarl._validate import seed as seed_
 from samarl.envs import DemandResponseEnv
-from samarl.errors import ConfigError
+from samarl.errors import ArgumentTypeError, ConfigError, InvalidValueError
 from samarl.scenario import resolve_scenario
-from samarl.training.policies import StateAugmentedPolicy
+from samarl.training.policies import StateAugmentedPolicy, torch_device
 
 __all__ = ["binding_steps", "response_sweep"]
 
@@ -58,15 +60,33 @@ def response_sweep(
     the day-average load equals mean demand at any price that does not postpone demand, so the
     peak blocks are where a price response shows. ``served`` is energy served / energy arrived over
     the whole run from empty backlogs (what is still waiting at the end counts as unserved).
+
+    ``mult_values`` must be a non-empty list of finite multipliers ``>= 0``; a wrong argument
+    raises a :class:`~samarl.errors.InvalidValueError` (or :class:`~samarl.errors.ConfigError`
+    for ``days``, ``warmup_days``, ``seed`` and ``device``) naming it, before anything runs.
     """
+    if not callable(getattr(policy, "act", None)):
+        raise ArgumentTypeError(
+            f"policy: expected a trained policy with act(obs, mult, step_of_day), got "
+            f"{type(policy).__name__}"
+        )
     scenario = resolve_scenario(scenario)
-    if warmup_days is None:
-        warmup_days = min(1, days - 1)
+    values = as_f64("mult_values", mult_values, shape=(None,), nonnegative=True)
+    if values.size == 0:
+        raise InvalidValueError("mult_values: expected at least one multiplier value, got none")
+    try:
+        days = positive_int("days", days)
+        if warmup_days is None:
+            warmup_days = min(1, days - 1)
+        warmup_days = positive_int("warmup_days", warmup_days, minimum=0)
+        seed = seed_(seed)
+    except InvalidValueError as e:
+        raise ConfigError(str(e)) from None
     if not 0 <= warmup_days < days:
         raise ConfigError(f"warmup_days: must be in [0, days = {days}), got {warmup_days}")
+    device = torch_device(str(device))
     data = scenario.build()
     n, s, m = data.num_agents, scenario.steps_per_day, scenario.num_blocks
-    values = np.asarray(mult_values, dtype=np.float64)
     mask_day, binding = binding_steps(data)
     steps = days * s
     env = DemandResponseEnv(scenario, data=data, episode_steps=steps)

@@ -786,6 +786,11 @@ def train(
         When another process is writing into ``out_dir`` (a run folder has one writer at a
         time).
     """
+    if config is not None and not isinstance(config, TrainConfig):
+        raise ConfigError(
+            f"config: expected a TrainConfig (or None for the defaults), got {config!r}; "
+            "TrainConfig.from_dict() reads a table of settings"
+        )
     config = config or TrainConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,19 @@ pub enum CoreError {
          communication graph"
     )]
     Disconnected { components: usize },
+    /// The machine does not have the memory a request needs (an estimate before allocating, or an
+    /// allocation the system refused); `what` says how many of what, e.g. `1,000 nodes`.
+    #[error(
+        "{name}: {what} need ~{}{}",
+        crate::memory::format_bytes(*.bytes),
+        availability(*.available)
+    )]
+    Memory {
+        name: &'static str,
+        what: String,
+        bytes: u64,
+        available: Option<u64>,
+    },
     /// A long kernel was stopped by its [`Interrupt`](crate::interrupt::Interrupt) (Ctrl-C).
     #[error("interrupted")]
     Interrupted,
@@ -46,6 +59,17 @@ impl CoreError {
             expected: expected.to_string(),
             got: got.to_string(),
         }
+    }
+}
+
+/// The end of a [`CoreError::Memory`] message: what this machine has available, when known.
+fn availability(available: Option<u64>) -> String {
+    match available {
+        Some(bytes) => format!(
+            " (this machine has {} available)",
+            crate::memory::format_bytes(bytes)
+        ),
+        None => ", more than this machine could allocate".to_string(),
     }
 }
 

@@ -7,6 +7,7 @@
 //!   tracking.
 //! - [`interrupt`]: how long kernels are stopped (Ctrl-C) between chunks of work.
 //! - [`rng`]: counter-based random numbers keyed by `(seed, agent, step)`.
+//! - [`memory`]: sizes checked against the machine's memory before allocating.
 //! - [`pool`]: the private thread pool.
 
 pub mod consensus;
@@ -14,6 +15,7 @@ pub mod env;
 pub mod error;
 pub mod graph;
 pub mod interrupt;
+pub mod memory;
 pub mod pool;
 pub mod rng;
 

@@ -10,8 +10,9 @@ use numpy::{
     ndarray::Dimension,
 };
 use pyo3::prelude::*;
+use samarl_core::memory::{self, Request};
 
-use crate::errors::{InvalidValueError, ShapeError};
+use crate::errors::{InvalidValueError, ShapeError, to_py};
 
 /// Borrows `arr` for reading. Fails, naming `name`, while memory it shares is borrowed for
 /// writing (by another argument of the same call, or by a call still running on another thread).
@@ -79,43 +80,57 @@ pub fn columns(name: &str, shape: &[usize]) -> PyResult<usize> {
     }
 }
 
-/// A copy of the values of `arr` (contiguous, any shape, flattened).
+/// A copy of the values of `arr` (contiguous, any shape, flattened), reserved fallibly.
 pub fn to_vec<T: Element + Clone, D: Dimension>(
-    name: &str,
+    name: &'static str,
     arr: &Bound<'_, PyArray<T, D>>,
 ) -> PyResult<Vec<T>> {
-    Ok(slice(name, &readonly(name, arr)?)?.to_vec())
+    let borrowed = readonly(name, arr)?;
+    let values = slice(name, &borrowed)?;
+    to_py(memory::copied(values_of(name, values.len()), values))
+}
+
+/// What a copy of argument `name` is for, in a memory error: its `len` values.
+fn values_of(name: &'static str, len: usize) -> Request {
+    Request::new(name, len, "values")
 }
 
 /// Python's int64 indices in `arr` as `u32`, naming the argument when one is negative or
 /// `>= 2^32`.
-pub fn to_u32<D: Dimension>(name: &str, arr: &Bound<'_, PyArray<i64, D>>) -> PyResult<Vec<u32>> {
+pub fn to_u32<D: Dimension>(
+    name: &'static str,
+    arr: &Bound<'_, PyArray<i64, D>>,
+) -> PyResult<Vec<u32>> {
     to_index(name, arr, "2^32")
 }
 
 /// Python's int64 offsets in `arr` as `usize`, naming the argument when one is negative.
 pub fn to_usize<D: Dimension>(
-    name: &str,
+    name: &'static str,
     arr: &Bound<'_, PyArray<i64, D>>,
 ) -> PyResult<Vec<usize>> {
     to_index(name, arr, "2^64")
 }
 
 fn to_index<T: TryFrom<i64>, D: Dimension>(
-    name: &str,
+    name: &'static str,
     arr: &Bound<'_, PyArray<i64, D>>,
     bound: &str,
 ) -> PyResult<Vec<T>> {
-    slice(name, &readonly(name, arr)?)?
-        .iter()
-        .map(|&x| {
-            T::try_from(x).map_err(|_| {
-                InvalidValueError::new_err(format!(
-                    "{name}: indices must be in [0, {bound}), found {x}"
-                ))
-            })
-        })
-        .collect()
+    let borrowed = readonly(name, arr)?;
+    let values = slice(name, &borrowed)?;
+    let mut out = to_py(memory::with_capacity(
+        values_of(name, values.len()),
+        values.len(),
+    ))?;
+    for &x in values {
+        out.push(T::try_from(x).map_err(|_| {
+            InvalidValueError::new_err(format!(
+                "{name}: indices must be in [0, {bound}), found {x}"
+            ))
+        })?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -29,6 +29,12 @@ create_exception!(
 );
 create_exception!(
     samarl._core,
+    MemoryLimitError,
+    InvalidValueError,
+    "A size (agents, nodes, edges, days) needs more memory than this machine has available."
+);
+create_exception!(
+    samarl._core,
     GraphError,
     SamarlError,
     "A graph description is malformed (index out of range, asymmetric pattern, ...)."
@@ -55,6 +61,7 @@ impl From<PyCoreError> for PyErr {
         match e {
             CoreError::Shape { .. } => ShapeError::new_err(msg),
             CoreError::InvalidValue { .. } => InvalidValueError::new_err(msg),
+            CoreError::Memory { .. } => MemoryLimitError::new_err(msg),
             CoreError::InvalidGraph(_) => GraphError::new_err(msg),
             CoreError::Disconnected { .. } => DisconnectedGraphError::new_err(msg),
             CoreError::Interrupted => PyKeyboardInterrupt::new_err(msg),
@@ -85,12 +92,40 @@ mod tests {
             class_of(CoreError::invalid("x", "bad")),
             "InvalidValueError"
         );
+        assert_eq!(
+            class_of(CoreError::Memory {
+                name: "num_nodes",
+                what: "1,000 nodes".into(),
+                bytes: 1 << 40,
+                available: Some(1 << 30),
+            }),
+            "MemoryLimitError"
+        );
         assert_eq!(class_of(CoreError::InvalidGraph("g".into())), "GraphError");
         assert_eq!(
             class_of(CoreError::Disconnected { components: 2 }),
             "DisconnectedGraphError"
         );
         assert_eq!(class_of(CoreError::Interrupted), "KeyboardInterrupt");
+    }
+
+    #[test]
+    fn a_memory_limit_is_an_invalid_value_that_says_the_bytes() {
+        Python::attach(|py| {
+            let err: PyErr = PyCoreError(CoreError::Memory {
+                name: "num_nodes",
+                what: "1,000,000,000 nodes".into(),
+                bytes: 48_000_000_000,
+                available: Some(21_000_000_000),
+            })
+            .into();
+            assert!(err.is_instance_of::<InvalidValueError>(py));
+            assert!(err.is_instance_of::<PyValueError>(py));
+            assert_eq!(
+                err.value(py).to_string(),
+                "num_nodes: 1,000,000,000 nodes need ~48 GB (this machine has 21 GB available)"
+            );
+        });
     }
 
     #[test]

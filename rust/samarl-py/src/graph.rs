@@ -3,10 +3,11 @@
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use samarl_core::graph::Graph;
+use samarl_core::memory::{self, Request};
 
 use crate::arrays::{readonly, slice, to_u32, to_usize};
 use crate::detach::detach;
-use crate::errors::ShapeError;
+use crate::errors::{ShapeError, to_py};
 
 fn usize_to_i64(xs: impl IntoIterator<Item = usize>) -> Vec<i64> {
     xs.into_iter().map(|x| x as i64).collect()
@@ -40,7 +41,12 @@ impl PyGraph {
             )));
         }
         let flat = to_u32("edges", edges)?;
-        let pairs: Vec<(u32, u32)> = flat.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+        let mut pairs = to_py(memory::with_capacity(
+            Request::new("edges", flat.len() / 2, "edges"),
+            flat.len() / 2,
+        ))?;
+        pairs.extend(flat.chunks_exact(2).map(|p| (p[0], p[1])));
+        drop(flat);
         detach(py, |_| Graph::from_edges(num_nodes, &pairs)).map(Self::from)
     }
 
@@ -97,7 +103,7 @@ impl PyGraph {
         num_nodes: usize,
         seed: u64,
     ) -> PyResult<Bound<'_, PyArray2<f32>>> {
-        let pts = py.detach(|| Graph::random_points(num_nodes, seed));
+        let pts = detach(py, |_| Graph::random_points(num_nodes, seed))?;
         PyArray1::from_vec(py, pts).reshape([num_nodes, 2])
     }
 

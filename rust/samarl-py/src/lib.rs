@@ -21,7 +21,8 @@ mod _core {
     use crate::env::PyDemandResponse;
     #[pymodule_export]
     use crate::errors::{
-        DisconnectedGraphError, GraphError, InvalidValueError, SamarlError, ShapeError,
+        DisconnectedGraphError, GraphError, InvalidValueError, MemoryLimitError, SamarlError,
+        ShapeError,
     };
     #[pymodule_export]
     use crate::graph::PyGraph;

@@ -493,7 +493,7 @@ mod tests {
     #[test]
     fn the_banded_path_matches_the_plain_kernel_bitwise() {
         for g in banded_graphs() {
-            let w = Weights::metropolis(&g);
+            let w = Weights::metropolis(&g).unwrap();
             let band = w.banded.as_ref().expect("banded");
             assert!(g.num_nodes() > 8 * band.blocks.block, "several blocks");
             let x0 = random_values(g.num_nodes(), 12);
@@ -556,7 +556,7 @@ mod tests {
         // The case measured from Python: one call on a ring of 1,000 nodes (one block) in RCM
         // order, serially. 32 times the rounds must be 32 times the work, to the step.
         let ring = Graph::ring(1000, 1).unwrap();
-        let w = Weights::metropolis(&ring.permuted(&ring.rcm_order()).unwrap());
+        let w = Weights::metropolis(&ring.permuted(&ring.rcm_order()).unwrap()).unwrap();
         let band = w.banded.as_ref().expect("banded");
         let serial = Plan {
             part_blocks: band.blocks.count(),
@@ -602,7 +602,7 @@ mod tests {
             let n = 3 * long + 5;
             let mut edges: Vec<(u32, u32)> = (1..n as u32).map(|i| (i - 1, i)).collect();
             edges.push((7, 7 + long as u32));
-            let w = Weights::metropolis(&Graph::from_edges(n, &edges).unwrap());
+            let w = Weights::metropolis(&Graph::from_edges(n, &edges).unwrap()).unwrap();
             assert_eq!(w.banded.is_some(), banded, "bandwidth {long}");
             let Some(band) = &w.banded else { continue };
             let x0 = random_values(n, 4);

@@ -138,7 +138,7 @@ mod tests {
     #[test]
     fn one_round_matches_the_dense_product() {
         let g = Graph::erdos_renyi(60, 5.0, 1, true).unwrap();
-        let w = Weights::metropolis(&g);
+        let w = Weights::metropolis(&g).unwrap();
         let a = dense(&w);
         let x0 = random_values(60, 2);
         let mut x = x0.clone();
@@ -153,7 +153,7 @@ mod tests {
     fn every_block_width_matches_single_columns_bitwise() {
         // Widths 1-4 take the fixed-width kernels, 5 and 9 the general one.
         let n = 300;
-        let w = Weights::metropolis(&Graph::random_geometric(n, 0.12, 4).unwrap());
+        let w = Weights::metropolis(&Graph::random_geometric(n, 0.12, 4).unwrap()).unwrap();
         for cols in [2, 3, 4, 5, 9] {
             let x0 = random_values(n * cols, cols as u64);
             let column = |x: &[f32], c: usize| -> Vec<f32> {
@@ -187,7 +187,7 @@ mod tests {
             Graph::watts_strogatz(40, 2, 0.3, 8).unwrap(),
         ];
         for g in &graphs {
-            let w = Weights::metropolis(g);
+            let w = Weights::metropolis(g).unwrap();
             let mut x = random_values(g.num_nodes() * 2, 9);
             let means = column_means(&x, 2);
             w.mix(&mut x, 2, 5000, &Never).unwrap();

@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn lossy_extremes_are_mix_and_identity() {
-        let w = Weights::metropolis(&Graph::erdos_renyi(200, 6.0, 2, true).unwrap());
+        let w = Weights::metropolis(&Graph::erdos_renyi(200, 6.0, 2, true).unwrap()).unwrap();
         let x0 = random_values(400, 4);
         let (mut lossless, mut mixed, mut frozen) = (x0.clone(), x0.clone(), x0.clone());
         w.mix_lossy(&mut lossless, 2, 5, links(0.0, 7, 0), &Never)
@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn lossy_matches_a_dense_reference_and_composes_over_rounds() {
         let g = Graph::erdos_renyi(40, 5.0, 3, true).unwrap();
-        let w = Weights::metropolis(&g);
+        let w = Weights::metropolis(&g).unwrap();
         let (n, drop_prob, seed, offset) = (40usize, 0.4f32, 11u64, 5u64);
         let x0 = random_values(n, 6);
 

@@ -81,6 +81,11 @@ impl Mixer {
     /// `order` otherwise).
     pub fn new(graph: &Graph, order: Option<&[u32]>) -> Result<Self> {
         let n = graph.num_nodes();
+        let relabel_bytes = if order.is_some() { 8 * n as u64 } else { 0 };
+        crate::memory::check(
+            crate::memory::Request::new("num_nodes", n, "nodes"),
+            Weights::peak_bytes(n, graph.indices().len()).saturating_add(relabel_bytes),
+        )?;
         let relabelling = match order {
             Some(order) if order.len() != n => {
                 return Err(CoreError::shape(
@@ -93,7 +98,7 @@ impl Mixer {
             None => None,
         };
         Ok(Self {
-            weights: Weights::metropolis(graph),
+            weights: Weights::metropolis(graph)?,
             relabelling,
         })
     }
@@ -438,7 +443,7 @@ mod tests {
         // set_num_threads is process-wide: every thread-count comparison lives in this one test.
         let n = 3 * CHUNK + 7_000;
         let g = Graph::erdos_renyi(n, 6.0, 21, true).unwrap();
-        let w = Weights::metropolis(&g);
+        let w = Weights::metropolis(&g).unwrap();
         let x0 = random_values(2 * n, 22);
         let run = |threads: usize| {
             pool::set_num_threads(threads);
@@ -456,7 +461,7 @@ mod tests {
             let banded: Vec<Vec<u32>> = banded_graphs()
                 .iter()
                 .flat_map(|g| {
-                    let w = Weights::metropolis(g);
+                    let w = Weights::metropolis(g).unwrap();
                     [3, 30].map(|rounds| {
                         let mut x = x0[..g.num_nodes()].to_vec();
                         w.mix(&mut x, 1, rounds, &Never).unwrap();
@@ -490,7 +495,7 @@ mod tests {
             drop_prob in 0.0f32..=1.0,
             seed: u64,
         ) {
-            let w = Weights::metropolis(&g);
+            let w = Weights::metropolis(&g).unwrap();
             let x0: Vec<f32> = random_values(g.num_nodes() * cols, seed).iter().map(|v| 100.0 * v).collect();
             let tol = 1e-5 * max_abs(&x0).max(1e-3);
             let before = column_means(&x0, cols);

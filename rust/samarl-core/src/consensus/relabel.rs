@@ -4,6 +4,7 @@
 use super::check_block_shape;
 use super::spare::SpareBuffers;
 use crate::error::{CoreError, Result};
+use crate::memory::{self, Request};
 use crate::pool::{self, CHUNK};
 
 /// A relabelling of a graph's nodes: internal node `i` is the caller's node `order[i]`.
@@ -30,7 +31,8 @@ impl Relabelling {
         let n = order.len();
         let invalid = |msg: String| CoreError::invalid("order", msg);
         let len = u32::try_from(n).map_err(|_| invalid(format!("too many nodes ({n})")))?;
-        let mut inverse = vec![u32::MAX; n];
+        let request = Request::new("num_nodes", n, "nodes");
+        let mut inverse = memory::filled(request, n, u32::MAX)?;
         for (i, &k) in (0..len).zip(order) {
             let Some(slot) = inverse.get_mut(k as usize) else {
                 return Err(invalid(format!("entries must be in 0..{n}, found {k}")));
@@ -41,7 +43,7 @@ impl Relabelling {
             *slot = i;
         }
         Ok(Self {
-            order: order.to_vec(),
+            order: memory::copied(request, order)?,
             inverse,
             spare: SpareBuffers::default(),
         })

@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn sigma2_of_rings_matches_the_closed_form() {
         for n in [5usize, 8, 10, 17, 30] {
-            let w = Weights::metropolis(&Graph::ring(n, 1).unwrap());
+            let w = Weights::metropolis(&Graph::ring(n, 1).unwrap()).unwrap();
             let exact = (1..n)
                 .map(|k| {
                     let angle = 2.0 * std::f64::consts::PI * k as f64 / n as f64;
@@ -168,7 +168,7 @@ mod tests {
     #[allow(clippy::float_cmp, reason = "a single node has sigma2 exactly 0")]
     fn sigma2_edge_cases() {
         for n in [2usize, 5, 30] {
-            let w = Weights::metropolis(&Graph::complete(n).unwrap());
+            let w = Weights::metropolis(&Graph::complete(n).unwrap()).unwrap();
             assert!(
                 w.sigma2(1000, 1e-12, 0, &Never).unwrap() < 1e-6,
                 "complete({n})"
@@ -176,12 +176,13 @@ mod tests {
         }
         assert_eq!(
             Weights::metropolis(&Graph::complete(1).unwrap())
+                .unwrap()
                 .sigma2(10, 1e-9, 0, &Never)
                 .unwrap(),
             0.0
         );
         let two_rings = Graph::from_edges(6, &[(0, 1), (1, 2), (2, 0), (3, 4), (4, 5), (5, 3)]);
-        let w = Weights::metropolis(&two_rings.unwrap());
+        let w = Weights::metropolis(&two_rings.unwrap()).unwrap();
         assert!((w.sigma2(1000, 1e-12, 0, &Never).unwrap() - 1.0).abs() < 1e-6);
     }
 
@@ -191,7 +192,7 @@ mod tests {
         #[test]
         fn sigma2_matches_dense_eigenvalues(n in 2usize..25, mean_degree in 0.0f64..6.0, seed: u64) {
             let g = Graph::erdos_renyi(n, mean_degree.min((n - 1) as f64), seed, true).unwrap();
-            let w = Weights::metropolis(&g);
+            let w = Weights::metropolis(&g).unwrap();
             let (estimate, exact) = (w.sigma2(200_000, 1e-14, seed, &Never).unwrap(), dense_sigma2(&w));
             prop_assert!((estimate - exact).abs() < 1e-5, "{} vs {}", estimate, exact);
         }

@@ -51,7 +51,7 @@ mod tests {
 
     #[test]
     fn track_is_mix_plus_the_signal_change() {
-        let w = Weights::metropolis(&Graph::erdos_renyi(100, 4.0, 1, true).unwrap());
+        let w = Weights::metropolis(&Graph::erdos_renyi(100, 4.0, 1, true).unwrap()).unwrap();
         let (g_old, g_new) = (random_values(200, 1), random_values(200, 2));
         let mut y = random_values(200, 3);
         let mut expected = y.clone();

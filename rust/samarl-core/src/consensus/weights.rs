@@ -7,6 +7,7 @@ use super::gather::all_links_up;
 use crate::error::{Result, check_finite};
 use crate::graph::Graph;
 use crate::interrupt::Interrupt;
+use crate::memory::{self, Request};
 
 /// A symmetric, doubly stochastic consensus matrix `W` on a graph.
 ///
@@ -28,12 +29,15 @@ impl Weights {
     /// `W_ii = 1 - sum_j W_ij`, both computed in `f64` and stored as `f32`.
     ///
     /// Each node needs only its neighbours' degrees, so agents can build their row locally.
-    #[must_use]
-    pub fn metropolis(g: &Graph) -> Self {
+    /// Its buffers are reserved fallibly ([`CoreError::Memory`] rather than an abort).
+    ///
+    /// [`CoreError::Memory`]: crate::error::CoreError::Memory
+    pub fn metropolis(g: &Graph) -> Result<Self> {
         let degree = g.degrees();
         let (indptr, indices) = (g.indptr(), g.indices());
-        let mut data = Vec::with_capacity(indices.len());
-        let mut diag = Vec::with_capacity(g.num_nodes());
+        let request = Request::new("num_nodes", g.num_nodes(), "nodes");
+        let mut data = memory::with_capacity(request, indices.len())?;
+        let mut diag = memory::with_capacity(request, g.num_nodes())?;
         for (i, bounds) in indptr.windows(2).enumerate() {
             let mut off_diagonal = 0.0f64;
             for &j in &indices[bounds[0]..bounds[1]] {
@@ -44,14 +48,24 @@ impl Weights {
             diag.push((1.0 - off_diagonal) as f32);
         }
         let banded = Banded::new(g, &degree, &diag);
-        Self {
+        Ok(Self {
             n: g.num_nodes(),
-            indptr: indptr.to_vec(),
-            indices: indices.to_vec(),
+            indptr: memory::copied(request, indptr)?,
+            indices: memory::copied(request, indices)?,
             data,
             diag,
             banded,
-        }
+        })
+    }
+
+    /// An upper estimate of the peak bytes of [`Weights::metropolis`] on a graph of `n` nodes and
+    /// `entries` adjacency entries (twice its edges): the CSR copy and weights (20 bytes a node, 8
+    /// an entry), the degrees, and the banded copy when there is one (20 a node, 3 an entry).
+    #[must_use]
+    pub fn peak_bytes(n: usize, entries: usize) -> u64 {
+        (n as u64)
+            .saturating_mul(44)
+            .saturating_add((entries as u64).saturating_mul(11))
     }
 
     /// Number of nodes (rows of `W`).
@@ -167,7 +181,7 @@ mod tests {
     #[test]
     fn metropolis_on_a_path() {
         // Degrees 1, 2, 1: both edges weigh 1/3.
-        let w = Weights::metropolis(&Graph::from_edges(3, &[(0, 1), (1, 2)]).unwrap());
+        let w = Weights::metropolis(&Graph::from_edges(3, &[(0, 1), (1, 2)]).unwrap()).unwrap();
         assert_eq!(w.data(), &[1.0 / 3.0; 4]);
         assert_eq!(w.diag(), &[2.0 / 3.0, 1.0 / 3.0, 2.0 / 3.0]);
         let (indptr, indices, data) = w.to_csr();
@@ -178,7 +192,7 @@ mod tests {
 
     #[test]
     fn zero_rounds_is_the_identity() {
-        let w = Weights::metropolis(&Graph::ring(9, 2).unwrap());
+        let w = Weights::metropolis(&Graph::ring(9, 2).unwrap()).unwrap();
         let x0 = random_values(18, 3);
         let mut x = x0.clone();
         w.mix(&mut x, 2, 0, &Never).unwrap();
@@ -193,7 +207,7 @@ mod tests {
         #[test]
         #[allow(clippy::float_cmp, reason = "W must be exactly symmetric")]
         fn metropolis_is_symmetric_stochastic_and_nonnegative(g in arb_graph(40)) {
-            let w = Weights::metropolis(&g);
+            let w = Weights::metropolis(&g).unwrap();
             prop_assert_eq!(w.indptr(), g.indptr());
             prop_assert_eq!(w.indices(), g.indices());
             for i in 0..w.num_nodes() {

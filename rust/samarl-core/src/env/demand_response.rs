@@ -46,6 +46,7 @@
 
 use super::OBS_DIM;
 use crate::error::{CoreError, Result, check_finite, check_len, check_nonnegative};
+use crate::memory::{self, Request};
 use crate::pool::{self, CHUNK};
 use crate::rng::{STREAM_ARRIVALS, uniform_f32};
 
@@ -241,7 +242,10 @@ impl DemandResponse {
         let angle = |k: usize| 2.0 * std::f64::consts::PI * k as f64 / s as f64;
         let tod_sin = (0..s).map(|k| angle(k).sin() as f32).collect();
         let tod_cos = (0..s).map(|k| angle(k).cos() as f32).collect();
-        let mut profiles_by_tod = vec![0.0; len];
+        // The state (backlog, last arrivals) and the profiles by time of day.
+        let request = Request::new("num_agents", n, "agents");
+        memory::check(request, 8 * n as u64 + 4 * len as u64)?;
+        let mut profiles_by_tod = memory::filled(request, len, 0.0)?;
         for (p, row) in config.profiles.chunks_exact(s).enumerate() {
             for (k, &v) in row.iter().enumerate() {
                 profiles_by_tod[k * num_profiles + p] = v;
@@ -251,8 +255,8 @@ impl DemandResponse {
         Ok(Self {
             params,
             config,
-            backlog: vec![0.0; n],
-            last_arrival: vec![0.0; n],
+            backlog: memory::filled(request, n, 0.0)?,
+            last_arrival: memory::filled(request, n, 0.0)?,
             step: 0,
             seed: 0,
             num_profiles,
