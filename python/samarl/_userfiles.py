@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 
+from samarl._validate import check_memory
 from samarl.errors import FileError, SamarlError
 
 __all__ = ["read_user_file", "show_line"]
@@ -39,6 +40,7 @@ def read_user_file(
         raise error(f"{what}: {name!r} is not a regular file (a device, a pipe or a socket)")
     if info.st_size > limit:
         raise error(_too_large(what, name, info.st_size, limit))
+    check_memory(what, info.st_size, f"bytes of {name!r}", info.st_size)
     try:
         with open(path, "rb") as f:  # read() allocates what it is asked for: the file's size
             data = f.read(info.st_size + 1)
