@@ -301,7 +301,10 @@ class ScenarioConfig:
             _set(self, "profile_data", tuple(tuple(map(float, row)) for row in data))
         elif not self.profiles:
             raise ConfigError("profiles: give at least one built-in profile or measured profiles")
-        if self.profile_assignment not in ("random", "cycle"):
+        if not isinstance(self.profile_assignment, str) or self.profile_assignment not in (
+            "random",
+            "cycle",
+        ):
             raise ConfigError(
                 f"profile_assignment: must be 'random' or 'cycle', got {self.profile_assignment!r}"
             )
