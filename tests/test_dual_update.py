@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from samarl.errors import ConfigError
-from samarl.execution.dual import DualConfig, DualState, step_size_from_slope
+from samarl.execution import DualState
+from samarl.execution.dual import DualConfig, step_size_from_slope
 
 N, CAP, MULT_MAX = 20, 100.0, 1.0
 

@@ -136,7 +136,7 @@ def test_split_rows_mix_as_the_engine_bit_for_bit(drop_prob: float, order: str) 
     from samarl import Consensus, Graph
     from samarl.distributed.partitions import plan_partitions, split_weights
     from samarl.execution import DualConfig
-    from samarl.execution.dual import survivors_graph
+    from samarl.execution.mixing import survivors_graph
 
     n = 300
     graph = Graph.random_geometric(n, seed=1)

@@ -96,7 +96,7 @@ def bench_partitions(
                 step_s = (time.perf_counter() - t0) / total
                 in_run = len(run.round_s)
                 for _ in range(repeats):
-                    run._update(0, rounds)
+                    run.update_block(0)
                 round_s = run.round_s[in_run:]
             finally:
                 run.close()

@@ -9,8 +9,8 @@ setting of :class:`~samarl.execution.DualConfig` is an option (``--mode``, ``--c
 one by default) that exchange only halo values (:mod:`samarl.distributed.partitions`). It writes
 the same files as one process where sums allow (metrics, ``trajectories.npz``, the figures but the
 per-agent backlog one) and adds ``partitions`` (edge cut, halo size, round time) to
-``metrics.json``. Lossy links (``--drop-prob``) fail as they do in one process; the tracking and
-centralized modes and per-agent-weights policies stop with a one-line error.
+``metrics.json``. Lossy links (``--drop-prob``) fail as they do in one process; the tracking mode
+and per-agent-weights policies stop with a one-line error.
 """
 
 from __future__ import annotations

@@ -45,7 +45,8 @@ Two records support the experiments:
   steps themselves, ``||eta (e - mean(e))||_2`` (``e``: each agent's relative excess). The last,
   maximised over updates, is the ``eta G`` of the a-priori disagreement bound
   ``eta G s^K / (1 - s^K)`` (:func:`samarl.comms.spectral.steady_state_spread_bound`).
-- agent removal (:meth:`DualState.remove_agents`): the removed agents stop participating. They
+- agent removal (:meth:`~samarl.execution.mixing.DualState.remove_agents`, and every run's
+  ``removal``): the removed agents stop participating. They
   leave the communication graph (the survivors' graph is rebuilt with ``Graph.from_edges`` and its
   Metropolis–Hastings weights re-derived from the survivors' degrees), their copies are frozen at
   the value they held and kept out of every later average, and they keep acting on those frozen
@@ -67,33 +68,30 @@ import numpy.typing as npt
 
 from samarl._validate import (
     MAX_AGENTS,
-    as_f32,
-    as_f64,
-    as_index,
-    check_memory,
     config_real,
     positive_int,
 )
 from samarl._validate import seed as seed_
-from samarl.comms import GRAPH_FAMILIES, Consensus, Graph, is_graph_file, make_graph
+from samarl.comms import GRAPH_FAMILIES, is_graph_file
 from samarl.comms.consensus import MAX_ROUNDS
-from samarl.errors import ConfigError, DisconnectedGraphError, GraphError, InvalidValueError
+from samarl.errors import ConfigError
 
 __all__ = [
     "DEFAULT_STEP_FRACTION",
     "MODES",
     "UPDATE_ORDERS",
     "DualConfig",
-    "DualState",
+    "DualRows",
     "DualStep",
+    "DualUpdate",
     "consensus_bytes",
     "dual_bytes",
     "stagger_offsets",
     "step_size_from_slope",
-    "survivors_graph",
 ]
 
 F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
 Mode = Literal["consensus", "independent", "centralized", "unconstrained", "tracking"]
 MODES: tuple[str, ...] = ("consensus", "independent", "centralized", "unconstrained", "tracking")
 UpdateOrder = Literal["step_mix_project", "clip_mix"]
@@ -165,7 +163,8 @@ def consensus_bytes(family: str, num_agents: int, params: Mapping[str, Any] | No
 def dual_bytes(
     config: DualConfig, num_agents: int, num_blocks: int, *, graph_given: bool = False
 ) -> int:
-    """An estimate of the peak memory (bytes) of :class:`DualState`: the multipliers (tracking
+    """An estimate of the peak memory (bytes) of the dual dynamics of ``num_agents`` agents in one
+    process (:class:`~samarl.execution.mixing.DualState`): the multipliers (tracking
     keeps two more copies) and, unless the graph is given, the communication graph of ``config``
     with its consensus weights (:func:`consensus_bytes`)."""
     need = num_agents * num_blocks * 4 * (3 if config.mode == "tracking" else 1)
@@ -309,8 +308,8 @@ class DualConfig:
 class DualStep:
     """The per-agent arithmetic of one update, the same for any subset of the agents' rows.
 
-    :class:`DualState` and the actors of a partitioned run
-    (:mod:`samarl.distributed.partitions`) both call it, each on its own rows: the local step
+    Every holder of rows (:class:`DualRows`: one process's, or each part's of a split run)
+    calls it on its own rows: the local step
     (step 2 of the module doc, and ``clip_mix``'s projection before mixing), the round counter of
     lossy links, and the projection (step 4). Only the mixing between them differs (the engine's
     consensus kernel on all rows, or halo exchange between parts).
@@ -367,228 +366,201 @@ class DualStep:
         """Step 4: the mixed copies clipped to ``[0, mult_max]``."""
         return np.clip(col, 0.0, self.mult_max).astype(np.float32)
 
-
-def survivors_graph(graph: Graph, keep: npt.NDArray[np.int64]) -> Graph:
-    """The subgraph of ``graph`` induced by the nodes ``keep`` (ascending), relabelled ``0..A-1``
-    in the order of ``keep`` (the communication graph after agent removal)."""
-    n = graph.num_nodes
-    new_id = np.full(n, -1, dtype=np.int64)
-    new_id[keep] = np.arange(keep.size)
-    src = np.repeat(np.arange(n), np.diff(graph.indptr))
-    a, b = new_id[src], new_id[graph.indices]
-    ok = (a >= 0) & (b >= 0) & (a < b)
-    return Graph.from_edges(int(keep.size), np.stack([a[ok], b[ok]], axis=1))
+    def central(self, prev: np.float32, total_use: float, block: int, eta: float) -> np.float32:
+        """The centralized update: one price from the true total use ``total_use`` (kW, the sum
+        of every agent's average use over the epoch), stepped from ``prev`` and projected."""
+        cap = self.capacity[block]
+        excess = (total_use - (1.0 - self.config.capacity_margin) * cap) / cap
+        return np.float32(np.clip(prev + eta * excess, 0.0, self.mult_max))
 
 
-class DualState:
-    """The multipliers ``mult[n, h]`` of N agents and m blocks, and the rule that updates them.
+class DualRows:
+    """The dual side of some agents (all of a run's, or one part's): each row's use per block
+    since the block's last update, its multiplier copies, and the working column of an update.
 
-    Parameters
-    ----------
-    config
-        The dual dynamics.
-    capacity_per_block
-        ``[m]`` total capacity ``C_h`` of each block (kW, mean over the block's steps).
-    num_agents
-        N.
-    mult_max
-        Upper end of the multipliers' range (the range the policies saw in training).
-    graph
-        The communication graph; built from ``config`` when omitted.
+    :class:`DualUpdate` drives an update through these methods, on every holder of rows alike
+    (one object in one process, one per part of a split run); the mixing of the working column
+    ``z`` between them is a :class:`~samarl.execution.mixing.Mixer`'s. Rows are local
+    (``0 .. rows - 1``); ``participating`` are those still in the dual dynamics.
     """
 
-    def __init__(
-        self,
-        config: DualConfig,
-        capacity_per_block: npt.ArrayLike,
-        num_agents: int,
-        mult_max: float,
-        graph: Graph | None = None,
-    ) -> None:
-        if not isinstance(config, DualConfig):
-            raise ConfigError(f"config: expected a DualConfig, got {type(config).__name__}")
-        self.config = config
-        self.capacity = as_f64("capacity_per_block", capacity_per_block, shape=(None,))
-        if self.capacity.size == 0 or (self.capacity <= 0).any():
-            raise ConfigError(
-                "capacity_per_block: expected one capacity per block (at least one), all > 0"
-            )
-        self.num_agents = positive_int("num_agents", num_agents, maximum=MAX_AGENTS)
-        self.num_blocks = int(self.capacity.size)
-        self.mult_max = config_real("mult_max", mult_max, low=0.0, high=MAX_MULT, low_open=True)
-        need = dual_bytes(config, num_agents, self.num_blocks, graph_given=graph is not None)
-        check_memory("num_agents", num_agents, "agents", need)
-        #: The step and projection (shared with the actors of partitioned runs).
-        self.rule = DualStep(config, self.capacity, self.num_agents, self.mult_max)
-        self.step_size = self.rule.step_size
-        self.mult = np.full((num_agents, self.num_blocks), self.rule.mult_init, dtype=np.float32)
-        self.consensus: Consensus | None = None
-        if config.rounds > 0:
-            if graph is None:
-                graph = make_graph(
-                    config.graph, num_agents, seed=config.graph_seed, **dict(config.graph_params)
-                )
-            if not isinstance(graph, Graph) or graph.num_nodes != num_agents:
-                raise GraphError(
-                    f"graph: expected a samarl.Graph on num_agents = {num_agents} nodes, got "
-                    f"{graph!r}"
-                )
-            if not graph.is_connected():
-                raise DisconnectedGraphError(
-                    f"graph: the {config.graph} communication graph of {num_agents} agents is "
-                    f"disconnected; consensus with K = {config.rounds} > 0 needs a connected graph "
-                    "(use more neighbours or another family)"
-                )
-            self.consensus = Consensus(graph)
-            _check_rounds(config, self.consensus)
-        self.graph = graph
-        self._base_graph: Graph | None = graph
-        # Tracking: y[n, h] estimates the network average of ghat[., h]; last ghat per block.
-        self._track_y: F32 | None = None
-        self._track_last: F32 | None = None
-        self._updates = np.zeros(self.num_blocks, dtype=np.int64)
-        #: ``[A]`` indices of the agents still participating (None: all of them).
-        self.active: npt.NDArray[np.int64] | None = None
-        #: Connected components of the (survivors') communication graph.
-        self.components = 1
-        #: Per update: ``(block, spread_l2_before_mixing, max_deviation_after)``.
-        self.mix_log: list[tuple[int, float, float, float]] = []
+    def __init__(self, rule: DualStep, rows: int, *, tracking: bool = False) -> None:
+        m = int(rule.capacity.size)
+        self.rule = rule
+        #: ``[rows, m]`` the multiplier copies.
+        self.mult = np.full((rows, m), rule.mult_init, dtype=np.float32)
+        #: ``[rows, m]`` each row's summed use per block since the block's last update (kW).
+        self.use = np.zeros((rows, m), dtype=np.float64)
+        #: Local rows still participating, ascending (None: all of them).
+        self.participating: npt.NDArray[np.int64] | None = None
+        #: The working column of an update in progress: the participating rows' stepped copies,
+        #: mixed in place by the mixer.
+        self.z: F32 = np.zeros(0, dtype=np.float32)
+        self._g = self.z
+        self._estimate = self.z
+        self._excess = np.zeros(0)
+        self._before = np.zeros(0)
+        # Tracking: y[n, h] estimates the network average of ghat[., h]; the last ghat per block.
+        self._track = np.zeros((2, rows, m), dtype=np.float32) if tracking else None
+
+    def _rows(self, x: np.ndarray) -> np.ndarray:
+        return x if self.participating is None else x[self.participating]
 
     @property
-    def num_active(self) -> int:
-        """Agents still participating."""
-        return self.num_agents if self.active is None else int(self.active.size)
+    def num_participating(self) -> int:
+        """Rows still participating."""
+        return self.mult.shape[0] if self.participating is None else int(self.participating.size)
 
-    def remove_agents(self, agents: npt.ArrayLike) -> None:
-        """Takes ``agents`` (indices) out of the dual dynamics from now on (see the module doc).
+    def remove(self, rows: npt.NDArray[np.int64]) -> None:
+        """Takes the local ``rows`` out of the dual dynamics (their copies freeze)."""
+        current = (
+            np.arange(self.mult.shape[0]) if self.participating is None else self.participating
+        )
+        self.participating = np.setdiff1d(current, rows, assume_unique=True)
 
-        Their multipliers are frozen and left out of every later average; the communication graph
-        becomes the survivors' induced subgraph, with weights re-derived from it.
-        """
-        gone = np.unique(as_index("agents", agents).ravel())
-        if gone.size and (gone.min() < 0 or gone.max() >= self.num_agents):
-            raise ConfigError(f"agents: indices must be in [0, {self.num_agents}), got {gone}")
-        current = np.arange(self.num_agents) if self.active is None else self.active
-        keep = np.setdiff1d(current, gone, assume_unique=True)
-        if keep.size == 0:
-            raise ConfigError("agents: removing them would leave no agent participating")
-        self.active = keep
-        if self.graph is None or self.config.rounds == 0:
-            return
-        assert self._base_graph is not None  # a graph exists whenever rounds > 0
-        sub = survivors_graph(self._base_graph, keep)
-        self.components = int(sub.components()[0])
-        self.graph = sub
-        self.consensus = Consensus(sub, require_connected=False)
+    def begin_from_use(self, block: int, steps_in_block: int) -> float:
+        """:meth:`begin` with each row's average use over the epoch of ``block`` just ended, from
+        :attr:`use` (then cleared)."""
+        ghat = self.rule.average_use(self.use[:, block], steps_in_block)
+        self.use[:, block] = 0.0
+        return self.begin(block, ghat)
 
-    def update(self, block: int, ghat: F32) -> None:
-        """Ends an epoch of ``block`` with each agent's average use ``ghat`` ([N], kW)."""
-        cfg = self.config
-        h = positive_int("block", block, minimum=0)
-        if h >= self.num_blocks:
-            raise InvalidValueError(f"block: must be < num_blocks = {self.num_blocks}, got {h}")
-        ghat = as_f32("ghat", ghat, shape=(self.num_agents,))
-        if cfg.mode == "unconstrained":
-            return
-        eta = self.rule.eta(int(self._updates[h]))
-        if cfg.mode == "centralized":
-            cap = self.capacity[h]
-            target = (1.0 - cfg.capacity_margin) * cap
-            excess = (float(ghat.astype(np.float64).sum()) - target) / cap
-            first = 0 if self.active is None else int(self.active[0])
-            new = np.clip(self.mult[first, h] + eta * excess, 0.0, self.mult_max)
-            self.mult[slice(None) if self.active is None else self.active, h] = new
-            self._updates[h] += 1
-            return
-        idx = self.active
-        g = ghat if idx is None else ghat[idx]
-        estimate = g
-        if cfg.mode == "tracking":
-            estimate = self._track(h, g)
-        prev = self.mult[:, h] if idx is None else self.mult[idx, h]
-        col, excess = self.rule.local(prev, estimate, h, eta)
-        before = col.astype(np.float64)
-        spread = float(np.linalg.norm(before - before.mean()))
-        if self.consensus is not None and cfg.rounds > 0:
-            if cfg.drop_prob > 0:
-                col = self.consensus.mix_lossy(
-                    col,
-                    cfg.rounds,
-                    drop_prob=cfg.drop_prob,
-                    seed=cfg.graph_seed,
-                    round_offset=self.rule.round_offset(int(self._updates.sum())),
-                )
-            else:
-                col = self.consensus.mix(col, cfg.rounds)
-        after = col.astype(np.float64)
-        step_spread = float(np.linalg.norm(eta * (excess - excess.mean())))
-        self.mix_log.append((h, spread, float(np.abs(after - after.mean()).max()), step_spread))
-        col = self.rule.project(col)
-        if idx is None:
-            self.mult[:, h] = col
-        else:
-            self.mult[idx, h] = col
-        self._updates[h] += 1
+    def begin(self, block: int, ghat: F32) -> float:
+        """Starts the update of ``block`` with the rows' average use ``ghat`` (``[rows]`` kW);
+        returns the rows' total (float64, all rows: what a centralized update sums)."""
+        self._g = self._estimate = self._rows(ghat)
+        return float(ghat.astype(np.float64).sum())
 
-    def _track(self, h: int, ghat: F32) -> F32:
-        assert self.consensus is not None
-        if self._track_y is None or self._track_last is None:
-            self._track_y = np.zeros((self.num_agents, self.num_blocks), dtype=np.float32)
-            self._track_last = np.zeros_like(self._track_y)
-        rows = slice(None) if self.active is None else self.active
-        g_new = ghat.astype(np.float32)
-        y = self._track_y[rows, h].copy()
-        if self._updates[h] == 0:
-            y = g_new.copy()  # y starts at the agent's own measurement
-        else:
-            y = self.consensus.track(y, g_new, self._track_last[rows, h], self.config.rounds)
-        self._track_y[rows, h] = y
-        self._track_last[rows, h] = g_new
-        return y
+    def track(self, block: int, first: bool, track: Any) -> None:
+        """Tracking: the estimate ``y`` of the network average of ``ghat`` for ``block``, from
+        ``track(y, g_new, g_old)`` (K rounds of dynamic average tracking; the mixer's), starting
+        from each row's own ``ghat`` at a block's first update."""
+        assert self._track is not None
+        rows = slice(None) if self.participating is None else self.participating
+        y = self._track[0, rows, block].copy()
+        y = self._g.copy() if first else track(y, self._g, self._track[1, rows, block])
+        self._track[0, rows, block] = y
+        self._track[1, rows, block] = self._g
+        self._estimate = y
 
-    def participating_mult(self) -> F32:
-        """``[N, m]`` multipliers with each removed agent's row replaced by the participants' mean.
+    def local_step(self, block: int, eta: float) -> tuple[float, int, float]:
+        """The local step of the participating rows into :attr:`z`; returns the sums the spreads
+        of ``mix_log`` are centred on: of ``z`` (float64), the rows, of the relative excesses."""
+        prev = self._rows(self.mult[:, block])
+        self.z, self._excess = self.rule.local(prev, self._estimate, block, eta)
+        self._before = self.z.astype(np.float64)
+        return float(self._before.sum()), int(self.z.size), float(self._excess.sum())
 
-        The mean over all rows then equals the participants' mean and removed agents add no
-        deviation, so consensus metrics computed on it measure the participants only.
-        """
-        if self.active is None:
+    def after_mixing(self, mean_z: float, mean_excess: float, eta: float) -> tuple[float, ...]:
+        """After the mixer: the squared 2-norm spread of the rows' stepped copies before mixing
+        and of their local steps, about the network means, and the sum of the mixed copies."""
+        d = self._before - mean_z
+        e = eta * (self._excess - mean_excess)
+        return float(d.dot(d)), float(e.dot(e)), float(self.z.astype(np.float64).sum())
+
+    def finish(self, block: int, mean_after: float) -> float:
+        """Projects the mixed copies into the multipliers of ``block``; returns the rows' largest
+        deviation from the network mean after mixing (-inf for no rows)."""
+        after = self.z.astype(np.float64)
+        dev = float(np.abs(after - mean_after).max()) if after.size else -math.inf
+        self.set_block(block, self.rule.project(self.z))
+        self.z = np.zeros(0, dtype=np.float32)
+        return dev
+
+    def set_block(self, block: int, value: float | F32) -> None:
+        """Every participating row's multiplier of ``block`` becomes ``value``."""
+        rows = slice(None) if self.participating is None else self.participating
+        self.mult[rows, block] = value
+
+    def price(self, block: int) -> tuple[float, int]:
+        """The participating rows' multipliers of ``block``: their sum (float64) and count."""
+        col = self._rows(self.mult[:, block])
+        return float(col.sum(dtype=np.float64)), int(col.size)
+
+    def stats(self) -> tuple[F64, int, F64, F64]:
+        """Per block over the participating rows: the sum of the copies (float64), their count,
+        min and max (+-inf for none)."""
+        x = self._rows(self.mult)
+        if x.shape[0] == 0:
+            inf = np.full(x.shape[1], np.inf)
+            return np.zeros(x.shape[1]), 0, inf, -inf
+        lo, hi = x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64)
+        return x.sum(axis=0, dtype=np.float64), int(x.shape[0]), lo, hi
+
+    def filled(self, fill: F32) -> F32:
+        """The copies with every row that no longer participates at ``fill`` (``[m]``): their mean
+        over all rows is then the participants' mean, and they add no deviation."""
+        if self.participating is None:
             return self.mult
         out = np.empty_like(self.mult)
-        out[:] = self.mult[self.active].mean(axis=0, dtype=np.float64).astype(np.float32)
-        out[self.active] = self.mult[self.active]
+        out[:] = fill
+        out[self.participating] = self.mult[self.participating]
         return out
 
-    def consensus_error(self) -> tuple[float, float]:
-        """``(max, mean)`` over participating agents and blocks of ``|mult^n_h - mean_n mult_h|``."""
-        x = self.mult if self.active is None else self.mult[self.active]
-        dev = np.abs(x - x.mean(axis=0, dtype=np.float64))
-        return float(dev.max()), float(dev.mean())
+    def epoch(self, block: int, mean: float, fill: F32) -> tuple[float, npt.NDArray[np.float64]]:
+        """After an update of ``block``: the participating rows' largest deviation from the
+        participants' mean ``mean``, and the per-block sums of :meth:`filled`."""
+        col = self._rows(self.mult[:, block])
+        dev = float(np.abs(col - np.float64(mean)).max()) if col.size else -math.inf
+        return dev, self.filled(fill).sum(axis=0, dtype=np.float64)
+
+    def abs_deviation(self, mean: npt.NDArray[np.float64], fill: F32) -> float:
+        """``sum |filled - mean|`` over the rows and blocks (:meth:`filled`)."""
+        from samarl.execution.metrics import abs_deviation
+
+        x = self.filled(fill)
+        return abs_deviation(x, mean) if x.shape[0] else 0.0
 
 
-def _check_rounds(config: DualConfig, consensus: Consensus) -> None:
-    """Refuses ``consensus_rounds`` far beyond those after which the copies agree to float32
-    precision on this graph (more only cost time: at 10^9 rounds, about 20 minutes per update even
-    on 16 agents). Up to :data:`FREE_ROUNDS` rounds are never questioned."""
-    rounds = config.rounds
-    if rounds <= FREE_ROUNDS:
-        return
-    n = consensus.num_nodes
-    sigma2 = consensus.sigma2()
-    # sigma_2^K ||x - mean||_2 <= 2^-24 |x|: agreement to float32's precision, whatever x is.
-    contraction = math.log(sigma2) if sigma2 > 0 else -math.inf
-    if contraction > -1e-12:
-        return  # (numerically) no contraction: no bound on useful rounds
-    useful = max(1, math.ceil(math.log(2.0**-24 / math.sqrt(n)) / contraction))
-    limit = max(FREE_ROUNDS, math.ceil(USEFUL_ROUNDS_FACTOR * useful / (1.0 - config.drop_prob)))
-    if rounds > limit:
-        work = float(rounds) * (n + 2 * consensus.graph.num_edges)
-        raise ConfigError(
-            f"consensus_rounds: {rounds:,} rounds per update, but on this {config.graph} graph of "
-            f"{n:,} agents (sigma_2 = {sigma2:.3g}) the copies agree to float32 precision after "
-            f"{useful:,} rounds; the rest only cost time ({work:.2g} multiply-adds per update): "
-            f"use at most {limit:,}, or mode='centralized' for exact agreement"
-        )
+class DualUpdate:
+    """Updates block ``h`` of every agent's multipliers, in every mode: the one dual rule.
+
+    The rows live wherever the run keeps them (:class:`DualRows`, one holder in one process or one
+    per part); ``call(method, *args)`` calls a :class:`DualRows` method on every holder and returns
+    their answers in holder order, and ``mixer`` mixes the working column between them (None: no
+    rounds). Per update of an agent-held copy it appends to :attr:`mix_log` ``(block,
+    ||z - mean(z)||_2 before mixing, max |x - mean(x)| after it, ||eta (e - mean(e))||_2)``
+    (module doc).
+    """
+
+    def __init__(self, rule: DualStep, call: Any, mixer: Any = None) -> None:
+        m = int(rule.capacity.size)
+        self.rule = rule
+        self.call = call
+        self.mixer = mixer
+        #: Updates of each block so far.
+        self.updates = np.zeros(m, dtype=np.int64)
+        #: The centralized price of each block (every participating copy holds it).
+        self.central = np.full(m, rule.mult_init, dtype=np.float32)
+        self.mix_log: list[tuple[int, float, float, float]] = []
+
+    def __call__(self, block: int, begin: str, *args: Any) -> None:
+        """Updates ``block``; ``begin`` (``"begin"`` with ``ghat``, or ``"begin_from_use"`` with
+        the block's steps) starts it on every holder."""
+        config, h = self.rule.config, block
+        if config.mode == "unconstrained":
+            return
+        eta = self.rule.eta(int(self.updates[h]))
+        totals = self.call(begin, h, *args)
+        if config.mode == "centralized":
+            self.central[h] = self.rule.central(self.central[h], sum(totals), h, eta)
+            self.call("set_block", h, self.central[h])
+        else:
+            if config.mode == "tracking":
+                self.mixer.estimate(h, first=self.updates[h] == 0)
+            sums = self.call("local_step", h, eta)
+            count = sum(c for _, c, _ in sums)
+            mean_z = sum(z for z, _, _ in sums) / count
+            mean_excess = sum(e for _, _, e in sums) / count
+            if self.mixer is not None and config.rounds > 0:
+                self.mixer.mix(config.rounds, self.rule.round_offset(int(self.updates.sum())))
+            spreads = self.call("after_mixing", mean_z, mean_excess, eta)
+            mean_after = sum(a for _, _, a in spreads) / count
+            dev = max(self.call("finish", h, mean_after))
+            before = math.sqrt(sum(d for d, _, _ in spreads))
+            steps = math.sqrt(sum(e for _, e, _ in spreads))
+            self.mix_log.append((h, before, dev, steps))
+        self.updates[h] += 1
 
 
 def _is_int(value: object) -> bool:

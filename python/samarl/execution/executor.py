@@ -2,9 +2,13 @@
 
 Every agent holds its own multiplier vector ``mult^n`` (one entry per capacity block of the day).
 Each step all N agents act in one batched forward pass, ``a^n = pi^n(s^n, mult^n)``; the Rust engine
-steps their dynamics; when a block ends the agents update and share their multipliers
-(:class:`samarl.execution.dual.DualState`: a local dual step, then K consensus rounds in the engine). Python
-never loops over agents or rounds. The same code path runs every mode of :data:`samarl.execution.dual.MODES`.
+steps their dynamics; when a block ends the agents update and share their multipliers (a local dual
+step, then K consensus rounds in the engine). Python never loops over agents or rounds.
+:func:`execute` runs the one execution loop (:class:`samarl.execution.loop.Execution`) on one group
+of all N agents (:class:`samarl.execution.agents.AgentGroup`) and the engine's consensus
+(:class:`samarl.execution.mixing.ConsensusMixer`); a partitioned run
+(:mod:`samarl.distributed.partitions`) runs the same loop on Ray actors. Every mode of
+:data:`samarl.execution.dual.MODES` takes that one path.
 
 ``samarl run --policy DIR --mode MODE --out DIR`` writes the run folder of
 :mod:`samarl.execution.run_folder`.
@@ -12,23 +16,24 @@ never loops over agents or rounds. The same code path runs every mode of :data:`
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from tqdm.auto import tqdm
 
 from samarl._validate import check_memory, positive_int, real
 from samarl._validate import seed as seed_
-from samarl.envs import DemandResponseEnv
+from samarl.envs import Dynamics
 from samarl.envs.dynamics import ROW_BYTES
 from samarl.errors import ConfigError, InvalidValueError
-from samarl.execution.dual import MAX_MULT, DualConfig, DualState, dual_bytes, stagger_offsets
-from samarl.execution.metrics import Metrics
-from samarl.execution.optimum import FluidOptimum, optimum_gaps
+from samarl.execution.agents import MAX_BACKLOG_VALUES, AgentGroup
+from samarl.execution.calendar import BlockCalendar
+from samarl.execution.dual import MAX_MULT, DualConfig, DualStep, dual_bytes, stagger_offsets
+from samarl.execution.loop import Execution, ExecutionResult, InProcess
+from samarl.execution.mixing import ConsensusMixer, communication_graph
+from samarl.execution.optimum import FluidOptimum
 from samarl.scenario import ScenarioConfig, ScenarioData, resolve_scenario
 from samarl.scenario.config import MAX_EPISODE_STEPS
 
@@ -41,7 +46,6 @@ I64 = npt.NDArray[np.int64]
 #: the block boundaries are staggered (:class:`~samarl.execution.DualConfig` ``stagger``).
 ActFn = Callable[[F32, F32, "int | I64"], F32]
 #: Backlogs of every agent at every step are recorded (for ``top_backlog``) up to this many values.
-_MAX_BACKLOG_VALUES = 50_000_000
 #: Bytes per agent of a run's own arrays beyond the env's and the multipliers: the metrics' sums
 #: and the per-step temporaries (actions, backlogs).
 _RUN_BYTES_PER_AGENT = 64
@@ -49,41 +53,12 @@ _RUN_BYTES_PER_AGENT = 64
 _RUN_BYTES_PER_STEP = 48
 
 
-@dataclass
-class ExecutionResult:
-    """What a run measured: the metrics of docs/metrics.md and the trajectories behind them."""
-
-    metrics: dict[str, Any]
-    """Violation, overshoot, slack, served, postponing, consensus error, final mult, wall time."""
-    total_load: npt.NDArray[np.float64]
-    """``[T]`` total power drawn at every step (kW)."""
-    capacity: npt.NDArray[np.float64]
-    """``[T]`` capacity at every step (kW)."""
-    mult_band: npt.NDArray[np.float64]
-    """``[E, 3]`` min, mean and max over agents of the multiplier of the block just updated."""
-    mult_epochs: npt.NDArray[np.int64]
-    """``[E]`` step at which each entry of ``mult_band`` was recorded."""
-    consensus_error: npt.NDArray[np.float64]
-    """``[E]`` max over agents of ``|mult^n_h - mean(mult_h)|`` after each update."""
-    top_backlog: npt.NDArray[np.float64]
-    """``[T, k]`` backlog of the k agents with the largest final backlog."""
-    final_mult: F32
-    """``[N, m]`` every agent's multipliers at the end."""
-    mult_daily: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
-    """``[days, m]`` mean over the participating agents of block ``h``'s multiplier on day ``d``,
-    as it stood while the block ran."""
-    mix_log: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 5)))
-    """``[U, 5]`` per update of agent-held copies: step, block, 2-norm spread of the participants'
-    copies before mixing, max deviation from their mean after it, 2-norm spread of the local steps
-    (see :mod:`samarl.execution.dual`)."""
-
-
 @dataclass(frozen=True)
 class AgentRemoval:
     """A fault: at the start of day ``day`` a random ``fraction`` of the agents stop participating.
 
     They leave the communication graph and their multipliers freeze (semantics in
-    :mod:`samarl.execution.dual`, :meth:`~samarl.execution.dual.DualState.remove_agents`); their load stays on the grid.
+    :mod:`samarl.execution.dual`, :meth:`~samarl.execution.mixing.DualState.remove_agents`); their load stays on the grid.
     """
 
     day: int
@@ -198,7 +173,7 @@ def execute(
         Optional fault: agents that stop participating mid-run (consensus error is then measured
         over the participants).
     optimum
-        The perfect-foresight optimum of the same arrivals (:func:`samarl.execution.optimum.solve`
+        The perfect-foresight optimum of the same arrivals (:func:`samarl.execution.optimum.solve_for_run`
         for this scenario, seed and number of days): adds the ``optimum/`` keys, this run's gap to
         the physical limit over the same window.
     """
@@ -230,135 +205,39 @@ def execute(
         data.check_for(scenario)
     _check_run_memory(scenario, dual, days, built=data is not None)
     data = data or scenario.build()
-    n, s = data.num_agents, scenario.steps_per_day
-    blocks = data.block_of_step
-    m = int(blocks.max()) + 1
-    block_len = np.bincount(blocks, minlength=m)
-    cap_block = np.bincount(blocks, weights=data.capacity, minlength=m) / block_len
-    last_step_of_block = np.array([np.flatnonzero(blocks == h).max() for h in range(m)])
-    block_ends = np.zeros(s, dtype=bool)
-    block_ends[last_step_of_block] = True
-    block_starts = np.zeros(s, dtype=bool)
-    block_starts[[int(np.flatnonzero(blocks == h).min()) for h in range(m)]] = True
-
-    env = DemandResponseEnv(scenario, data=data, episode_steps=days * s)
-    state = DualState(dual, cap_block, n, mult_max)
-    metrics = Metrics(
-        capacity=data.capacity,
-        block_of_step=blocks,
-        mean_arrival=data.mean_arrival,
-        total_steps=days * s,
-        warmup_steps=warm * s,
-        mult_max=mult_max,
+    n = data.num_agents
+    calendar = BlockCalendar.of(data)
+    rule = DualStep(dual, calendar.capacity_per_block, n, mult_max)
+    width = dual.stagger_width(calendar.steps_per_day, calendar.num_blocks)
+    total_steps = days * calendar.steps_per_day
+    group = AgentGroup(
+        Dynamics(**scenario.dynamics_params(data)),
+        act,
+        rule,
+        agents=np.arange(n, dtype=np.int64),
+        block_of_step=calendar.block_of_step,
+        total_steps=total_steps,
+        warmup_steps=warm * calendar.steps_per_day,
+        offsets=stagger_offsets(n, width, seed) if width else None,
+        keep_backlog=n * total_steps <= MAX_BACKLOG_VALUES,
+    )
+    mixer = None
+    if dual.rounds > 0:
+        mixer = ConsensusMixer(dual, group.dual, communication_graph(dual, n))
+    run = Execution(
+        InProcess([group]),
+        mixer,
+        rule,
+        data,
+        days=days,
+        warmup_days=warm,
         dt_hours=scenario.dt_hours,
+        removal=removal,
+        progress=progress,
     )
-    width = dual.stagger_width(s, m)
-    offsets = stagger_offsets(n, width, seed) if width else None
-    obs = env.reset(seed)
-    epoch_days = np.zeros(m, dtype=np.int64)
-    total_steps = days * s
-    try:
-        total_load = np.zeros(total_steps)
-        mult_daily = np.zeros((days, m))
-    except (MemoryError, ValueError):  # ValueError: NumPy's "array is too big"
-        raise ConfigError(f"days: not enough memory to record {days} days") from None
-    keep_backlogs = n * total_steps <= _MAX_BACKLOG_VALUES
-    backlog_hist = np.zeros((total_steps, n), dtype=np.float32) if keep_backlogs else None
-    band, epochs, cons_err = [], [], []
-    mix_steps: list[int] = []
-    removed_at = None if removal is None else removal.day * s
-    use_by_block = np.zeros((n, m), dtype=np.float64)
-
-    t0 = time.perf_counter()
-    bar = tqdm(total=total_steps, desc=f"run {dual.mode}", unit="step", disable=not progress)
-    for t in range(total_steps):
-        tod = t % s
-        if t == removed_at and removal is not None:
-            state.remove_agents(removal.agents(n))
-        if block_starts[tod]:
-            h = int(blocks[tod])
-            col = state.mult[:, h] if state.active is None else state.mult[state.active, h]
-            mult_daily[t // s, h] = float(col.mean(dtype=np.float64))
-        actions = act(obs, state.mult, tod if offsets is None else (offsets + tod) % s)
-        res = env.step(actions)
-        backlog = env.backlog
-        metrics.record(res.resource_use, res.served, res.arrived, res.reward, backlog)
-        total_load[t] = float(res.resource_use.sum(dtype=np.float64))
-        if backlog_hist is not None:
-            backlog_hist[t] = backlog
-        h = int(blocks[tod])
-        use_by_block[:, h] += res.resource_use
-        if block_ends[tod]:
-            epoch_days[h] += 1
-            if epoch_days[h] % dual.dual_epoch_len == 0:
-                ghat = state.rule.average_use(use_by_block[:, h], int(block_len[h]))
-                logged = len(state.mix_log)
-                state.update(h, ghat)
-                mix_steps.extend([t] * (len(state.mix_log) - logged))
-                use_by_block[:, h] = 0.0
-                col = state.mult[:, h] if state.active is None else state.mult[state.active, h]
-                band.append((float(col.min()), float(col.mean()), float(col.max())))
-                epochs.append(t)
-                cons_err.append(float(np.abs(col - col.mean(dtype=np.float64)).max()))
-                metrics.record_consensus(state.participating_mult())
-        obs = res.obs
-        if tod == s - 1:
-            metrics.record_daily_prices(t // s, mult_daily[t // s])
-        if t % s == s - 1:
-            bar.set_postfix(day=t // s + 1, load_max=f"{total_load[t - s + 1 : t + 1].max():.0f}")
-        bar.update()
-    bar.close()
-    wall = time.perf_counter() - t0
-
-    result = metrics.summary()
-    result["time/execution_wall_s"] = wall
-    result["final_mult"] = {
-        "min": float(state.mult.min()),
-        "mean": float(state.mult.mean()),
-        "max": float(state.mult.max()),
-        "per_block_mean": state.mult.mean(axis=0).round(6).tolist(),
-    }
-    if optimum is not None:
-        result |= optimum_gaps(optimum, result, mult_daily[warm:], warm * s, mult_max)
-    result["mode"] = dual.mode
-    result["dual"] = asdict(dual) | {
-        "rounds_run": dual.rounds,
-        "step_size": state.step_size,
-        "mult_max": mult_max,
-    }
-    result["days"] = days
-    result["warmup_days"] = warm
-    result["num_agents"] = n
-    if state.consensus is not None:
-        result["graph"] = {
-            "family": dual.graph,
-            "mean_degree": state.consensus.graph.mean_degree,
-            "spectral_gap": state.consensus.spectral_gap(),
-            "components": state.components,
-        }
-    if removal is not None:
-        result["removal"] = asdict(removal) | {"participating": state.num_active}
-    final_backlog = env.backlog
-    top = np.argsort(final_backlog)[::-1][:top_k]
-    top_backlog = (
-        backlog_hist[:, top].astype(np.float64) if backlog_hist is not None else np.zeros((0, 0))
-    )
-    return ExecutionResult(
-        metrics=result,
-        total_load=total_load,
-        capacity=np.tile(data.capacity.astype(np.float64), days),
-        mult_band=np.asarray(band, dtype=np.float64).reshape(-1, 3),
-        mult_epochs=np.asarray(epochs, dtype=np.int64),
-        consensus_error=np.asarray(cons_err, dtype=np.float64),
-        top_backlog=top_backlog,
-        final_mult=state.mult.copy(),
-        mult_daily=mult_daily,
-        mix_log=np.column_stack(
-            [np.asarray(mix_steps, dtype=np.float64), np.asarray(state.mix_log).reshape(-1, 4)]
-        )
-        if state.mix_log
-        else np.zeros((0, 5)),
-    )
+    run.reset(seed)
+    run.advance()
+    return run.result(top_k=top_k, optimum=optimum)
 
 
 def _check_run_memory(
@@ -374,7 +253,7 @@ def _check_run_memory(
         (0 if built else scenario.build_bytes())
         + n * (ROW_BYTES + _RUN_BYTES_PER_AGENT + 8 * m)
         + dual_bytes(dual, n, m)
-        + 4 * min(n * steps, _MAX_BACKLOG_VALUES)
+        + 4 * min(n * steps, MAX_BACKLOG_VALUES)
     )
     per_steps = steps * _RUN_BYTES_PER_STEP + days * m * 8
     if per_steps > per_agents:

@@ -70,10 +70,14 @@ import numpy.typing as npt
 from samarl._validate import as_f32, as_f64, as_index, as_real, check_shape, positive_int, real
 from samarl.errors import InvalidValueError
 
+#: Default thresholds of ``demand/postponing``: a backlog slope above this fraction of the agent's
+#: mean arrivals per step, or a final backlog above this many days of its mean demand.
+POSTPONE_SLOPE = 0.05
+POSTPONE_DAYS = 1.0
 #: Rows per pass of the per-epoch consensus statistics (bounds their float64 temporaries).
 _ROWS_PER_PASS = 65_536
 
-__all__ = ["Metrics", "abs_deviation"]
+__all__ = ["AgentMetrics", "Metrics", "abs_deviation"]
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -108,6 +112,10 @@ class Metrics:
         Top of the multiplier range, the scale of ``dual/settling`` (default 1).
     dt_hours
         Step length (hours), the unit of ``demand/delay_h`` (default 0.25).
+    agents
+        Keep the per-agent metrics (:class:`AgentMetrics`) here (default). ``False``: the run's
+        agents keep them in their own parts, :meth:`record_totals` is fed the sums, and
+        :meth:`summary` is given the parts' :meth:`AgentMetrics.sums`.
 
     Call :meth:`record` once per env step, starting right after a reset at midnight.
     """
@@ -121,11 +129,12 @@ class Metrics:
         total_steps: int,
         warmup_steps: int | None = None,
         initial_backlog: npt.ArrayLike | None = None,
-        postpone_slope: float = 0.05,
-        postpone_days: float = 1.0,
+        postpone_slope: float = POSTPONE_SLOPE,
+        postpone_days: float = POSTPONE_DAYS,
         groups: npt.ArrayLike | None = None,
         mult_max: float = 1.0,
         dt_hours: float = 0.25,
+        agents: bool = True,
     ) -> None:
         self.capacity = as_f32("capacity", capacity, shape=(None,)).astype(np.float64)
         s = self.capacity.size
@@ -177,7 +186,6 @@ class Metrics:
         self._arrived = 0.0
         self._window_start_backlog = float(q0.sum(dtype=np.float64))
         self._backlog_total = self._window_start_backlog  # after the last step recorded
-        self._reward = np.zeros(n)  # per agent, window
         # Per (day, block): the current day's sums, and each finished day's excess ratios.
         self._block_len = np.bincount(self.block_of_step, minlength=m)
         self._day_excess = np.zeros(m)
@@ -188,16 +196,21 @@ class Metrics:
         self._backlog_sum = 0.0  # sum_t Q_t over the window (kWh)
         self._daily_prices: list[tuple[int, F64]] = []  # (day, mean price per block)
         self._total_use: list[float] = []
-        # Least-squares sums of the daily-mean backlog against the day index, over the days
-        # d >= D // 2 of the D complete days of the run (the later half, rounded up).
-        self._slope_first_day = (self.total_steps // s) // 2
-        self._day_backlog = np.zeros(n)  # sum of the current day's backlog
-        self._ls_n = 0
-        self._ls_sx = 0.0
-        self._ls_sxx = 0.0
-        self._ls_sy = np.zeros(n)
-        self._ls_sxy = np.zeros(n)
-        self._backlog = q0.copy()
+        #: The per-agent part (rewards, postponing): here, or (``agents=False``) in the parts of
+        #: a split run, whose sums :meth:`summary` then takes.
+        self.agents = (
+            AgentMetrics(
+                self.mean_arrival,
+                steps_per_day=s,
+                total_steps=self.total_steps,
+                warmup_steps=self.warmup_steps,
+                initial_backlog=q0,
+                postpone_slope=self.postpone_slope,
+                postpone_days=self.postpone_days,
+            )
+            if agents
+            else None
+        )
         # Consensus, per dual epoch.
         self._epochs: list[dict[str, Any]] = []
         self._clock_start = time.perf_counter()
@@ -248,26 +261,12 @@ class Metrics:
                 ("backlog", backlog),
             )
         )
-        t = self._t
-        tod = t % self.steps_per_day
         if self._groups is not None and self._group_count is not None:
             sums = np.bincount(self._groups, weights=backlog, minlength=self._group_count.size)
             self._group_trace.append(sums / np.maximum(self._group_count, 1.0))
-        if t >= self.warmup_steps:
-            self._reward += reward
-        day = t // self.steps_per_day
-        if day >= self._slope_first_day and (day + 1) * self.steps_per_day <= self.total_steps:
-            self._day_backlog += backlog
-            if tod == self.steps_per_day - 1:
-                x = float(day - self._slope_first_day)
-                self._day_backlog /= self.steps_per_day
-                self._ls_n += 1
-                self._ls_sx += x
-                self._ls_sxx += x * x
-                self._ls_sy += self._day_backlog
-                self._ls_sxy += x * self._day_backlog
-                self._day_backlog[:] = 0.0
-        np.copyto(self._backlog, backlog)
+        if self.agents is None:
+            raise InvalidValueError("record: these metrics keep no per-agent part (agents=False)")
+        self.agents.record(reward, backlog)
         self.record_totals(
             float(np.sum(resource_use, dtype=np.float64)),
             float(np.sum(served, dtype=np.float64)),
@@ -378,24 +377,31 @@ class Metrics:
     @property
     def per_agent_reward(self) -> F64:
         """``[N]`` each agent's reward summed over the evaluation window (a copy)."""
-        return self._reward.copy()
+        return self._agent_part("per_agent_reward").per_agent_reward
 
     def postponing_agents(self) -> npt.NDArray[np.bool_]:
         """``[N]`` whether each agent is postponing (see the module docstring)."""
-        mu = self.mean_arrival.astype(np.float64)
-        too_much = self._backlog > self.postpone_days * self.steps_per_day * mu
-        k = self._ls_n
-        denom = k * self._ls_sxx - self._ls_sx**2
-        if k < 2 or denom <= 0:
-            return too_much
-        slope_per_day = (k * self._ls_sxy - self._ls_sx * self._ls_sy) / denom
-        slope = slope_per_day / self.steps_per_day
-        return too_much | (slope > self.postpone_slope * mu)
+        return self._agent_part("postponing_agents").postponing_agents()
 
-    def summary(self, *, per_agent: bool = False) -> dict[str, Any]:
-        """All metrics so far as a JSON-serialisable dict (``None`` where nothing was measured)."""
+    def _agent_part(self, what: str) -> AgentMetrics:
+        if self.agents is None:
+            raise InvalidValueError(f"{what}: these metrics keep no per-agent part (agents=False)")
+        return self.agents
+
+    def summary(
+        self, *, per_agent: bool = False, agent_sums: list[dict[str, float]] | None = None
+    ) -> dict[str, Any]:
+        """All metrics so far as a JSON-serialisable dict (``None`` where nothing was measured).
+
+        ``agent_sums``: the :meth:`AgentMetrics.sums` of the parts that hold the per-agent
+        metrics (``agents=False``), in part order.
+        """
         n = self.num_agents
         window = max(self._t - self.warmup_steps, 0)
+        if agent_sums is None:
+            agent_sums = [self._agent_part("summary").sums()]
+        reward = sum(part["reward"] for part in agent_sums)
+        postponing_count = sum(part["postponing"] for part in agent_sums)
         out: dict[str, Any] = {"time/steps": self._t, "window/start": self.warmup_steps}
         out["window/steps"] = window
         has = self._block_capacity > 0
@@ -413,15 +419,15 @@ class Metrics:
             out["demand/delay_h"] = (
                 self.dt_hours * self._backlog_sum / served_sum if served_sum > 0 else None
             )
-            out["demand/waiting_cost"] = -float(self._reward.sum())
+            out["demand/waiting_cost"] = -reward
             days = window / self.steps_per_day
-            out["demand/waiting_cost_per_agent_day"] = -float(self._reward.sum()) / (n * days)
+            out["demand/waiting_cost_per_agent_day"] = -reward / (n * days)
             out["constraint/overshoot"] = self._overshoot / self._capacity_sum
             out["constraint/slack"] = -self._excess / self._capacity_sum
             due = self._window_start_backlog + self._arrived
             out["demand/served"] = self._served / due if due > 0 else 1.0
-            out["reward/total"] = float(self._reward.sum())
-            out["reward/mean"] = float(self._reward.sum()) / (n * window)
+            out["reward/total"] = reward
+            out["reward/mean"] = reward / (n * window)
         else:
             for key in (
                 "constraint/violation_avg_max",
@@ -439,12 +445,11 @@ class Metrics:
             ):
                 out[key] = None
         out |= self._daily_summary()
-        postponing = self.postponing_agents() if self._t else np.zeros(n, bool)
-        out["demand/postponing"] = int(postponing.sum())
-        out["demand/postponing_frac"] = float(postponing.mean())
+        out["demand/postponing"] = postponing_count
+        out["demand/postponing_frac"] = postponing_count / n
         out["demand/final_backlog"] = self._backlog_total
         if per_agent:
-            out["reward/per_agent"] = self._reward.tolist()
+            out["reward/per_agent"] = self.per_agent_reward.tolist()
 
         epochs = [e for e in self._epochs if e["step"] >= self.warmup_steps]
         out["consensus/epochs"] = len(self._epochs)
@@ -493,6 +498,91 @@ class Metrics:
             else None
         )
         return out
+
+
+class AgentMetrics:
+    """The per-agent part of :class:`Metrics` for some agents (all of a run's, or a part's):
+    each agent's reward over the evaluation window and the least-squares sums behind
+    ``demand/postponing`` (see the module docstring). O(rows) per step; :meth:`sums` is what a
+    run's :meth:`Metrics.summary` takes from each part."""
+
+    def __init__(
+        self,
+        mean_arrival: F32,
+        *,
+        steps_per_day: int,
+        total_steps: int,
+        warmup_steps: int,
+        initial_backlog: F32,
+        postpone_slope: float,
+        postpone_days: float,
+    ) -> None:
+        n = mean_arrival.size
+        self.mean_arrival = mean_arrival
+        self.steps_per_day = steps_per_day
+        self.total_steps = total_steps
+        self.warmup_steps = warmup_steps
+        self.postpone_slope = postpone_slope
+        self.postpone_days = postpone_days
+        self._t = 0
+        self._reward = np.zeros(n)  # per agent, window
+        # Least-squares sums of the daily-mean backlog against the day index, over the days
+        # d >= D // 2 of the D complete days of the run (the later half, rounded up).
+        self._slope_first_day = (total_steps // steps_per_day) // 2
+        self._day_backlog = np.zeros(n)  # sum of the current day's backlog
+        self._ls_n = 0
+        self._ls_sx = 0.0
+        self._ls_sxx = 0.0
+        self._ls_sy = np.zeros(n)
+        self._ls_sxy = np.zeros(n)
+        self._backlog = np.array(initial_backlog, dtype=np.float32)
+
+    def record(self, reward: F32, backlog: F32) -> None:
+        """Adds one step: each row's reward and backlog after the step (kWh)."""
+        t, s = self._t, self.steps_per_day
+        tod = t % s
+        if t >= self.warmup_steps:
+            self._reward += reward
+        day = t // s
+        if day >= self._slope_first_day and (day + 1) * s <= self.total_steps:
+            self._day_backlog += backlog
+            if tod == s - 1:
+                x = float(day - self._slope_first_day)
+                self._day_backlog /= s
+                self._ls_n += 1
+                self._ls_sx += x
+                self._ls_sxx += x * x
+                self._ls_sy += self._day_backlog
+                self._ls_sxy += x * self._day_backlog
+                self._day_backlog[:] = 0.0
+        np.copyto(self._backlog, backlog)
+        self._t = t + 1
+
+    @property
+    def per_agent_reward(self) -> F64:
+        """``[rows]`` each agent's reward summed over the evaluation window (a copy)."""
+        return self._reward.copy()
+
+    def postponing_agents(self) -> npt.NDArray[np.bool_]:
+        """``[rows]`` whether each agent is postponing (see the module docstring)."""
+        if self._t == 0:
+            return np.zeros(self._reward.size, dtype=bool)
+        mu = self.mean_arrival.astype(np.float64)
+        too_much = self._backlog > self.postpone_days * self.steps_per_day * mu
+        k = self._ls_n
+        denom = k * self._ls_sxx - self._ls_sx**2
+        if k < 2 or denom <= 0:
+            return too_much
+        slope_per_day = (k * self._ls_sxy - self._ls_sx * self._ls_sy) / denom
+        slope = slope_per_day / self.steps_per_day
+        return too_much | (slope > self.postpone_slope * mu)
+
+    def sums(self) -> dict[str, float]:
+        """The window's reward summed over these agents, and how many of them postpone."""
+        return {
+            "reward": float(self._reward.sum()),
+            "postponing": int(self.postponing_agents().sum()),
+        }
 
 
 def abs_deviation(x: npt.NDArray[np.floating[Any]], mean: F64) -> float:

@@ -7,7 +7,7 @@
   They leave the communication graph (the survivors' graph is rebuilt from their edges with
   ``Graph.from_edges``, its Metropolis–Hastings weights re-derived), their multipliers freeze and stay
   out of every later average, and their load stays on the grid, driven by the frozen prices (a
-  household whose controller went silent). See :meth:`samarl.execution.dual.DualState.remove_agents`.
+  household whose controller went silent). See :meth:`samarl.execution.mixing.DualState.remove_agents`.
 """
 
 from __future__ import annotations
