@@ -21,7 +21,7 @@ from samarl.scenario import (
     Uniform,
     builtin_profile,
     dump_scenario,
-    files,
+    formats,
     load_scenario,
     preset_names,
     profiles,
@@ -215,7 +215,7 @@ def test_scenario_files_are_bounded_and_regular(
 ) -> None:
     path = tmp_path / "s.toml"
     path.write_text("num_agents = 3\n" + "# padding\n" * 100)
-    monkeypatch.setattr(files, "MAX_CONFIG_BYTES", 1000)
+    monkeypatch.setattr(formats, "MAX_CONFIG_BYTES", 1000)
     with pytest.raises(ConfigError, match=r"scenario: .* holds 1,015 bytes, more than the 1,000"):
         load_scenario(path)
     fifo = tmp_path / "fifo.toml"

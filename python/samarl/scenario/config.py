@@ -8,7 +8,8 @@ the grid's capacity. It is a frozen dataclass validated on construction: a bad v
 
 :meth:`ScenarioConfig.build` turns it into arrays (:class:`ScenarioData`): one row per agent,
 sampled deterministically from ``population_seed``, plus the capacity and the expected total demand
-for every step of the day. Reading and writing files is :mod:`samarl.scenario.files`.
+for every step of the day. Reading and writing files is :mod:`samarl.scenario.files` (on top of
+:mod:`samarl.scenario.formats`, which also reads the presets).
 
 Units: energy in kWh, power in kW, time in hours unless a name says otherwise.
 """
@@ -36,6 +37,7 @@ from samarl.scenario.distributions import (
     distribution_from,
     distribution_to,
 )
+from samarl.scenario.formats import preset_table
 from samarl.scenario.profiles import (
     BUILTIN_PROFILES,
     builtin_profile,
@@ -494,9 +496,8 @@ class ScenarioConfig:
     def preset(cls, name: str, /, **overrides: Any) -> ScenarioConfig:
         """A named preset shipped with samarl (:func:`~samarl.scenario.preset_names`), with
         optional overrides."""
-        from samarl.scenario.files import load_preset
-
-        return load_preset(name, **overrides)
+        scenario = cls.from_dict(preset_table(name))
+        return scenario.replace(**overrides) if overrides else scenario
 
 
 # --------------------------------------------------------------------------------------------------
