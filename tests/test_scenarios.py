@@ -261,7 +261,9 @@ def test_yaml_numbers_are_read_as_yaml_1_2(tmp_path: Path) -> None:
     assert (scenario.num_agents, scenario.capacity_kw, scenario.noise) == (10, 1000.0, 0.5)
     for text in ("seed: 1:30\n", "seed: 0x10\n", "seed: 1_000\n"):
         path.write_text(text)
-        with pytest.raises(ConfigError, match="seed: expected an integer, got '"):
+        with pytest.raises(
+            ConfigError, match=r"seed: expected an integer in \[0, 2\*\*63\), got '"
+        ):
             load_scenario(path)
 
 

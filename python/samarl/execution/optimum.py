@@ -69,7 +69,8 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from samarl._validate import as_f64, check_shape, flag, real
+from samarl._validate import MAX_SEED, as_f64, check_shape, flag, positive_int, real
+from samarl._validate import seed as seed_
 from samarl.errors import InvalidValueError
 
 if TYPE_CHECKING:
@@ -168,16 +169,6 @@ def _array(name: str, x: npt.ArrayLike, shape: tuple[int | None, ...]) -> F64:
     if arr.size and arr.max() > MAX_VALUE:
         raise InvalidValueError(f"{name}: values must be <= {MAX_VALUE:g}, found {arr.max():g}")
     return arr
-
-
-def _int(name: str, value: int, low: int, high: int | None = None) -> int:
-    """``value`` as an int in ``[low, high]``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidValueError(f"{name}: expected an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        upper = "" if high is None else f" and <= {high}"
-        raise InvalidValueError(f"{name}: must be >= {low}{upper}, got {value}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -559,9 +550,11 @@ def fluid_optimum(
         np.zeros(n) if initial_backlog is None else _array("initial_backlog", initial_backlog, (n,))
     )
     dt = real("dt_hours", dt_hours, low=24 / 86_400, high=24.0)  # one second to one day
-    s_day = _int("steps_per_day", steps_per_day, 1, 86_400)
-    m = _int("num_blocks", num_blocks, 1, s_day)
-    cut = _int("cut_step", s_day // 6 if cut_step is None else cut_step, 0, s_day - 1)
+    s_day = positive_int("steps_per_day", steps_per_day, maximum=86_400)
+    m = positive_int("num_blocks", num_blocks, maximum=s_day)
+    cut = positive_int(
+        "cut_step", s_day // 6 if cut_step is None else cut_step, minimum=0, maximum=s_day - 1
+    )
     tol = real("tangent_tol", tangent_tol, low=0.0, high=0.5, low_open=True)
     decompose = flag("decompose", decompose)
 
@@ -668,7 +661,7 @@ def realised_arrivals(
     """
     from samarl.envs import Dynamics
 
-    count = _int("steps", steps, 0)
+    count = positive_int("steps", steps, minimum=0)
     dyn = Dynamics.from_scenario(scenario, data)
     dyn.reset(seed)
     zeros = np.zeros(dyn.num_agents, dtype=np.float32)
@@ -691,9 +684,10 @@ def solve_for_run(
     Same agents (``data``, built when omitted), same realised arrivals, the daily capacity tiled
     over the days, empty backlogs at the start, blocks as in ``data.block_of_step``.
     """
+    seed = seed_(seed, maximum=MAX_SEED)  # a run's seed, as the executor takes it
     data = data or scenario.build()
     s = scenario.steps_per_day
-    steps = _int("days", days, 1) * s
+    steps = positive_int("days", days) * s
     dt = scenario.dt_hours
     return fluid_optimum(
         realised_arrivals(scenario, data, seed, steps),
@@ -743,7 +737,7 @@ def optimum_gaps(
         ``|mean_d mult_daily[d, h] - block_price[h]| / mult_max``. ``None`` where undefined.
     """
     steps = optimum.step_cost.size
-    start = _int("start_step", start_step, 0, steps - 1)
+    start = positive_int("start_step", start_step, minimum=0, maximum=steps - 1)
     s_day, m = optimum.steps_per_day, optimum.block_price.size
     cost = float(optimum.step_cost[start:].sum())
     served_energy = float(optimum.total_load[start:].sum()) * optimum.dt_hours
