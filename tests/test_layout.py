@@ -196,6 +196,20 @@ def test_the_command_line_lives_in_cli() -> None:
     assert not found, "\n".join(found)
 
 
+def test_the_architecture_doc_names_every_module() -> None:
+    """docs/architecture.md's package map links every module (a package's ``__init__`` but the
+    top one aside): a new module gets its line there."""
+    doc = (PACKAGE.parents[1] / "docs" / "architecture.md").read_text(encoding="utf-8")
+    missing = []
+    for path in sorted([*PACKAGE.rglob("*.py"), *PACKAGE.rglob("*.pyi")]):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if path.name == "__init__.py" and rel != "__init__.py":
+            continue
+        if f"python/samarl/{rel})" not in doc:
+            missing.append(rel)
+    assert not missing, f"docs/architecture.md does not name: {', '.join(missing)}"
+
+
 def test_the_cycle_finder_finds_cycles() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
     (component,) = cycles(graph)
