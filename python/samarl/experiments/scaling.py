@@ -53,11 +53,11 @@ class ScalingSettings(ExperimentSettings):
     sizes timed."""
 
     train_agents: tuple[int, ...] | None = None
-    """N timed for training (default: 50 100 200 400 quick, else 100 to 10,000)."""
+    """N timed for training (None: 50 100 200 400 with ``quick``, else 100 to 10,000)."""
     exec_agents: tuple[int, ...] | None = None
-    """N timed for execution (default: 100 1,000 10,000 quick, else 100 to 10**6)."""
+    """N timed for execution (None: 100 1,000 10,000 with ``quick``, else 100 to 10**6)."""
     timed_iterations: int | None = None
-    """Timed training iterations per N, after a warm-up one (default: 2)."""
+    """Timed training iterations per N, after a warm-up one (None: 2)."""
 
 
 #: The settings :func:`run` takes.
