@@ -3,7 +3,6 @@ through the shared trainer and PPO core. Tiny sizes: the whole file takes a few 
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -123,13 +122,10 @@ def test_ctde_experiment_writes_the_contract(
         return row
 
     monkeypatch.setattr(ctde, "_spawn", fake_spawn)
-    parser = argparse.ArgumentParser()
-    ctde.add_arguments(parser)
-    args = parser.parse_args(
-        ["--quick", "--out", str(tmp_path), "--max-iteration-s", "0.5", "--ours-max-agents", "64"]
-    )
-    assert ctde.run(args) == 0
+    settings = ctde.CTDESettings(**(ctde.QUICK | {"max_iteration_s": 0.5, "ours_max_agents": 64}))
+    returned = ctde.run(settings, tmp_path)
     res = json.loads((tmp_path / "results.json").read_text())
+    assert res == json.loads(json.dumps(returned))
     assert res["slope"]["ctde"] == pytest.approx(2.0)
     assert res["slope"]["ours"] == pytest.approx(1.0)
     assert res["ctde_stopped"]["N"] == 32
@@ -142,9 +138,9 @@ def test_ctde_experiment_writes_the_contract(
 
 
 def test_measure_runs_both_methods_at_tiny_size() -> None:
-    from samarl.experiments.ctde import ScalingSettings, measure
+    from samarl.experiments.ctde import CTDESettings, measure
 
-    s = ScalingSettings(scenario="small", repeats=1, num_steps=8, train_iterations=1, eval_days=1)
+    s = CTDESettings(scenario="small", repeats=1, num_steps=8, train_iterations=1, eval_days=1)
     for method in ("ctde", "ours"):
         row = measure(method, 4, s, train=False)
         assert row["iteration_s"] > 0

@@ -115,11 +115,18 @@ def test_scaling_fits_slopes(feasibility: Path, tmp_path: Path) -> None:
     assert (out / "scaling.png").stat().st_size > 0
 
 
-def test_bad_experiment_configuration_is_a_clear_error(tmp_path: Path) -> None:
-    code = main(
-        ["experiment", "feasibility", "--quick", "--policy", str(tmp_path), "--out", str(tmp_path)]
-    )
+def test_bad_experiment_configuration_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder that is no training run: exit status 2 and one line naming --policy and it."""
+    not_a_run = tmp_path / "empty"
+    not_a_run.mkdir()
+    argv = ["experiment", "feasibility", "--quick", "--policy", str(not_a_run)]
+    code = main([*argv, "--out", str(tmp_path / "out")])
     assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"samarl experiment: error: policy: {str(not_a_run)!r} "), err
+    assert err.count("\n") == 1
 
 
 def test_a_missing_experiment_module_says_it_is_unavailable(

@@ -35,7 +35,7 @@ from samarl import Graph
 from samarl.comms import graph_files
 from samarl.errors import SamarlError
 from samarl.scenario import ScenarioConfig, load_scenario, read_mapping, read_profile_csv
-from samarl.scenario.files import _toml_dumps, parse_mapping
+from samarl.scenario.formats import parse_mapping, toml_dumps
 from test_fuzz import time_limit
 
 yaml = pytest.importorskip("yaml")
@@ -192,7 +192,7 @@ def scenario_text(data: dict[str, Any], suffix: str) -> bytes:
     lines = []
     for key, value in data.items():
         try:
-            lines.append(_toml_dumps({key: value}).split("\n", 1)[1])
+            lines.append(toml_dumps({key: value}).split("\n", 1)[1])
         except TypeError:  # None: TOML has no null
             continue
     return "".join(lines).encode()

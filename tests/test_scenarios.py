@@ -21,7 +21,7 @@ from samarl.scenario import (
     Uniform,
     builtin_profile,
     dump_scenario,
-    files,
+    formats,
     load_scenario,
     preset_names,
     profiles,
@@ -215,7 +215,7 @@ def test_scenario_files_are_bounded_and_regular(
 ) -> None:
     path = tmp_path / "s.toml"
     path.write_text("num_agents = 3\n" + "# padding\n" * 100)
-    monkeypatch.setattr(files, "MAX_CONFIG_BYTES", 1000)
+    monkeypatch.setattr(formats, "MAX_CONFIG_BYTES", 1000)
     with pytest.raises(ConfigError, match=r"scenario: .* holds 1,015 bytes, more than the 1,000"):
         load_scenario(path)
     fifo = tmp_path / "fifo.toml"
@@ -261,7 +261,9 @@ def test_yaml_numbers_are_read_as_yaml_1_2(tmp_path: Path) -> None:
     assert (scenario.num_agents, scenario.capacity_kw, scenario.noise) == (10, 1000.0, 0.5)
     for text in ("seed: 1:30\n", "seed: 0x10\n", "seed: 1_000\n"):
         path.write_text(text)
-        with pytest.raises(ConfigError, match="seed: expected an integer, got '"):
+        with pytest.raises(
+            ConfigError, match=r"seed: expected an integer in \[0, 2\*\*63\), got '"
+        ):
             load_scenario(path)
 
 

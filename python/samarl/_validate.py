@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -29,10 +30,18 @@ from samarl.errors import (
 
 #: Largest number of agents (graph nodes): the engine stores node indices as unsigned 32-bit ints.
 MAX_AGENTS = 2**32 - 1
-#: Largest seed: the engine's generators take an unsigned 64-bit seed.
-MAX_SEED = 2**64 - 1
+#: Largest seed a person sets: of a scenario, of training, of a run, of a graph, of a policy
+#: (checked by :func:`config_seed`). Config files hold it and TOML's integers are signed 64-bit;
+#: torch takes seeds below 2**64 and numpy any size (measured: torch 2.15 refuses 2**64), so the
+#: seeds derived from one (``seed + 7919``, ``seed + 17`` in training) stay valid everywhere.
+MAX_SEED = 2**63 - 1
+#: Largest unsigned 64-bit value: what the engine's generators take as a seed (the seeds derived
+#: inside, such as an episode's arrival seed, wrap around in it), and its counters and agent ids.
+MAX_U64 = 2**64 - 1
 
 _F32_MAX = float(np.finfo(np.float32).max)
+
+T = TypeVar("T")
 
 
 def as_real(name: str, x: object, dtype: type[np.floating[Any]] = np.float64) -> Any:
@@ -163,13 +172,35 @@ def flag(name: str, value: object) -> bool:
     return bool(value)
 
 
-def seed(value: int, name: str = "seed") -> int:
-    """``value`` as a seed: an integer in ``[0, 2**64)``."""
+def seed(value: int, name: str = "seed", *, maximum: int = MAX_U64) -> int:
+    """``value`` as a seed: an integer in ``[0, maximum]`` (by default any seed the engine takes;
+    a setting's seed is at most :data:`MAX_SEED`, see :func:`config_seed`)."""
+    span = f"[0, 2**{maximum.bit_length()})" if maximum & (maximum + 1) == 0 else f"[0, {maximum}]"
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ArgumentTypeError(f"{name}: expected an integer in [0, 2**64), got {value!r}")
-    if not 0 <= value <= MAX_SEED:
-        raise InvalidValueError(f"{name}: must be in [0, 2**64), got {value}")
+        raise ArgumentTypeError(f"{name}: expected an integer in {span}, got {value!r}")
+    if not 0 <= value <= maximum:
+        raise InvalidValueError(f"{name}: must be in {span}, got {value}")
     return int(value)
+
+
+def setting(check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``check(*args, **kwargs)`` (a check of this module) for a configuration field or a run
+    setting: its error becomes a :class:`~samarl.errors.ConfigError`, the type of every settings
+    error, with the same message."""
+    try:
+        return check(*args, **kwargs)
+    except (InvalidValueError, ShapeError) as e:
+        raise ConfigError(str(e)) from None
+
+
+def config_seed(name: str, value: object) -> int:
+    """A setting's seed: an integer in ``[0, MAX_SEED]``, or a ConfigError naming ``name``."""
+    return setting(seed, value, name, maximum=MAX_SEED)
+
+
+def config_int(name: str, value: object, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """A setting's integer in ``[minimum, maximum]`` (:func:`positive_int`), or a ConfigError."""
+    return setting(positive_int, name, value, minimum=minimum, maximum=maximum)
 
 
 def config_number(name: str, value: object) -> float:
@@ -189,12 +220,8 @@ def config_number(name: str, value: object) -> float:
 
 
 def config_real(name: str, value: object, **bounds: Any) -> float:
-    """:func:`real` raising :class:`~samarl.errors.ConfigError` (the type of every settings
-    error): a configuration field's finite number in range."""
-    try:
-        return real(name, value, **bounds)
-    except InvalidValueError as e:
-        raise ConfigError(str(e)) from None
+    """A setting's finite number in range (:func:`real`), or a ConfigError naming ``name``."""
+    return setting(real, name, value, **bounds)
 
 
 def real(

@@ -63,6 +63,8 @@ def add_config_options(
         help_text = f"{docs.get(f.name, '')} (default: {default!r})".replace("%", "%%")
         kind = hints[f.name]
         args = [a for a in get_args(kind) if a is not type(None)]
+        if len(args) == 1 and get_origin(args[0]) is not None:  # X | None: X's form (None: unset)
+            kind, args = args[0], list(get_args(args[0]))
         if kind is bool:
             group.add_argument(
                 flag,

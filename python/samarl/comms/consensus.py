@@ -28,7 +28,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from samarl import _core
-from samarl._validate import MAX_SEED, as_f32, as_f64, flag, positive_int, real
+from samarl._validate import MAX_U64, as_f32, as_f64, flag, positive_int, real
 from samarl._validate import seed as seed_
 from samarl.comms.graph import Graph
 from samarl.comms.spectral import SpectralEstimate, second_singular_value
@@ -117,7 +117,7 @@ class Consensus:
         p = real("drop_prob", drop_prob, low=0.0, high=1.0)
         arr = self._block("x", x, inplace)
         k = _rounds(rounds)
-        offset = positive_int("round_offset", round_offset, minimum=0, maximum=MAX_SEED - k)
+        offset = positive_int("round_offset", round_offset, minimum=0, maximum=MAX_U64 - k)
         self._core.mix_lossy(arr, rounds=k, drop_prob=p, seed=seed_(seed), round_offset=offset)
         return arr
 

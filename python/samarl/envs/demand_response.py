@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from samarl._validate import as_f32, as_index, positive_int, real
+from samarl._validate import MAX_U64, as_f32, as_index, positive_int, real
 from samarl._validate import seed as seed_
 from samarl.envs.dynamics import OBS_FIELDS, Dynamics, StepResult
 from samarl.errors import ArgumentTypeError, InvalidValueError, ShapeError
@@ -40,8 +40,6 @@ __all__ = [
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
-
-_MAX_SEED = 2**64 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +203,7 @@ class DemandResponseEnv:
             base, episode = self._base_seed, self._episode + 1
         else:
             base, episode = seed_(seed), 0
-        arrival_seed = (base + episode) & _MAX_SEED
+        arrival_seed = (base + episode) & MAX_U64
         obs = self.dynamics.reset(arrival_seed, initial_backlog)  # validates initial_backlog
         self._base_seed, self._episode, self._arrival_seed = base, episode, arrival_seed
         return obs

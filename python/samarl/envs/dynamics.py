@@ -16,7 +16,7 @@ import numpy.typing as npt
 from samarl import _core
 from samarl._validate import (
     MAX_AGENTS,
-    MAX_SEED,
+    MAX_U64,
     as_f32,
     as_index,
     check_memory,
@@ -138,7 +138,7 @@ class Dynamics:
         dt = real("dt_hours", dt_hours, low=0.0, low_open=True)
         noise = real("noise", noise, low=0.0, high=1.0)
         _check_range(arrays, ids, prof, noise, dt)
-        first = positive_int("first_agent", first_agent, minimum=0, maximum=MAX_SEED - n)
+        first = positive_int("first_agent", first_agent, minimum=0, maximum=MAX_U64 - n)
         self._core = _core.DemandResponseCore(
             **arrays,
             profile_id=ids,
@@ -293,7 +293,7 @@ class Dynamics:
             raise ArgumentTypeError(f"state: expected get_state()'s dict with keys {list(keys)}")
         self._core.set_state(
             seed_(state["seed"], "state['seed']"),
-            positive_int("state['step_count']", state["step_count"], minimum=0, maximum=MAX_SEED),
+            positive_int("state['step_count']", state["step_count"], minimum=0, maximum=MAX_U64),
             as_f32("backlog", state["backlog"], shape=(n,), nonnegative=True),
             as_f32("last_arrival", state["last_arrival"], shape=(n,), nonnegative=True),
         )

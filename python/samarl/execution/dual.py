@@ -69,6 +69,7 @@ import numpy.typing as npt
 from samarl._validate import (
     MAX_AGENTS,
     config_real,
+    config_seed,
     positive_int,
 )
 from samarl._validate import seed as seed_
@@ -282,10 +283,7 @@ class DualConfig:
         if not all(isinstance(k, str) for k, _ in self.graph_params):
             raise ConfigError(f"graph_params: names must be strings, got {self.graph_params!r}")
         object.__setattr__(self, "graph_params", params)
-        if not _is_int(self.graph_seed) or not 0 <= self.graph_seed < 2**64:
-            raise ConfigError(
-                f"graph_seed: must be an integer in [0, 2**64), got {self.graph_seed!r}"
-            )
+        object.__setattr__(self, "graph_seed", config_seed("graph_seed", self.graph_seed))
 
     @property
     def rounds(self) -> int:

@@ -23,11 +23,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from samarl._validate import check_memory, positive_int, real
-from samarl._validate import seed as seed_
+from samarl._validate import check_memory, config_int, config_real, config_seed
 from samarl.envs import Dynamics
 from samarl.envs.dynamics import ROW_BYTES
-from samarl.errors import ConfigError, InvalidValueError
+from samarl.errors import ConfigError
 from samarl.execution.agents import MAX_BACKLOG_VALUES, AgentGroup
 from samarl.execution.calendar import BlockCalendar
 from samarl.execution.dual import MAX_MULT, DualConfig, DualStep, dual_bytes, stagger_offsets
@@ -81,10 +80,7 @@ class AgentRemoval:
             and 0.0 < self.fraction < 1.0
         ):
             raise ConfigError(f"removal fraction: must be in (0, 1), got {self.fraction!r}")
-        try:
-            seed_(self.seed, "removal seed")
-        except InvalidValueError as e:
-            raise ConfigError(str(e)) from None
+        config_seed("removal seed", self.seed)
 
     def agents(self, num_agents: int) -> I64:
         """The agents (indices among ``num_agents``) that leave, drawn from ``seed``."""
@@ -182,19 +178,15 @@ def execute(
         raise ConfigError(f"dual: expected a DualConfig, got {type(dual).__name__}")
     if not callable(act):
         raise ConfigError(f"act: expected a callable policy, got {type(act).__name__}")
-    mult_max = _setting(real, "mult_max", mult_max, low=0.0, high=MAX_MULT, low_open=True)
-    days = _setting(positive_int, "days", days)
-    seed = _setting(seed_, seed, "seed")
-    top_k = _setting(positive_int, "top_k", top_k, minimum=0)
+    mult_max = config_real("mult_max", mult_max, low=0.0, high=MAX_MULT, low_open=True)
+    days = config_int("days", days)
+    seed = config_seed("seed", seed)
+    top_k = config_int("top_k", top_k, minimum=0)
     if removal is not None and not isinstance(removal, AgentRemoval):
         raise ConfigError(f"removal: expected an AgentRemoval, got {type(removal).__name__}")
     if days * scenario.steps_per_day > MAX_EPISODE_STEPS:
         raise ConfigError(f"days: at most {MAX_EPISODE_STEPS} steps in all, got {days} days")
-    warm = (
-        days // 2
-        if warmup_days is None
-        else _setting(positive_int, "warmup_days", warmup_days, minimum=0)
-    )
+    warm = days // 2 if warmup_days is None else config_int("warmup_days", warmup_days, minimum=0)
     if not 0 <= warm < days:
         raise ConfigError(f"warmup_days: must be in [0, days), got {warm} for {days} days")
     if data is not None:
@@ -260,12 +252,3 @@ def _check_run_memory(
         check_memory("days", days, "days", per_agents + per_steps)
     else:
         check_memory("num_agents", n, "agents", per_agents + per_steps)
-
-
-def _setting(check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """A :mod:`samarl._validate` check whose error becomes a :class:`~samarl.errors.ConfigError`
-    (the type of every run-settings error)."""
-    try:
-        return check(*args, **kwargs)
-    except InvalidValueError as e:
-        raise ConfigError(str(e)) from None

@@ -16,9 +16,10 @@ above it (with a float32 rounding allowance of 1e-6 mult_max).
 
 from __future__ import annotations
 
-import argparse
 import itertools
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,43 +29,38 @@ from samarl import plots
 from samarl.comms.consensus import Consensus
 from samarl.comms.graph import make_graph
 from samarl.comms.spectral import steady_state_spread_bound
-from samarl.distributed import CellGrid, session
+from samarl.distributed import CellGrid
 from samarl.execution.dual import DualConfig
 from samarl.execution.executor import ExecutionResult
 from samarl.experiments.report import (
     check_line,
-    dual_config,
     environment,
     fmt,
     markdown_table,
-    metric_row,
-    obtain_policy,
-    policy_note,
-    run_dual,
-    run_sizes,
     write_failures,
     write_outputs,
 )
+from samarl.experiments.runs import ExperimentSettings, metric_row, policy_note, run_dual, setup
+
+__all__ = ["SETTINGS", "ConsensusSettings", "run"]
 
 ROUNDS = (0, 1, 2, 5, 10, 20, 50)
 FAMILIES = ("ring", "kring", "grid", "random_geometric", "small_world", "erdos_renyi")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The sweeps: K values (on ``--graph``) and graph families (at ``--consensus-rounds``)."""
-    parser.add_argument(
-        "--rounds", type=int, nargs="+", default=list(ROUNDS), help="K values of the K sweep"
-    )
-    parser.add_argument(
-        "--families", nargs="+", default=list(FAMILIES), help="graph families of the graph sweep"
-    )
+@dataclass(frozen=True)
+class ConsensusSettings(ExperimentSettings):
+    """Settings of the consensus experiment: the common ones (one arrival seed, the first of
+    ``seeds``; days default to 6 quick, 20 otherwise) and its two sweeps."""
+
+    rounds: tuple[int, ...] = ROUNDS
+    """K values of the K sweep (on the dual settings' graph)."""
+    families: tuple[str, ...] = FAMILIES
+    """Graph families of the graph sweep (at the dual settings' consensus rounds)."""
 
 
-def sizes(args: argparse.Namespace) -> dict[str, Any]:
-    """Scenario, iterations, days and the one arrival seed of this run."""
-    size = run_sizes(args, quick_days=6, days=20)
-    size["seed"] = args.seeds[0] if args.seeds else 0
-    return size
+#: The settings :func:`run` takes.
+SETTINGS = ConsensusSettings
 
 
 def bound_stats(
@@ -143,22 +139,18 @@ def gap_to_centralized(
     }
 
 
-def run(args: argparse.Namespace) -> int:
-    with session(getattr(args, "ray", None)) as ray:
-        return _run(args, ray)
-
-
-def _run(args: argparse.Namespace, ray: Any) -> int:
-    out = Path(args.out)
-    size = sizes(args)
-    progress = not args.no_progress
-    start = time.perf_counter()
-    policy = obtain_policy(args, out, size["scenario"], iterations=size["iterations"])
-    n, s, days = policy.scenario.num_agents, policy.scenario.steps_per_day, size["days"]
+def run(
+    settings: ConsensusSettings, out: str | os.PathLike[str], *, ray: Any = None
+) -> dict[str, Any]:
+    """The experiment into ``out``, its results returned (see :mod:`samarl.experiments`)."""
+    job = setup(settings, out, quick_days=6, days=20)
+    seed = settings.first_seed
+    policy = job.policy()
+    n, s, days = policy.scenario.num_agents, policy.scenario.steps_per_day, job.days
     warmup_days = days // 2
     window = warmup_days * s
-    base = dual_config(args, mode="consensus")
-    families = list(dict.fromkeys([base.graph, *args.families]))
+    base = settings.dual.replace(mode="consensus")
+    families = list(dict.fromkeys([base.graph, *settings.families]))
     sigma: dict[str, float] = {}
     degree: dict[str, float] = {}
     for fam in families:
@@ -168,7 +160,7 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
 
     # One centralized run is the K -> infinity reference; K = 0 mixes nothing (the independent
     # mode), so it is one run shared by every family; every other (family, K) pair is its own run.
-    rounds = sorted(set(args.rounds) | {base.consensus_rounds})
+    rounds = sorted(set(settings.rounds) | {base.consensus_rounds})
     jobs = [("centralized", 0, base.graph)] + [
         ("grid", k, fam) for k in rounds for fam in (families if k else families[:1])
     ]
@@ -177,7 +169,7 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
     ref_res: ExecutionResult | None = None
     trace: ExecutionResult | None = None
     # Every run is a cell (a Ray task with --ray); the rows are built once all have finished.
-    cells = CellGrid(ray, desc="consensus", progress=progress)
+    cells = CellGrid(ray, desc="consensus", progress=settings.progress)
     shared = cells.share(policy)
     handles = [
         cells.submit(
@@ -190,14 +182,14 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
                 graph=fam,
             ),
             days=days,
-            seed=size["seed"],
+            seed=seed,
             progress=False,
         )
         for kind, k, fam in jobs
     ]
     failed = cells.wait()
     if failed:
-        return write_failures(out, "consensus", cells, failed)
+        return write_failures(job.out, "consensus", cells, failed)
     for (_, k, fam), handle in zip(jobs, handles, strict=True):
         res = cells.result(handle)
         row = _row(res, k, fam, sigma[fam], degree[fam], window, policy.mult_max)
@@ -213,18 +205,18 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
             )
         if k == base.consensus_rounds and fam == base.graph:
             trace = res
-    k_rows = [grid[(base.graph, k)] for k in rounds if k in args.rounds]
-    fam_rows = [grid[(f, base.consensus_rounds)] for f in families if f in args.families]
+    k_rows = [grid[(base.graph, k)] for k in rounds if k in settings.rounds]
+    fam_rows = [grid[(f, base.consensus_rounds)] for f in families if f in settings.families]
     by_gap = sorted(fam_rows, key=lambda r: r["spectral_gap"])
     checks = _checks(k_rows, by_gap, grid, families, rounds)
     results = {
         "experiment": "consensus",
-        "quick": bool(args.quick),
+        "quick": bool(settings.quick),
         "scenario": policy.scenario.name,
         "num_agents": n,
         "days": days,
         "warmup_days": warmup_days,
-        "seed": size["seed"],
+        "seed": seed,
         "policy": str(policy.run_dir),
         "centralized": ref,
         "k_sweep": {"graph": base.graph, "rows": k_rows},
@@ -235,13 +227,13 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
             "rows": [grid[(f, k)] for f in families for k in rounds],
         },
         "checks": {k: v[0] for k, v in checks.items()},
-        "wall_s": time.perf_counter() - start,
+        "wall_s": time.perf_counter() - job.started,
         "environment": environment(torch_threads=1 if cells.distributed else None),
     }
-    figures = _figures(out, k_rows, by_gap, trace, window, sigma[base.graph], base, s)
-    figures.append(_gap_figure(out, grid, families, rounds, ref))
-    write_outputs(out, results, _report(results, checks, figures, policy, by_gap))
-    return 0
+    figures = _figures(job.out, k_rows, by_gap, trace, window, sigma[base.graph], base, s)
+    figures.append(_gap_figure(job.out, grid, families, rounds, ref))
+    write_outputs(job.out, results, _report(results, checks, figures, policy, by_gap))
+    return results
 
 
 def _checks(

@@ -32,9 +32,9 @@ runs (``*_s``, ``*_mib``, the slopes, a measured ``ctde_stopped.detail``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
+import os
 import platform
 import resource
 import statistics
@@ -49,9 +49,10 @@ from typing import Any
 import numpy as np
 
 from samarl._io import atomic_write
-from samarl.distributed import CellError, CellGrid, session
+from samarl.distributed import CellError, CellGrid
+from samarl.experiments.report import fit_slope
 
-__all__ = ["ScalingSettings", "add_arguments", "fit_slope", "measure", "run"]
+__all__ = ["QUICK", "SETTINGS", "CTDESettings", "measure", "run", "sweep"]
 
 #: Daily feasibility thresholds (daily excess p95 <= 2 %, peak <= 1.2x capacity, served >= 99 %).
 MAX_VIOLATION = 0.02
@@ -60,8 +61,9 @@ MIN_SERVED = 0.99
 
 
 @dataclass(frozen=True, slots=True)
-class ScalingSettings:
-    """Settings of the scaling comparison (``--quick`` changes the defaults marked so)."""
+class CTDESettings:
+    """Settings of the scaling comparison (:data:`QUICK`, ``--quick``, changes the defaults marked
+    so)."""
 
     scenario: str = "default"
     """Scenario family: a preset or a scenario file, with ``num_agents`` set to each N."""
@@ -86,6 +88,10 @@ class ScalingSettings:
     """Seed of training and execution."""
 
 
+#: The settings :func:`run` takes.
+SETTINGS = CTDESettings
+
+#: The defaults of ``--quick`` (``CTDESettings(**QUICK)``): ~10 min on 2 cores.
 QUICK = {
     "max_iteration_s": 6.0,
     "ours_max_agents": 2048,
@@ -108,7 +114,7 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def measure(method: str, n: int, settings: ScalingSettings, *, train: bool) -> dict[str, Any]:
+def measure(method: str, n: int, settings: CTDESettings, *, train: bool) -> dict[str, Any]:
     """Time, peak memory and (when ``train``) feasibility of ``method`` (``ours`` or ``ctde``) with
     ``n`` agents, in this process (run it in a fresh one for a meaningful peak)."""
     from samarl.baselines.mappo_lagrangian import MAPPOLagrangianTrainer
@@ -190,13 +196,13 @@ def measure(method: str, n: int, settings: ScalingSettings, *, train: bool) -> d
     return row
 
 
-def _predicted_ctde_gib(n: int, settings: ScalingSettings) -> float:
+def _predicted_ctde_gib(n: int, settings: CTDESettings) -> float:
     """CTDE's rollout storage at the timing size (``num_steps * N`` rows of ``~N * 7`` floats) times
     2 (minibatch copies and the critic's activations in the update; measured: ~1.5 at N = 512)."""
     return 2 * 4.0 * settings.num_steps * n * (7 * n + 64) / 2**30
 
 
-def _spawn(method: str, n: int, settings: ScalingSettings, train: bool) -> dict[str, Any]:
+def _spawn(method: str, n: int, settings: CTDESettings, train: bool) -> dict[str, Any]:
     """:func:`measure` in a fresh interpreter; a failure comes back as ``{"error": ...}``."""
     job = json.dumps({"method": method, "n": n, "settings": asdict(settings), "train": train})
     cmd = [sys.executable, "-c", "import sys, samarl.experiments.ctde as m; m._worker(sys.argv[1])"]
@@ -210,18 +216,11 @@ def _spawn(method: str, n: int, settings: ScalingSettings, train: bool) -> dict[
 
 def _worker(job_json: str) -> None:
     job = json.loads(job_json)
-    settings = ScalingSettings(**job["settings"])
+    settings = CTDESettings(**job["settings"])
     print(json.dumps(measure(job["method"], job["n"], settings, train=job["train"])), flush=True)
 
 
 # ====================================================================================== the sweep
-
-
-def fit_slope(ns: list[int], ts: list[float]) -> float | None:
-    """Least-squares slope of ``log t`` against ``log N`` (None with fewer than 2 points)."""
-    if len(ns) < 2:
-        return None
-    return float(np.polyfit(np.log(ns), np.log(ts), 1)[0])
 
 
 def _tail_slope(rows: list[dict[str, Any]]) -> tuple[float | None, list[int]]:
@@ -246,7 +245,7 @@ def _row(grid: CellGrid, cell: Any, method: str, n: int) -> dict[str, Any]:
     return dict(row)
 
 
-def sweep(settings: ScalingSettings, log: Any = print, ray: Any = None) -> dict[str, Any]:
+def sweep(settings: CTDESettings, log: Any = print, ray: Any = None) -> dict[str, Any]:
     """Runs the comparison (with ``ray``: each subprocess as a Ray task holding a whole node);
     returns the ``results.json`` content."""
     grid = CellGrid(ray, desc="ctde", progress=False, exclusive=True)
@@ -498,41 +497,25 @@ def _plot(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-# ====================================================================================== CLI
+# ====================================================================================== the run
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``samarl experiment ctde``: ``--out``, ``--overwrite``, ``--quick`` and every
-    :class:`ScalingSettings` field."""
-    from samarl.cli.common import add_out_options, add_ray_option
-    from samarl.cli.options import add_config_options
-
-    add_out_options(parser)
-    parser.add_argument("--quick", action="store_true", help="small budgets (~10 min on 2 cores)")
-    add_ray_option(parser, "run each measurement as a Ray task holding a whole node")
-    add_config_options(parser, ScalingSettings, title="scaling comparison (ScalingSettings)")
-
-
-def settings_from_args(args: argparse.Namespace) -> ScalingSettings:
-    """The settings: the dataclass defaults, ``--quick``'s, then the command line's."""
-    from samarl.cli.options import config_values
-
-    values: dict[str, Any] = dict(QUICK) if args.quick else {}
-    return ScalingSettings(**(values | config_values(args, ScalingSettings)))
-
-
-def run(args: argparse.Namespace) -> int:
-    """``samarl experiment ctde [--quick] --out DIR``."""
-    from samarl.cli.common import prepare_out
-
-    settings = settings_from_args(args)
-    out = prepare_out(args)
+def run(
+    settings: CTDESettings,
+    out: str | os.PathLike[str],
+    *,
+    ray: Any = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Runs the comparison into ``out`` (``results.json``, ``report.md``, ``ctde_scaling.png``)
+    and returns its results (with ``wall_s``); ``ray``: a connected Ray module
+    (:func:`samarl.distributed.session`) to run the measurements on; ``command``: how it was
+    started, for the report (default: this call)."""
+    out = Path(out)
     t0 = time.perf_counter()
-    with session(args.ray) as ray:
-        results = sweep(settings, log=lambda msg: print(msg, flush=True), ray=ray)
+    results = sweep(settings, log=lambda msg: print(msg, flush=True), ray=ray)
     results["wall_s"] = time.perf_counter() - t0
     atomic_write(out / "results.json", json.dumps(results, indent=2))
-    command = "samarl experiment ctde " + " ".join(sys.argv[3:] if len(sys.argv) > 3 else [])
-    write_report(results, out, command.strip())
+    write_report(results, out, command or f"samarl.experiments.ctde.run({settings!r})")
     print(f"wrote {out / 'results.json'} and {out / 'report.md'} in {results['wall_s']:.0f} s")
-    return 0
+    return results

@@ -12,70 +12,62 @@
 
 from __future__ import annotations
 
-import argparse
+import os
 import time
-from dataclasses import asdict
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from samarl import plots
-from samarl.distributed import CellGrid, session
+from samarl.distributed import CellGrid
 from samarl.execution.executor import AgentRemoval
 from samarl.experiments.report import (
     check_line,
-    dual_config,
     environment,
     markdown_table,
-    metric_row,
-    obtain_policy,
-    policy_note,
-    run_dual,
-    run_sizes,
     write_failures,
     write_outputs,
 )
+from samarl.experiments.runs import ExperimentSettings, metric_row, policy_note, run_dual, setup
+
+__all__ = ["SETTINGS", "FaultsSettings", "run"]
 
 DROP_PROBS = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9)
 REMOVED = (0.1, 0.3)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--drop-probs", type=float, nargs="+", default=list(DROP_PROBS), help="link failure p"
-    )
-    parser.add_argument(
-        "--removed", type=float, nargs="+", default=list(REMOVED), help="fractions removed"
-    )
+@dataclass(frozen=True)
+class FaultsSettings(ExperimentSettings):
+    """Settings of the faults experiment: the common ones (one arrival seed, the first of
+    ``seeds``; days default to 8 quick, 20 otherwise) and the faults swept."""
+
+    drop_probs: tuple[float, ...] = DROP_PROBS
+    """Link failure probabilities p, one run each."""
+    removed: tuple[float, ...] = REMOVED
+    """Fractions of the agents removed (a quarter of the way into the run), one run each."""
 
 
-def sizes(args: argparse.Namespace) -> dict[str, Any]:
-    """Scenario, iterations, days and the one arrival seed of this run."""
-    size = run_sizes(args, quick_days=8, days=20)
-    size["seed"] = args.seeds[0] if args.seeds else 0
-    return size
+#: The settings :func:`run` takes.
+SETTINGS = FaultsSettings
 
 
-def run(args: argparse.Namespace) -> int:
-    with session(getattr(args, "ray", None)) as ray:
-        return _run(args, ray)
-
-
-def _run(args: argparse.Namespace, ray: Any) -> int:
-    out = Path(args.out)
-    size = sizes(args)
-    progress = not args.no_progress
-    start = time.perf_counter()
-    policy = obtain_policy(args, out, size["scenario"], iterations=size["iterations"])
-    days, seed = size["days"], size["seed"]
+def run(
+    settings: FaultsSettings, out: str | os.PathLike[str], *, ray: Any = None
+) -> dict[str, Any]:
+    """The experiment into ``out``, its results returned (see :mod:`samarl.experiments`)."""
+    job = setup(settings, out, quick_days=8, days=20)
+    out = job.out
+    seed = settings.first_seed
+    policy = job.policy()
+    days = job.days
     removal_day = max(1, days // 4)
-    base = dual_config(args, mode="consensus")
-    jobs: list[tuple[str, float]] = [("drop", p) for p in args.drop_probs]
-    jobs += [("remove", f) for f in args.removed]
+    base = settings.dual.replace(mode="consensus")
+    jobs: list[tuple[str, float]] = [("drop", p) for p in settings.drop_probs]
+    jobs += [("remove", f) for f in settings.removed]
     drop_rows, remove_rows = [], []
     # Every run is a cell (a Ray task with --ray); the rows are built once all have finished.
-    cells = CellGrid(ray, desc="faults", progress=progress)
+    cells = CellGrid(ray, desc="faults", progress=settings.progress)
     shared = cells.share(policy)
     handles = [
         cells.submit(
@@ -127,9 +119,9 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
                 f"stays within 0.02 of no fault ({no_fault['served']:.4f}); violation "
                 f"{r['violation']:.4f} vs {no_fault['violation']:.4f}",
             )
-    results = {
+    results: dict[str, Any] = {
         "experiment": "faults",
-        "quick": bool(args.quick),
+        "quick": bool(settings.quick),
         "scenario": policy.scenario.name,
         "num_agents": policy.scenario.num_agents,
         "days": days,
@@ -144,7 +136,7 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
             "their multipliers freeze and stay out of the averages, their load stays on the grid"
         ),
         "checks": {k: v[0] for k, v in checks.items()},
-        "wall_s": time.perf_counter() - start,
+        "wall_s": time.perf_counter() - job.started,
         "environment": environment(torch_threads=1 if cells.distributed else None),
     }
     figures = []
@@ -166,7 +158,7 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
         plots.save_figure(fig, out / "faults_drop.png")
         figures.append("faults_drop.png")
     lines = [
-        f"# Faults: lossy links and agents removed{' (quick)' if args.quick else ''}",
+        f"# Faults: lossy links and agents removed{' (quick)' if settings.quick else ''}",
         "",
         f"Scenario `{results['scenario']}`, N = {results['num_agents']}, {days} days per run "
         f"(metrics over the last {days - days // 2}), K = {base.consensus_rounds} on a {base.graph} graph, "
@@ -227,4 +219,4 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
         lines += [f"![{name}]({name})", ""]
     lines.append(f"Wall time: {results['wall_s']:.0f} s.")
     write_outputs(out, results, "\n".join(lines))
-    return 0
+    return results

@@ -15,32 +15,31 @@ per-block form. ``checks`` are the targets of daily feasibility.
 
 from __future__ import annotations
 
-import argparse
+import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from samarl import plots
-from samarl.distributed import CellGrid, session
+from samarl.distributed import CellGrid
+from samarl.execution.dual import DualConfig
 from samarl.execution.optimum import solve_for_run
 from samarl.experiments.report import (
-    Policy,
     check_line,
-    dual_config,
     environment,
     markdown_table,
     mean_spread,
-    obtain_policy,
     pm,
-    policy_note,
-    run_dual,
-    run_sizes,
     write_failures,
     write_outputs,
 )
+from samarl.experiments.runs import ExperimentSettings, policy_note, run_dual, setup
+from samarl.training import TrainedRun
+
+__all__ = ["SETTINGS", "FeasibilitySettings", "run"]
 
 MODES = ("consensus", "independent", "centralized", "unconstrained")
 #: results.json key -> metrics.json key, in the order of the report's tables.
@@ -88,45 +87,34 @@ TARGETS = {
 }
 
 
-def sizes(args: argparse.Namespace) -> dict[str, Any]:
-    """Scenario, iterations, days and seeds of this run (``--quick`` or default)."""
-    size = run_sizes(args, quick_days=30, days=30)
-    size["seeds"] = list(args.seeds) if args.seeds else ([0, 1] if args.quick else [0, 1, 2, 3, 4])
-    return size
+@dataclass(frozen=True)
+class FeasibilitySettings(ExperimentSettings):
+    """Settings of the feasibility experiment: the common ones (the dual settings apply to every
+    mode). Seeds default to 0 1 (quick) or 0 1 2 3 4, days to 30."""
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options beyond the common ones (the dual settings apply to every mode)."""
+#: The settings :func:`run` takes.
+SETTINGS = FeasibilitySettings
 
 
-def run(args: argparse.Namespace) -> int:
-    with session(getattr(args, "ray", None)) as ray:
-        return _run(args, ray)
-
-
-def _run(args: argparse.Namespace, ray: Any) -> int:
-    out = Path(args.out)
-    size = sizes(args)
-    progress = not args.no_progress
-    start = time.perf_counter()
-    days, seeds = size["days"], size["seeds"]
-    # --policy DIR serves every seed: read (and checked) once, before the progress bar starts, so
+def run(
+    settings: FeasibilitySettings, out: str | os.PathLike[str], *, ray: Any = None
+) -> dict[str, Any]:
+    """The experiment into ``out``, its results returned (see :mod:`samarl.experiments`)."""
+    job = setup(settings, out, quick_days=30, days=30)
+    days, progress = job.days, settings.progress
+    seeds = list(settings.seeds or ((0, 1) if settings.quick else (0, 1, 2, 3, 4)))
+    # The policy run serves every seed: read (and checked) once, before the progress bar starts, so
     # a wrong folder is one line on its own.
-    given = (
-        obtain_policy(args, out, size["scenario"], iterations=size["iterations"])
-        if args.policy
-        else None
-    )
+    given = job.policy() if settings.policy else None
     # The cells: per seed its optimum, one run per mode, and (first seed) the ablation. Without
     # --ray each cell runs when submitted; with it they are Ray tasks sharing the policies.
     grid = CellGrid(ray, desc="feasibility", progress=progress)
     cells: dict[str, list[Any]] = {m: [] for m in MODES}
     optima: list[Any] = []
-    policies: list[Policy] = []
+    policies: list[TrainedRun] = []
     for seed in seeds:
-        policy = given or obtain_policy(
-            args, out, size["scenario"], iterations=size["iterations"], seed=seed
-        )
+        policy = given or job.policy(seed)
         policies.append(policy)
         shared = grid.share(policy)
         optimum = grid.submit(
@@ -134,7 +122,7 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
         )
         optima.append(optimum)
         step = {}
-        if args.quick and args.dual_step_size is None:
+        if settings.quick and settings.dual.dual_step_size is None:
             step = {"dual_step_size": QUICK_STEP_FRACTION * policy.mult_max}
         for mode in MODES:
             cells[mode].append(
@@ -142,7 +130,7 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
                     f"seed={seed} mode={mode}",
                     run_dual,
                     shared,
-                    dual_config(args, mode=mode, **step),
+                    settings.dual.replace(mode=mode, **step),
                     days=days,
                     seed=seed,
                     optimum=optimum,
@@ -150,10 +138,12 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
                 )
             )
         if seed == seeds[0]:
-            ablation_cells = _ablation(args, grid, shared, policy.mult_max, days, seed, optimum)
+            ablation_cells = _ablation(
+                settings.dual, grid, shared, policy.mult_max, days, seed, optimum
+            )
     failed = grid.wait()
     if failed:
-        return write_failures(out, "feasibility", grid, failed)
+        return write_failures(job.out, "feasibility", grid, failed)
     runs = {m: [grid.result(c).metrics for c in cells[m]] for m in MODES}
     traces = {m: grid.result(cells[m][0]) for m in MODES}
     optimum_s = [grid.result(o).solve_s for o in optima]
@@ -167,15 +157,15 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
     checks = _checks(modes)
     results = {
         "experiment": "feasibility",
-        "quick": bool(args.quick),
+        "quick": bool(settings.quick),
         "scenario": sc.name,
         "num_agents": sc.num_agents,
         "days": days,
         "warmup_days": days // 2,
         "seeds": seeds,
-        "training_seeds": seeds if not args.policy else None,
+        "training_seeds": seeds if not settings.policy else None,
         "policy": [str(p.run_dir) for p in policies],
-        "dual": asdict(dual_config(args)),
+        "dual": asdict(settings.dual),
         "dual_step_size": runs["consensus"][0]["dual"]["step_size"],
         "mult_max": policy.mult_max,
         "optimum_solve_s": optimum_s,
@@ -183,17 +173,17 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
         "ablation": ablation,
         "targets": TARGETS,
         "checks": {k: v[0] for k, v in checks.items()},
-        "wall_s": time.perf_counter() - start,
+        "wall_s": time.perf_counter() - job.started,
         # Ray workers run torch on one thread (as torch_act_fn does here).
         "environment": environment(torch_threads=1 if grid.distributed else None),
     }
-    figures = _figures(out, traces, modes, policy.mult_max, sc.steps_per_day, sc.dt_hours, days)
-    write_outputs(out, results, _report(results, checks, figures, policy, seeds))
-    return 0
+    figures = _figures(job.out, traces, modes, policy.mult_max, sc.steps_per_day, sc.dt_hours, days)
+    write_outputs(job.out, results, _report(results, checks, figures, policy, seeds))
+    return results
 
 
 def _ablation(
-    args: argparse.Namespace,
+    base: DualConfig,
     grid: CellGrid,
     policy: Any,
     mult_max: float,
@@ -210,7 +200,7 @@ def _ablation(
             f"seed={seed} ablation {name!r}",
             run_dual,
             policy,
-            dual_config(args, mode="consensus", **fields),
+            base.replace(mode="consensus", **fields),
             days=days,
             seed=seed,
             optimum=optimum,

@@ -1,160 +1,36 @@
-"""Shared parts of the experiments: policies trained once, runs, tables, ``results.json``, ``report.md``.
+"""What the experiments share after their runs: statistics, tables, ``results.json``, ``report.md``.
 
-Every experiment follows the same shape: obtain the learnt policies once (train them into
-``OUT/policy`` or take ``--policy DIR``), run the executor under several dual configurations (every
-mode sees the same policies), then write ``OUT/results.json``, PNG figures and ``OUT/report.md``.
+Every experiment (:mod:`samarl.experiments.runs` for what comes before) ends the same way: the
+per-seed values summarised (:func:`mean_spread`), slopes fitted (:func:`fit_slope`), then
+``OUT/results.json``, PNG figures and ``OUT/report.md`` written (:func:`write_outputs`), or, when
+some of its cells failed, the failures (:func:`write_failures`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import platform
 import statistics
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from samarl._io import atomic_write
-from samarl.execution.dual import DualConfig
-from samarl.execution.executor import AgentRemoval, ExecutionResult, execute, torch_act_fn
-from samarl.execution.optimum import FluidOptimum
-from samarl.scenario import ScenarioConfig, load_scenario
 
 __all__ = [
-    "Policy",
-    "dual_config",
+    "check_line",
+    "environment",
+    "fit_slope",
+    "fmt",
     "markdown_table",
     "mean_spread",
-    "obtain_policy",
-    "run_dual",
+    "pm",
     "write_failures",
     "write_outputs",
 ]
-
-
-@dataclass
-class Policy:
-    """A learnt policy and where it came from."""
-
-    run_dir: Path
-    scenario: ScenarioConfig
-    module: Any
-    """The :class:`~samarl.training.policies.StateAugmentedPolicy` (eval mode, CPU)."""
-    trained_here: bool
-    train_wall_s: float | None
-
-    @property
-    def mult_max(self) -> float:
-        return float(self.module.mult_max)
-
-
-#: An experiment row's metrics: row key -> key of :meth:`Metrics.summary` (docs/metrics.md).
-RUN_METRICS = {
-    "violation": "constraint/excess_p95",
-    "excess_max": "constraint/excess_max",
-    "peak_ratio": "constraint/peak_ratio",
-    "settling": "dual/settling",
-    "violation_avg": "constraint/violation_avg_max",
-    "overshoot": "constraint/overshoot",
-    "served": "demand/served",
-    "postponing": "demand/postponing",
-    "waiting_cost": "demand/waiting_cost_per_agent_day",
-    "consensus_error": "consensus/error_max",
-    "consensus_error_mean": "consensus/error_mean",
-}
-
-
-def metric_row(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The :data:`RUN_METRICS` of one run's metrics, under their row keys."""
-    return {key: metrics[name] for key, name in RUN_METRICS.items()}
-
-
-def obtain_policy(
-    args: argparse.Namespace,
-    out: Path,
-    scenario: ScenarioConfig,
-    *,
-    iterations: int,
-    seed: int | None = None,
-) -> Policy:
-    """The policy the runs of an experiment share: ``--policy DIR`` (on ``scenario`` when the
-    experiment was given ``--scenario`` or ``--agents``, else on the policy's own), or trained here
-    on ``scenario`` (into ``OUT/policy``, or ``OUT/policy_seedS`` with training seed ``seed``)."""
-    from samarl.training import TrainConfig, load_policy, load_run, train
-
-    if args.policy:
-        chosen = args.scenario is not None or args.agents is not None
-        run = load_run(args.policy, scenario=scenario if chosen else None)
-        return Policy(run.run_dir, run.scenario, run.policy, False, None)
-    run_dir = out / ("policy" if seed is None else f"policy_seed{seed}")
-    config = TrainConfig(iterations=iterations, progress=not args.no_progress)
-    if seed is not None:
-        config = TrainConfig.from_dict(config.to_dict() | {"seed": seed})
-    start = time.perf_counter()
-    train(scenario, config, run_dir, evaluate=True)
-    wall = time.perf_counter() - start
-    return Policy(run_dir, scenario, load_policy(run_dir), True, wall)
-
-
-def dual_config(args: argparse.Namespace, **fields: Any) -> DualConfig:
-    """The experiment's base :class:`DualConfig`: the command line's dual settings, then
-    ``fields`` (what the experiment varies, e.g. the mode)."""
-    from samarl.cli.options import config_values
-
-    return DualConfig(**(config_values(args, DualConfig) | fields))
-
-
-def run_dual(
-    policy: Policy,
-    dual: DualConfig,
-    *,
-    days: int,
-    seed: int,
-    warmup_days: int | None = None,
-    progress: bool = True,
-    scenario: ScenarioConfig | None = None,
-    removal: AgentRemoval | None = None,
-    module: Any = None,
-    optimum: FluidOptimum | None = None,
-) -> ExecutionResult:
-    """One execution of the shared policy under ``dual`` (arrivals from ``seed``)."""
-    return execute(
-        scenario or policy.scenario,
-        torch_act_fn(module or policy.module),
-        dual,
-        mult_max=policy.mult_max,
-        days=days,
-        seed=seed,
-        warmup_days=warmup_days,
-        progress=progress,
-        removal=removal,
-        optimum=optimum,
-    )
-
-
-def run_sizes(args: argparse.Namespace, *, quick_days: int, days: int) -> dict[str, Any]:
-    """Scenario, training iterations and simulated days of an experiment: ``--quick`` (64 agents
-    of the ``small`` preset, 40 iterations) or default (the ``default`` preset, 150 iterations);
-    ``--scenario`` and ``--agents`` replace the scenario and its size, ``--days`` the days."""
-    if args.quick:
-        size: dict[str, Any] = {"scenario": load_scenario("small", num_agents=64), "iterations": 40}
-        size["days"] = quick_days
-    else:
-        size = {"scenario": load_scenario("default"), "iterations": 150, "days": days}
-    if args.scenario is not None:
-        size["scenario"] = load_scenario(args.scenario)
-    if args.agents is not None:
-        size["scenario"] = size["scenario"].replace(num_agents=args.agents)
-    if args.days is not None:
-        size["days"] = args.days
-    return size
 
 
 def mean_spread(values: Sequence[float | None]) -> dict[str, Any]:
@@ -175,6 +51,8 @@ def mean_spread(values: Sequence[float | None]) -> dict[str, Any]:
             "n": 0,
             "per_seed": list(values),
         }
+    from scipy import stats  # here: the ctde cells import this module and measure their memory
+
     n = len(vals)
     std = statistics.stdev(vals) if n > 1 else 0.0
     ci95 = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n) if n > 1 else None
@@ -187,6 +65,14 @@ def mean_spread(values: Sequence[float | None]) -> dict[str, Any]:
         "n": n,
         "per_seed": list(values),
     }
+
+
+def fit_slope(ns: Sequence[float], ts: Sequence[float]) -> float | None:
+    """Least-squares slope of ``log t`` against ``log N`` (``None`` with fewer than 2 points): the
+    exponent of a power law ``t ~ N**k`` (1: linear in N)."""
+    if len(ns) < 2:
+        return None
+    return float(np.polyfit(np.log(ns), np.log(ts), 1)[0])
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -242,10 +128,11 @@ def write_outputs(out: Path, results: dict[str, Any], report: str) -> None:
     print(f"wrote {out / 'results.json'} and {out / 'report.md'}")
 
 
-def write_failures(out: Path, experiment: str, grid: Any, failed: Sequence[Any]) -> int:
+def write_failures(out: Path, experiment: str, grid: Any, failed: Sequence[Any]) -> dict[str, Any]:
     """An experiment whose cells (:class:`~samarl.distributed.CellGrid`) did not all succeed:
-    ``results.json`` lists the failed cells with their errors and the cells that finished, the
-    report says the same, and the command's exit status is 1."""
+    ``results.json`` lists the failed cells (``failed_cells``, with their errors) and the cells
+    that finished, the report says the same; returns those results (``samarl experiment`` exits
+    with status 1)."""
     failed_labels = {f.cell for f in failed}
     finished = [label for label in grid.labels() if label not in failed_labels]
     results = {
@@ -264,7 +151,7 @@ def write_failures(out: Path, experiment: str, grid: Any, failed: Sequence[Any])
     write_outputs(out, results, "\n".join(lines))
     for f in failed:
         print(f"cell {f.cell} failed: {f.error}")
-    return 1
+    return results
 
 
 def _jsonable(value: Any) -> Any:
@@ -275,16 +162,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def policy_note(policy: Policy) -> str:
-    """One line on where the policy came from."""
-    if policy.trained_here:
-        return (
-            f"Policy: trained here ({policy.run_dir}, {policy.train_wall_s:.0f} s), shared by every "
-            "run below."
-        )
-    return f"Policy: `{policy.run_dir}` (given with --policy), shared by every run below."
 
 
 def check_line(ok: bool, text: str) -> str:

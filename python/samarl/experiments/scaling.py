@@ -16,50 +16,52 @@ The learnt policy goes to the cells through the object store. Only the timings (
 
 from __future__ import annotations
 
-import argparse
+import os
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from samarl import plots
-from samarl.distributed import CellGrid, session
+from samarl.distributed import CellGrid
 from samarl.execution.dual import DualConfig
 from samarl.experiments.report import (
-    Policy,
     environment,
+    fit_slope,
     markdown_table,
-    obtain_policy,
-    policy_note,
-    run_dual,
     write_failures,
     write_outputs,
 )
+from samarl.experiments.runs import ExperimentSettings, obtain_policy, policy_note, run_dual
 from samarl.scenario import ScenarioConfig
+from samarl.training import TrainedRun
+
+__all__ = ["SETTINGS", "ScalingSettings", "run"]
 
 TRAIN_N = (100, 300, 1000, 3000, 10000)
 EXEC_N = (100, 1000, 10000, 100000, 1000000)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--train-agents", type=int, nargs="+", default=None, help="N for training")
-    parser.add_argument("--exec-agents", type=int, nargs="+", default=None, help="N for execution")
-    parser.add_argument("--timed-iterations", type=int, default=None, help="timed iterations per N")
+@dataclass(frozen=True)
+class ScalingSettings(ExperimentSettings):
+    """Settings of the scaling experiment: of the common ones, ``quick``, ``policy``, ``days``
+    (default 1) and ``progress`` apply (the scenario is the ``default`` preset resized); and the
+    sizes timed."""
+
+    train_agents: tuple[int, ...] | None = None
+    """N timed for training (None: 50 100 200 400 with ``quick``, else 100 to 10,000)."""
+    exec_agents: tuple[int, ...] | None = None
+    """N timed for execution (None: 100 1,000 10,000 with ``quick``, else 100 to 10**6)."""
+    timed_iterations: int | None = None
+    """Timed training iterations per N, after a warm-up one (None: 2)."""
 
 
-def slope(ns: list[int], ts: list[float]) -> float | None:
-    """Least-squares slope of log t against log N."""
-    if len(ns) < 2:
-        return None
-    return float(np.polyfit(np.log(ns), np.log(ts), 1)[0])
-
-
-def run(args: argparse.Namespace) -> int:
-    with session(getattr(args, "ray", None)) as ray:
-        return _run(args, ray)
+#: The settings :func:`run` takes.
+SETTINGS = ScalingSettings
 
 
 def _time_training(n: int, timed: int) -> dict[str, Any]:
@@ -78,13 +80,13 @@ def _time_training(n: int, timed: int) -> dict[str, Any]:
     return {"num_agents": n, "s_per_iteration": statistics.median(times)}
 
 
-def _time_execution(policy: Policy, n: int, days: int) -> dict[str, Any]:
+def _time_execution(policy: TrainedRun, n: int, days: int) -> dict[str, Any]:
     """A cell: seconds per simulated day of the learnt policy rebound to ``n`` agents."""
     from samarl.training.policies import population_tables
 
     sc = ScenarioConfig.preset("default").replace(num_agents=n)
     static, prof = population_tables(sc.build(), sc.dt_hours)
-    module = policy.module.for_population(static, prof).eval()
+    module = policy.policy.for_population(static, prof).eval()
     dual = DualConfig(mode="consensus", consensus_rounds=10, graph="small_world")
     res = run_dual(
         policy, dual, days=days, seed=0, warmup_days=0, progress=False, scenario=sc, module=module
@@ -97,21 +99,24 @@ def _time_execution(policy: Policy, n: int, days: int) -> dict[str, Any]:
     }
 
 
-def _run(args: argparse.Namespace, ray: Any) -> int:
-    out = Path(args.out)
-    progress = not args.no_progress
+def run(
+    settings: ScalingSettings, out: str | os.PathLike[str], *, ray: Any = None
+) -> dict[str, Any]:
+    """The experiment into ``out``, its results returned (see :mod:`samarl.experiments`)."""
+    out = Path(out)
+    quick = settings.quick
     start = time.perf_counter()
-    train_n = args.train_agents or ([50, 100, 200, 400] if args.quick else list(TRAIN_N))
-    exec_n = args.exec_agents or ([100, 1000, 10000] if args.quick else list(EXEC_N))
-    timed = args.timed_iterations or 2
-    days = args.days or 1
+    train_n = list(settings.train_agents or ((50, 100, 200, 400) if quick else TRAIN_N))
+    exec_n = list(settings.exec_agents or ((100, 1000, 10000) if quick else EXEC_N))
+    timed = settings.timed_iterations or 2
+    days = settings.days or 1
     base = ScenarioConfig.preset("default")
 
     # The policy first: training it here while timed cells run would take their cores.
     small = base.replace(num_agents=min(1000, min(exec_n)))
-    policy = obtain_policy(args, out, small, iterations=2 if args.quick else 5)
+    policy = obtain_policy(settings, out, small, iterations=2 if quick else 5)
     # Every N is a cell holding a whole node (see the module doc); without --ray the plain loop.
-    cells = CellGrid(ray, desc="scaling", progress=progress, exclusive=True)
+    cells = CellGrid(ray, desc="scaling", progress=settings.progress, exclusive=True)
     train_cells = [cells.submit(f"training N={n}", _time_training, n, timed) for n in train_n]
     shared = cells.share(policy)
     exec_cells = [
@@ -122,13 +127,13 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
         return write_failures(out, "scaling", cells, failed)
     train_rows = [cells.result(c) for c in train_cells]
     exec_rows = [cells.result(c) for c in exec_cells]
-    t_slope = slope(
+    t_slope = fit_slope(
         [r["num_agents"] for r in train_rows], [r["s_per_iteration"] for r in train_rows]
     )
-    e_slope = slope([r["num_agents"] for r in exec_rows], [r["s_per_day"] for r in exec_rows])
+    e_slope = fit_slope([r["num_agents"] for r in exec_rows], [r["s_per_day"] for r in exec_rows])
     results: dict[str, Any] = {
         "experiment": "scaling",
-        "quick": bool(args.quick),
+        "quick": bool(quick),
         "training": {"rows": train_rows, "slope": t_slope, "timed_iterations": timed},
         "execution": {"rows": exec_rows, "slope": e_slope, "days": days, "rounds": 10},
         "policy": str(policy.run_dir),
@@ -156,7 +161,7 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
 
     report = "\n".join(
         [
-            f"# Scaling: wall time vs N{' (quick)' if args.quick else ''}",
+            f"# Scaling: wall time vs N{' (quick)' if quick else ''}",
             "",
             f"Default scenario resized to N agents; {results['environment']['cpu_count']} CPU "
             "cores. " + policy_note(policy),
@@ -184,4 +189,4 @@ def _run(args: argparse.Namespace, ray: Any) -> int:
         ]
     )
     write_outputs(out, results, report)
-    return 0
+    return results

@@ -4,7 +4,9 @@
   (the population built from it);
 - :mod:`~samarl.scenario.distributions`: per-agent parameter distributions;
 - :mod:`~samarl.scenario.profiles`: built-in and measured daily arrival profiles;
-- :mod:`~samarl.scenario.files`: TOML/YAML/JSON files and the shipped presets.
+- :mod:`~samarl.scenario.files`: scenarios from presets and files, and back to files;
+- :mod:`~samarl.scenario.formats`: the one reader and writer of TOML/YAML/JSON tables, and the
+  shipped presets.
 """
 
 from __future__ import annotations

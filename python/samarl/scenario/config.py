@@ -8,7 +8,8 @@ the grid's capacity. It is a frozen dataclass validated on construction: a bad v
 
 :meth:`ScenarioConfig.build` turns it into arrays (:class:`ScenarioData`): one row per agent,
 sampled deterministically from ``population_seed``, plus the capacity and the expected total demand
-for every step of the day. Reading and writing files is :mod:`samarl.scenario.files`.
+for every step of the day. Reading and writing files is :mod:`samarl.scenario.files` (on top of
+:mod:`samarl.scenario.formats`, which also reads the presets).
 
 Units: energy in kWh, power in kW, time in hours unless a name says otherwise.
 """
@@ -26,8 +27,17 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from samarl._validate import MAX_AGENTS, as_real, check_memory, config_number
-from samarl.errors import ConfigError, InvalidValueError
+from samarl._validate import (
+    MAX_AGENTS,
+    MAX_SEED,
+    as_f64,
+    check_memory,
+    config_int,
+    config_number,
+    config_seed,
+    setting,
+)
+from samarl.errors import ConfigError
 from samarl.scenario.distributions import (
     Constant,
     Distribution,
@@ -36,6 +46,7 @@ from samarl.scenario.distributions import (
     distribution_from,
     distribution_to,
 )
+from samarl.scenario.formats import preset_table
 from samarl.scenario.profiles import (
     BUILTIN_PROFILES,
     builtin_profile,
@@ -50,8 +61,6 @@ F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
-#: Largest seed: TOML integers are signed 64-bit, and every scenario must survive a TOML round trip.
-MAX_SEED = 2**63 - 1
 #: Most steps per day: one-second steps (``dt_hours >= 24 / 86400``).
 MAX_STEPS_PER_DAY = 86_400
 #: Most steps per episode (the engine counts steps in signed 64-bit integers).
@@ -204,14 +213,10 @@ class ScenarioConfig:
         self._check_profiles()
         self._check_capacity()
         for name in ("seed", "population_seed"):
-            _set(self, name, _int_field(name, getattr(self, name), minimum=0, maximum=MAX_SEED))
+            _set(self, name, config_seed(name, getattr(self, name)))
 
     def _check_time(self) -> None:
-        _set(
-            self,
-            "num_agents",
-            _int_field("num_agents", self.num_agents, minimum=1, maximum=MAX_AGENTS),
-        )
+        _set(self, "num_agents", config_int("num_agents", self.num_agents, maximum=MAX_AGENTS))
         _set(self, "dt_hours", config_number("dt_hours", self.dt_hours))
         if not 24 / MAX_STEPS_PER_DAY <= self.dt_hours <= 24:
             raise ConfigError(
@@ -236,7 +241,7 @@ class ScenarioConfig:
                 f"episode_days: must be > 0 and a whole number of {s} steps a day, "
                 f"got {self.episode_days} ({episode:g} steps)"
             )
-        _set(self, "num_blocks", _int_field("num_blocks", self.num_blocks, minimum=1))
+        _set(self, "num_blocks", config_int("num_blocks", self.num_blocks))
         if self.num_blocks > s:
             raise ConfigError(
                 f"num_blocks: at most one block per step ({s}), got {self.num_blocks}"
@@ -296,7 +301,7 @@ class ScenarioConfig:
             if not Path(self.profile_csv).is_file():
                 raise ConfigError(f"profile_csv: no such file {self.profile_csv!r}")
         elif self.profile_data is not None:
-            data = _float_array("profile_data", self.profile_data, ndim=2)
+            data = setting(as_f64, "profile_data", self.profile_data, shape=(None, None))
             normalise_profiles("profile_data", data, self.steps_per_day)  # validates
             _set(self, "profile_data", tuple(tuple(map(float, row)) for row in data))
         elif not self.profiles:
@@ -322,7 +327,7 @@ class ScenarioConfig:
                 raise ConfigError(f"capacity_kw: must be > 0, got {value}")
             _set(self, "capacity_kw", value)
         else:
-            arr = _float_array("capacity_kw", cap, ndim=1)
+            arr = setting(as_f64, "capacity_kw", cap, shape=(None,))
             if arr.size == 0 or (arr <= 0).any():
                 raise ConfigError("capacity_kw: a capacity profile needs values, all > 0")
             _set(self, "capacity_kw", tuple(map(float, arr)))
@@ -497,9 +502,8 @@ class ScenarioConfig:
     def preset(cls, name: str, /, **overrides: Any) -> ScenarioConfig:
         """A named preset shipped with samarl (:func:`~samarl.scenario.preset_names`), with
         optional overrides."""
-        from samarl.scenario.files import load_preset
-
-        return load_preset(name, **overrides)
+        scenario = cls.from_dict(preset_table(name))
+        return scenario.replace(**overrides) if overrides else scenario
 
 
 # --------------------------------------------------------------------------------------------------
@@ -581,31 +585,6 @@ def _profile_field(config: ScenarioConfig) -> str:
 def _set(obj: object, name: str, value: object) -> None:
     """Stores a normalised value in a frozen dataclass (only from ``__post_init__``)."""
     object.__setattr__(obj, name, value)
-
-
-def _int_field(name: str, value: object, *, minimum: int, maximum: int | None = None) -> int:
-    """``value`` as an int in ``[minimum, maximum]``, or a ConfigError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"{name}: expected an integer, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = f" and <= {maximum}" if maximum is not None else ""
-        raise ConfigError(f"{name}: must be >= {minimum}{upper}, got {value}")
-    return int(value)
-
-
-def _float_array(name: str, value: object, *, ndim: int) -> F64:
-    """A finite ``ndim``-D float64 array (rectangular), or a ConfigError naming ``name``."""
-    try:
-        arr = as_real(name, value, np.float64)
-    except InvalidValueError as e:
-        raise ConfigError(str(e)) from None
-    if arr.ndim != ndim:
-        raise ConfigError(
-            f"{name}: expected a {ndim}-D array of numbers, got shape {list(arr.shape)}"
-        )
-    if not np.isfinite(arr).all():
-        raise ConfigError(f"{name}: values must be finite")
-    return arr
 
 
 def _frozen(values: npt.ArrayLike, dtype: type[np.generic]) -> Any:

@@ -11,8 +11,8 @@ from typing import Any, Literal
 import numpy as np
 
 from samarl import MAX_THREADS
+from samarl._validate import MAX_SEED
 from samarl.errors import ConfigError
-from samarl.scenario import MAX_SEED
 
 __all__ = ["TrainConfig"]
 

@@ -58,7 +58,7 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
-from samarl._validate import MAX_SEED, as_f32, as_index, positive_int, real
+from samarl._validate import MAX_SEED, MAX_U64, as_f32, as_index, positive_int, real
 from samarl.envs.dynamics import OBS_FIELDS
 from samarl.errors import ArgumentTypeError, ConfigError, InvalidValueError, ShapeError
 
@@ -495,7 +495,7 @@ class StateAugmentedPolicy(nn.Module):
         self.value_rms = RunningMeanStd(
             (self.num_agents,) if per_agent else (), per_entry=per_agent
         )
-        first_agent = positive_int("first_agent", first_agent, minimum=0, maximum=MAX_SEED)
+        first_agent = positive_int("first_agent", first_agent, minimum=0, maximum=MAX_U64)
         gen: NormalSource = (
             AgentNormals(seed, first_agent)
             if per_agent

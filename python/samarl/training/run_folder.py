@@ -118,6 +118,9 @@ class TrainedRun:
     """The scenario the policy acts on: the training scenario, or the one it was rebound to."""
     policy: StateAugmentedPolicy
     """The policy (eval mode)."""
+    train_wall_s: float | None = None
+    """Seconds spent training it, when it was trained by the caller (``None``: loaded from a run
+    trained earlier)."""
 
     @property
     def mult_max(self) -> float:
