@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from samarl._validate import config_int, config_seed
 from samarl.comms.graph import Graph, make_graph
 from samarl.distributed.plans import (
     PartitionPlan,
@@ -375,8 +376,11 @@ class PartitionedRun:
         n = data.num_agents
         calendar = BlockCalendar.of(data)
         s, m = calendar.steps_per_day, calendar.num_blocks
-        warm = days // 2 if warmup_days is None else warmup_days
-        if isinstance(warm, bool) or not isinstance(warm, int) or not 0 <= warm < days:
+        days, seed = config_int("days", days), config_seed("seed", seed)
+        warm = (
+            days // 2 if warmup_days is None else config_int("warmup_days", warmup_days, minimum=0)
+        )
+        if not 0 <= warm < days:
             raise ConfigError(f"warmup_days: must be in [0, days), got {warm!r} for {days} days")
         rule = DualStep(dual, calendar.capacity_per_block, n, mult_max)
         graph = graph or make_graph(dual.graph, n, seed=dual.graph_seed, **dict(dual.graph_params))
