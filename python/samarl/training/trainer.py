@@ -36,11 +36,13 @@ from samarl import plots
 from samarl._io import FileError, atomic_write, folder_owner, remove_temporaries
 from samarl._tensor_file import load_tensor_file, save_tensor_file
 from samarl._validate import MAX_AGENTS
-from samarl.envs import AutoReset, DemandResponseEnv
-from samarl.envs.demand_response import EnvStep, lagrangian_reward
+from samarl.envs import AutoReset
+from samarl.envs.copies import population_copies
+from samarl.envs.demand_response import lagrangian_reward
+from samarl.envs.wrappers import EpisodeStarts
 from samarl.errors import ConfigError, SamarlError
 from samarl.logging import KVLogger
-from samarl.reference.rng import STREAM_ACTION_NOISE, STREAM_BACKLOG, normal_f64, uniform_f64
+from samarl.reference.rng import STREAM_ACTION_NOISE, normal_f64
 from samarl.scenario import ScenarioConfig, ScenarioData, resolve_scenario
 from samarl.training.config import TrainConfig
 from samarl.training.policies import (
@@ -139,9 +141,11 @@ class Trainer:
     on them; ``state()`` / ``load_state()`` capture everything needed to continue exactly.
 
     Training steps the batched env (:class:`~samarl.envs.DemandResponseEnv`) with ``agent_copies``
-    copies of the scenario's agents (every copy with its own multipliers, arrivals and backlog)
-    under :class:`~samarl.envs.AutoReset`: the trainer chooses each episode's arrival seed and
-    random initial backlogs, and draws its multipliers from the price prior.
+    copies of the scenario's agents (every copy with its own multipliers, arrivals and backlog;
+    :func:`~samarl.envs.copies.population_copies`) under :class:`~samarl.envs.AutoReset`, which
+    starts every episode from :class:`~samarl.envs.wrappers.EpisodeStarts` (an arrival seed and
+    random initial backlogs, drawn from the trainer's generator); the trainer reacts to the step
+    that started one by drawing its multipliers from the price prior.
 
     With per-agent weights every random draw of an agent comes from streams keyed by its global
     id (:mod:`samarl.reference.rng`: initial weights, action noise, multipliers, initial backlogs;
@@ -208,7 +212,26 @@ class Trainer:
         self.block_of_step = np.asarray(data.block_of_step, dtype=np.int64)
         days = scenario.episode_days if cfg.episode_days is None else cfg.episode_days
         self.episode_steps = max(1, round(days * self.steps_per_day))
-        self.env = AutoReset(self._make_env(), self._episode_start)
+        mu = np.tile(np.asarray(data.mean_arrival, dtype=np.float64), self.copies)
+        self._mu = np.maximum(mu, 1e-6)
+        # Each episode's arrival seed and random initial backlogs, drawn by the env layer from
+        # the trainer's generator (per-agent weights: the backlogs from per-row streams).
+        self.starts = EpisodeStarts(
+            self.np_rng,
+            self._mu,
+            backlog_days=cfg.initial_backlog_days,
+            steps_per_day=self.steps_per_day,
+            streams=(cfg.seed, self.row_ids) if self.per_agent_streams else None,
+        )
+        env = population_copies(
+            scenario,
+            data,
+            copies=self.copies,
+            agents=self.agents,
+            num_agents=total,
+            episode_steps=self.episode_steps,
+        )
+        self.env = AutoReset(env, self.starts)
         self.mult_max = mult_max_for(self.population, scenario, cfg)
         self.policy = self._make_policy().to(dev)
         self.optimizer = _adam(self.policy, cfg.learning_rate, per_agent=self.per_agent_streams)
@@ -224,8 +247,6 @@ class Trainer:
         self.cap_per_agent = torch.as_tensor(
             np.asarray(data.capacity, dtype=np.float32) / total, device=dev
         )
-        mu = np.tile(np.asarray(data.mean_arrival, dtype=np.float64), self.copies)
-        self._mu = np.maximum(mu, 1e-6)
         self._cost = np.tile(
             np.asarray(data.cost_linear, dtype=np.float64)
             + np.asarray(data.cost_quadratic, dtype=np.float64) * np.asarray(data.mean_arrival),
@@ -241,7 +262,6 @@ class Trainer:
 
         self.iteration = 0
         self.episodes = 0
-        self.episodes_started = 0
         self.steps_done = 0
         self.mult = torch.zeros((rows, self.num_blocks), device=dev)
         self.obs = torch.zeros((rows, self.env.env.obs_dim), device=dev)
@@ -263,7 +283,7 @@ class Trainer:
         """``[rows, m]`` multipliers of a new episode: drawn from the training distribution."""
         cfg = self.config
         if self.per_agent_streams:
-            episode = self.episodes_started - 1
+            episode = self.starts.started - 1
             return sample_mults_per_agent(
                 cfg.seed, self.row_ids, episode, self.num_blocks, self.mult_max, cfg
             )
@@ -283,40 +303,8 @@ class Trainer:
         """Step of the day of the coming step (episodes start at midnight)."""
         return self.env.step_of_day
 
-    def _make_env(self) -> Any:
-        """The batched env of this trainer's rows (agents ``a..b``, ``copies`` times), stepping
-        exactly as those rows of the env over all N agents: one engine env when its rows' global
-        ids are contiguous, else one per copy (:class:`_CopyEnvs`)."""
-        first, end = self.agents
-        total = self.population.num_agents
-
-        def env(copies: int, first_agent: int) -> DemandResponseEnv:
-            return DemandResponseEnv(
-                self.scenario,
-                data=self.data,
-                copies=copies,
-                episode_steps=self.episode_steps,
-                first_agent=first_agent,
-            )
-
-        if self.copies == 1 or (first, end) == (0, total):
-            return env(self.copies, first)
-        return _CopyEnvs([env(1, r * total + first) for r in range(self.copies)])
-
-    def _episode_start(self) -> tuple[int, npt.NDArray[np.float32]]:
-        """Each episode's arrival seed and random initial backlogs (the env's reset function)."""
-        cfg, rows = self.config, self.rows
-        seed = int(self.np_rng.integers(2**62))
-        if self.per_agent_streams:
-            u = uniform_f64(cfg.seed, STREAM_BACKLOG, self.row_ids, self.episodes_started)
-        else:
-            u = self.np_rng.random(rows)
-        self.episodes_started += 1
-        backlog = u**2 * cfg.initial_backlog_days * self.steps_per_day
-        return seed, (backlog * self._mu).astype(np.float32)
-
     def _new_prices(self) -> None:
-        """Draws the new episode's multipliers (after :meth:`_episode_start`) and restarts the
+        """Draws the new episode's multipliers (after the env started it) and restarts the
         per-row reward scaling."""
         mult = self._episode_mults()
         self.mult.copy_(torch.from_numpy(mult))
@@ -482,7 +470,7 @@ class Trainer:
         return {
             "iteration": self.iteration,
             "episodes": self.episodes,
-            "episodes_started": self.episodes_started,
+            "episodes_started": self.starts.started,
             "steps_done": self.steps_done,
             "agents": self.agents,
             "policy": policy_record(self.policy, self.scenario),
@@ -521,7 +509,7 @@ class Trainer:
         self.iteration = int(state["iteration"])
         self.episodes = int(state["episodes"])
         # Checkpoints from before per-agent streams: what those counters would be.
-        self.episodes_started = int(state.get("episodes_started", self.episodes + 1))
+        self.starts.started = int(state.get("episodes_started", self.episodes + 1))
         self.steps_done = int(state.get("steps_done", self.iteration * self.config.num_steps))
         self.policy.load_state_dict(state["policy"]["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -617,71 +605,6 @@ def _check_rollout_size(
 
 #: With fewer agents than this, training steps copies of them (see ``TrainConfig.agent_copies``).
 _MIN_SIMULATED = 256
-
-
-class _CopyEnvs:
-    """Copies of a slice of the agents, one engine env each, stepped as one env of
-    ``copies * n`` rows (row ``r * n + i`` is copy ``r``'s row ``i``).
-
-    A shard's rows ``r * N + a .. r * N + b`` are not contiguous ids across copies, so each copy
-    is its own env (``first_agent = r * N + a``); the outputs are gathered into one set of buffers.
-    """
-
-    def __init__(self, envs: list[DemandResponseEnv]) -> None:
-        self.envs = envs
-        first = envs[0]
-        self.per_copy = first.num_agents
-        self.num_agents = first.num_agents * len(envs)
-        self.obs_dim = first.obs_dim
-        self.episode_steps = first.episode_steps
-        self.steps_per_day = first.steps_per_day
-        rows = self.num_agents
-        self._obs = np.zeros((rows, self.obs_dim), dtype=np.float32)
-        self._out = {
-            k: np.zeros(rows, dtype=np.float32)
-            for k in ("reward", "resource_use", "served", "arrived")
-        }
-
-    def _rows(self, r: int) -> slice:
-        return slice(r * self.per_copy, (r + 1) * self.per_copy)
-
-    def reset(self, seed: int, initial_backlog: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        for r, env in enumerate(self.envs):
-            self._obs[self._rows(r)] = env.reset(seed, initial_backlog[self._rows(r)])
-        return self._obs
-
-    def step(self, actions: npt.NDArray[np.float32]) -> EnvStep:
-        truncated = False
-        for r, env in enumerate(self.envs):
-            rows = self._rows(r)
-            out = env.step(actions[rows])
-            self._obs[rows] = out.obs
-            for key, buf in self._out.items():
-                buf[rows] = getattr(out, key)
-            truncated = out.truncated
-        o = self._out
-        return EnvStep(
-            self._obs,
-            o["reward"],
-            o["resource_use"],
-            o["served"],
-            o["arrived"],
-            terminated=False,
-            truncated=truncated,
-        )
-
-    @property
-    def step_of_day(self) -> int:
-        return self.envs[0].step_of_day
-
-    def get_state(self) -> dict[str, Any]:
-        return {"copies": [env.get_state() for env in self.envs], "obs": self._obs.copy()}
-
-    def set_state(self, state: dict[str, Any]) -> npt.NDArray[np.float32]:
-        for env, s in zip(self.envs, state["copies"], strict=True):
-            env.set_state(s)
-        self._obs[:] = state["obs"]
-        return self._obs
 
 
 # ====================================================================================== evaluation
