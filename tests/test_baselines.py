@@ -36,7 +36,7 @@ def test_central_critic_input_is_all_agents_observations(tmp_path: Path, n: int)
     assert isinstance(policy, CentralCriticPolicy)
     assert policy.global_dim == n * OBS_DIM
     assert policy.critic_input_dim == n * OBS_DIM + policy.actor_dim
-    assert trainer.x.shape == (TINY["num_steps"], 2 * n, policy.actor_dim + n * OBS_DIM)
+    assert trainer.buffer.x.shape == (TINY["num_steps"], 2 * n, policy.actor_dim + n * OBS_DIM)
     # Every agent's row carries the observations of all N agents of its copy, and the critic
     # depends on each of them: changing agent 0's observation changes every agent's value.
     obs = trainer.obs.clone()

@@ -44,6 +44,7 @@ from samarl.errors import ConfigError, SamarlError
 from samarl.logging import KVLogger
 from samarl.reference.rng import STREAM_ACTION_NOISE, normal_f64
 from samarl.scenario import ScenarioConfig, ScenarioData, resolve_scenario
+from samarl.training.buffer import RolloutBuffer
 from samarl.training.config import TrainConfig
 from samarl.training.policies import (
     PARAM_NAMES,
@@ -51,7 +52,7 @@ from samarl.training.policies import (
     population_tables,
     torch_device,
 )
-from samarl.training.ppo import RolloutBatch, TrainingDivergedError, compute_gae, ppo_update
+from samarl.training.ppo import TrainingDivergedError, ppo_update
 from samarl.training.prior import default_mult_max, sample_mults, sample_mults_per_agent
 from samarl.training.run_folder import (
     CHECKPOINT_FILE,
@@ -238,12 +239,7 @@ class Trainer:
 
         t, d = cfg.num_steps, self.policy.input_dim
         _check_rollout_size(cfg, rows, d, self.copies if self.per_agent_streams else None)
-        self.x = torch.zeros((t, rows, d), device=dev)
-        self.raw_actions = torch.zeros((t, rows), device=dev)
-        self.logprobs = torch.zeros((t, rows), device=dev)
-        self.values = torch.zeros((t, rows), device=dev)
-        self.rewards = torch.zeros((t, rows), device=dev)
-        self.dones = torch.zeros((t, rows), device=dev)
+        self.buffer = RolloutBuffer(t, rows, d, dev)
         self.cap_per_agent = torch.as_tensor(
             np.asarray(data.capacity, dtype=np.float32) / total, device=dev
         )
@@ -333,9 +329,10 @@ class Trainer:
         """Steps every row ``num_steps`` times, filling the rollout storage; returns statistics."""
         cfg, policy, dev = self.config, self.policy, self.device
         s = self.steps_per_day
+        self.buffer.reset()
         sums = dict.fromkeys(("reward", "lagrangian", "load", "capacity", "served", "arrived"), 0.0)
         mult_sum = 0.0
-        for t in range(cfg.num_steps):
+        for _ in range(cfg.num_steps):
             tod = self.step_of_day
             x = policy.features(self.obs, self.mult, tod, update_stats=True)
             if self.per_agent_streams:
@@ -345,10 +342,7 @@ class Trainer:
             else:  # (the shared-weights baselines' policies take no noise)
                 action, raw, logp, v_norm = policy.sample(x, self.torch_gen)
             self.steps_done += 1
-            self.x[t] = x
-            self.raw_actions[t] = raw
-            self.logprobs[t] = logp
-            self.values[t] = policy.denormalize_values(v_norm)
+            value = policy.denormalize_values(v_norm)
             actions = action.cpu().numpy()
             if not np.isfinite(actions).all():
                 raise TrainingDivergedError("the policy's actions are not finite")
@@ -361,7 +355,7 @@ class Trainer:
             trained = (
                 lagrangian if cfg.capacity_term else lagrangian_reward(reward, use, mult_h, 0.0)
             )
-            self.rewards[t] = self._scale_rewards(self._shape_reward(tod, reward, use, trained))
+            scaled = self._scale_rewards(self._shape_reward(tod, reward, use, trained))
             sums["reward"] += float(reward.sum())
             sums["lagrangian"] += float(lagrangian.sum())
             sums["load"] += float(use.sum())
@@ -369,17 +363,16 @@ class Trainer:
             sums["served"] += float(out.served.sum(dtype=np.float64))
             sums["arrived"] += float(out.arrived.sum(dtype=np.float64))
             mult_sum += float(mult_h.mean())
-            if out.final_obs is not None:
-                # Time limit: bootstrap from the final state's value; the env has already started
-                # the next episode, which gets new prices.
+            done = out.final_obs is not None
+            if done:
+                # Time limit: bootstrap from the final state's value. The env has already started
+                # the next episode (every row reset), which gets new prices.
                 final_obs = torch.from_numpy(out.final_obs).to(dev)
                 final = policy.value(final_obs, self.mult, (tod + 1) % s)  # scaled reward units
-                self.rewards[t] += cfg.gamma * final
-                self.dones[t] = 1.0
+                scaled = scaled + cfg.gamma * final
                 self.episodes += 1
                 self._new_prices()
-            else:
-                self.dones[t] = 0.0
+            self.buffer.add(x, raw, logp, value, scaled, done)
             self.obs.copy_(torch.from_numpy(out.obs))
         agent_steps = cfg.num_steps * self.rows
         return {
@@ -399,15 +392,10 @@ class Trainer:
         cfg = self.config
         with torch.no_grad():
             next_value = self.policy.value(self.obs, self.mult, self.step_of_day)
-        adv, ret = compute_gae(
-            self.rewards,
-            self.values,
-            self.dones,
-            next_value,
-            gamma=cfg.gamma,
-            gae_lambda=cfg.gae_lambda,
+        self.buffer.compute_returns_and_advantage(
+            next_value, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda
         )
-        batch = RolloutBatch(self.x, self.raw_actions, self.logprobs, self.values, adv, ret)
+        batch = self.buffer.batch()
         stats = ppo_update(self.policy, self.optimizer, batch, cfg, generator=self.torch_gen)
         return {f"train/{k}": v for k, v in stats.items()}
 
@@ -586,7 +574,7 @@ def _check_rollout_size(
     """Refuses, naming the setting, rollouts that cannot be buffered (``num_steps`` x ``rows``
     inputs) and minibatches too small for advantage normalisation (its std needs 2 samples).
     ``per_agent_copies``: the copies of each agent with per-agent weights, else None."""
-    values = cfg.num_steps * rows * (input_dim + 5)
+    values = cfg.num_steps * rows * (input_dim + RolloutBuffer.PER_SAMPLE)
     if values > MAX_ROLLOUT_VALUES:
         raise ConfigError(
             f"num_steps: {cfg.num_steps} steps of {rows} simulated agents need {values:.3g} "
