@@ -31,7 +31,7 @@ from samarl.errors import ConfigError, SamarlError
 from samarl.logging import KVLogger
 from samarl.scenario import ScenarioConfig, resolve_scenario
 from samarl.training.config import TrainConfig
-from samarl.training.trainer import TrainResult, progress_postfix
+from samarl.training.run import TrainResult, progress_postfix
 
 __all__ = ["ShardError", "check_shards", "plan_shards", "train_shards"]
 
@@ -179,8 +179,8 @@ def train_shards(
         that diverged.
     """
     from samarl.training.policies import StateAugmentedPolicy, join_agent_shards
+    from samarl.training.run import clear_run_folder, finish_run
     from samarl.training.run_folder import write_config
-    from samarl.training.trainer import clear_run_folder, finish_run
 
     scenario = resolve_scenario(scenario)
     shards = check_shards(shards, scenario.num_agents, config, resume=False)
