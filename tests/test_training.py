@@ -17,7 +17,8 @@ from samarl.errors import ConfigError
 from samarl.scenario import Constant, ScenarioConfig
 from samarl.training import TrainConfig, load_policy, policies, response_sweep, train
 from samarl.training.buffer import RolloutBatch, RolloutBuffer, compute_gae
-from samarl.training.policies import StateAugmentedPolicy, agent_tables
+from samarl.training.features import agent_tables
+from samarl.training.policies import StateAugmentedPolicy
 from samarl.training.ppo import ppo_update
 from tiny import TINY, tiny_config, tiny_scenario
 

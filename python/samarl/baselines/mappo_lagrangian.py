@@ -43,7 +43,8 @@ from samarl._validate import config_real
 from samarl.baselines._checks import check_trainer_args
 from samarl.errors import ConfigError
 from samarl.training import TrainConfig, Trainer, policy_for
-from samarl.training.policies import RunningMeanStd, StateAugmentedPolicy
+from samarl.training.layers import RunningMeanStd
+from samarl.training.policies import StateAugmentedPolicy
 
 __all__ = ["CentralCriticPolicy", "MAPPOLagrangianConfig", "MAPPOLagrangianTrainer"]
 

@@ -33,7 +33,8 @@ from samarl._io import atomic_write
 from samarl._tensor_file import load_tensor_file, save_tensor_file
 from samarl.errors import ConfigError, FileError
 from samarl.scenario import ScenarioConfig, resolve_scenario
-from samarl.training.policies import StateAugmentedPolicy, population_tables, torch_device
+from samarl.training.features import population_tables
+from samarl.training.policies import StateAugmentedPolicy, torch_device
 
 __all__ = [
     "CHECKPOINT_FILE",

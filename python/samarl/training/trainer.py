@@ -42,12 +42,8 @@ from samarl.reference.rng import STREAM_ACTION_NOISE, normal_f64
 from samarl.scenario import ScenarioData, resolve_scenario
 from samarl.training.buffer import RolloutBuffer
 from samarl.training.config import TrainConfig
-from samarl.training.policies import (
-    PARAM_NAMES,
-    StateAugmentedPolicy,
-    population_tables,
-    torch_device,
-)
+from samarl.training.features import PARAM_NAMES, population_tables
+from samarl.training.policies import StateAugmentedPolicy, torch_device
 from samarl.training.ppo import TrainingDivergedError, ppo_update
 from samarl.training.prior import default_mult_max, sample_mults, sample_mults_per_agent
 from samarl.training.run_folder import (
