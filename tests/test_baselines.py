@@ -21,9 +21,11 @@ from samarl.baselines import (
     MAPPOLagrangianConfig,
     MAPPOLagrangianTrainer,
 )
+from samarl.baselines.dual_ascent import DualAscent
 from samarl.envs.dynamics import OBS_FIELDS
 from samarl.errors import ConfigError
 from samarl.training import Trainer
+from samarl.training.prices import PricedRows
 from tiny import TINY, tiny_config, tiny_scenario
 
 OBS_DIM = len(OBS_FIELDS)
@@ -94,6 +96,41 @@ def test_base_trainer_hooks_keep_our_method(tmp_path: Path) -> None:
     b = Trainer(tiny_scenario(), tiny_config(iterations=2), tmp_path / "b").iterate()
     assert a["train/policy_loss"] == b["train/policy_loss"]
     assert 0 < a["dual/mult_mean"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("independent", [[6.0, 5.0], [7.0, 5.0]]), ("centralized", [[6.5, 5.0]])],
+)
+def test_dual_ascent_steps_each_block_on_the_use_its_rollouts_saw(
+    mode: Any, expected: list[list[float]]
+) -> None:
+    """``clip(mult + dual_lr * mult_max * (estimate - C_h) / C_h, 0, mult_max)`` per block seen,
+    with use and capacity averaged over the steps seen (2 agents x 2 copies, 2 blocks)."""
+    rows = PricedRows(
+        num_agents=2,
+        copies=2,
+        num_blocks=2,
+        mult_max=10.0,
+        block_of_step=np.array([0, 0, 1, 1]),
+        capacity=np.array([4.0, 2.0, 3.0, 3.0]),
+    )
+    prices = DualAscent(mode, dual_lr=0.1, mult_init=0.5)  # eta = 1, mult starts at 5
+    prices.setup(rows)
+    np.testing.assert_array_equal(prices.episode(0), np.full((4, 2), 5.0, np.float32))
+    use = torch.tensor([1.0, 2.0, 3.0, 4.0])  # rows: copy 0 agents 0, 1; copy 1 agents 0, 1
+    prices.record(0, use)
+    prices.record(1, 2 * use)
+    # Block 0, capacity 3 per step. Independent: agent 0 used 3, agent 1 4.5 per step (mean over
+    # copies): N * use = 6, 9, excess 1, 2. Centralized: 7.5 in all, excess 1.5. Block 1 unseen.
+    new = prices.update()
+    np.testing.assert_allclose(prices.mult, expected, rtol=1e-6)
+    rows_mult = np.tile(expected, (2, 1)) if mode == "independent" else np.tile(expected, (4, 1))
+    np.testing.assert_allclose(new, rows_mult, rtol=1e-6)
+    prices.record(2, 1e6 * use)  # far over: the price stops at mult_max
+    prices.update()
+    assert (prices.mult[:, 1] == 10.0).all()
+    assert prices.state()["updates"].tolist() == [1, 1]
 
 
 def test_mappo_requires_shared_actor(tmp_path: Path) -> None:

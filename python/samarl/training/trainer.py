@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import torch
 
 from samarl._validate import MAX_AGENTS
@@ -45,7 +44,8 @@ from samarl.training.config import TrainConfig
 from samarl.training.features import PARAM_NAMES, population_tables
 from samarl.training.policies import StateAugmentedPolicy, torch_device
 from samarl.training.ppo import TrainingDivergedError, ppo_update
-from samarl.training.prior import default_mult_max, sample_mults, sample_mults_per_agent
+from samarl.training.prices import PricedRows, PriceSchedule, TrainingPrior
+from samarl.training.prior import default_mult_max
 from samarl.training.run_folder import (
     CHECKPOINT_FILE,
     policy_record,
@@ -151,6 +151,7 @@ class Trainer:
         out_dir: str | os.PathLike[str],
         *,
         agents: tuple[int, int] | None = None,
+        prices: PriceSchedule | None = None,
     ) -> None:
         self.scenario = scenario = resolve_scenario(scenario)
         self.config = cfg = config
@@ -221,6 +222,23 @@ class Trainer:
         )
         self.env = AutoReset(env, self.starts)
         self.mult_max = mult_max_for(self.population, scenario, cfg)
+        if prices is not None and not isinstance(prices, PriceSchedule):
+            raise ConfigError(f"prices: expected a PriceSchedule (or None), got {prices!r}")
+        self.prices = prices or TrainingPrior(
+            cfg, self.np_rng, (cfg.seed, self.row_ids) if self.per_agent_streams else None
+        )
+        """The price schedule: how the multipliers of every episode are chosen (the training
+        prior by default; the baselines pass theirs)."""
+        self.prices.setup(
+            PricedRows(
+                n,
+                self.copies,
+                self.num_blocks,
+                self.mult_max,
+                self.block_of_step,
+                np.asarray(data.capacity, dtype=np.float64),
+            )
+        )
         self.policy = self._make_policy().to(dev)
         self.optimizer = _adam(self.policy, cfg.learning_rate, per_agent=self.per_agent_streams)
 
@@ -253,24 +271,14 @@ class Trainer:
 
     # ---------------------------------------------------------------- hooks (baselines)
 
-    # The baselines of :mod:`samarl.baselines` subclass this trainer and override these three
-    # methods only: the rollouts, the PPO update and the bookkeeping stay in one place.
+    # The baselines of :mod:`samarl.baselines` pass their price schedule (``prices``) and may
+    # override these two methods: the rollouts, the PPO update and the bookkeeping stay here.
 
     def _make_policy(self) -> Any:
         """The policy trained (called once, in ``__init__``): a state-augmented policy."""
         return policy_for(
             self.data, self.scenario, self.config, self.mult_max, first_agent=self.agents[0]
         )
-
-    def _episode_mults(self) -> npt.NDArray[np.float32]:
-        """``[rows, m]`` multipliers of a new episode: drawn from the training distribution."""
-        cfg = self.config
-        if self.per_agent_streams:
-            episode = self.starts.started - 1
-            return sample_mults_per_agent(
-                cfg.seed, self.row_ids, episode, self.num_blocks, self.mult_max, cfg
-            )
-        return sample_mults(self.np_rng, self.rows, self.num_blocks, self.mult_max, cfg)
 
     def _shape_reward(
         self, step_of_day: int, reward: torch.Tensor, use: torch.Tensor, default: torch.Tensor
@@ -287,9 +295,9 @@ class Trainer:
         return self.env.step_of_day
 
     def _new_prices(self) -> None:
-        """Draws the new episode's multipliers (after the env started it) and restarts the
-        per-row reward scaling."""
-        mult = self._episode_mults()
+        """Takes the new episode's multipliers from the price schedule (after the env started
+        it) and restarts the per-row reward scaling."""
+        mult = self.prices.episode(self.starts.started - 1)
         self.mult.copy_(torch.from_numpy(mult))
         self.ret.zero_()
         size = self._mu * (self._cost + mult.mean(axis=1) / self.scenario.dt_hours)
@@ -336,6 +344,7 @@ class Trainer:
             out = self.env.step(actions)
             reward = torch.from_numpy(out.reward).to(dev)
             use = torch.from_numpy(out.resource_use).to(dev)
+            self.prices.record(tod, use)
             mult_h = self.mult[:, int(self.block_of_step[tod])]
             cap = self.cap_per_agent[tod]
             lagrangian = lagrangian_reward(reward, use, mult_h, cap)
@@ -410,6 +419,9 @@ class Trainer:
         stats["time/update_s"] = t2 - t1
         stats["time/iteration_s"] = t2 - t0
         stats["time/agent_steps_per_s"] = cfg.num_steps * self.rows / (t2 - t0)
+        mult = self.prices.update()  # e.g. a dual step on this iteration's use
+        if mult is not None:
+            self.mult.copy_(torch.from_numpy(mult))
         return stats
 
     def _check_finite(self, stats: dict[str, float]) -> None:
@@ -442,7 +454,7 @@ class Trainer:
 
     def state(self) -> dict[str, Any]:
         """Everything needed to continue this run exactly."""
-        return {
+        state = {
             "iteration": self.iteration,
             "episodes": self.episodes,
             "episodes_started": self.starts.started,
@@ -467,6 +479,10 @@ class Trainer:
             "copies": self.copies,
             "config": self.config.to_dict(),
         }
+        prices = self.prices.state()
+        if prices:  # a schedule with a state of its own (dual ascent)
+            state["prices"] = prices
+        return state
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restores :meth:`state`'s output (from the same scenario and config)."""
@@ -500,6 +516,7 @@ class Trainer:
         self.ret_mean.copy_(rn["mean"].to(dev))
         self.ret_var.copy_(rn["var"].to(dev))
         self.ret_count = float(rn["count"])
+        self.prices.load_state(state.get("prices", {}))
 
     def save_checkpoint(self, path: Path | None = None) -> Path:
         """Writes :meth:`state` to ``checkpoints/latest.safetensors`` (or ``path``) atomically: a
