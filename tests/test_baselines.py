@@ -26,6 +26,7 @@ from samarl.envs.dynamics import OBS_FIELDS
 from samarl.errors import ConfigError
 from samarl.training import Trainer
 from samarl.training.prices import PricedRows
+from samarl.training.prior import sample_mults
 from tiny import TINY, tiny_config, tiny_scenario
 
 OBS_DIM = len(OBS_FIELDS)
@@ -89,13 +90,37 @@ def test_independent_baselines_train(tmp_path: Path, cls: Any) -> None:
         assert ((local >= 0) & (local <= trainer.mult_max)).all()
 
 
-def test_base_trainer_hooks_keep_our_method(tmp_path: Path) -> None:
-    """The hooks added for the baselines leave state-augmented training as it was (same numbers
-    for the same seed: the training-distribution multipliers, the Lagrangian reward)."""
-    a = Trainer(tiny_scenario(), tiny_config(iterations=2), tmp_path / "a").iterate()
-    b = Trainer(tiny_scenario(), tiny_config(iterations=2), tmp_path / "b").iterate()
-    assert a["train/policy_loss"] == b["train/policy_loss"]
-    assert 0 < a["dual/mult_mean"]
+def test_the_default_schedule_trains_on_the_prior_and_the_lagrangian_reward(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given no price schedule, the trainer trains our method: the episode's prices are the
+    training prior's draws and the rewards trained on are the Lagrangian ``r - mult_h g``, both
+    recomputed here from the seed and the env's outputs, not from the trainer's schedule."""
+    cfg = tiny_config(iterations=2, reward_norm=False)
+    trainer = Trainer(tiny_scenario(), cfg, tmp_path)
+    rng = np.random.default_rng(cfg.seed)
+    rng.integers(2**62)  # the first episode's start: its arrival seed, then the backlogs
+    rng.random(trainer.rows)
+    prior = sample_mults(rng, trainer.rows, trainer.num_blocks, trainer.mult_max, cfg)
+    assert prior.mean() > 0
+    np.testing.assert_array_equal(trainer.mult.numpy(), prior)
+
+    env = trainer.env.env
+    outputs: list[tuple[np.ndarray, np.ndarray]] = []
+    step = env.step
+
+    def recording(actions: Any) -> Any:
+        out = step(actions)
+        outputs.append((out.reward.copy(), out.resource_use.copy()))
+        return out
+
+    monkeypatch.setattr(env, "step", recording)
+    trainer.collect_rollouts()
+    assert len(outputs) == cfg.num_steps < trainer.episode_steps  # one episode, one price table
+    for t, (reward, use) in enumerate(outputs):
+        mult_h = torch.from_numpy(prior[:, trainer.block_of_step[t]])
+        expected = torch.from_numpy(reward) - mult_h * torch.from_numpy(use)
+        torch.testing.assert_close(trainer.buffer.rewards[t], expected, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize(
