@@ -125,15 +125,17 @@ class Trainer:
     """State-augmented PPO for all agents of one scenario.
 
     ``collect_rollouts()`` steps the batched dynamics ``num_steps`` times (one batched forward per
-    step, writing into preallocated ``[num_steps, copies * N, ...]`` tensors); ``update()`` runs PPO
-    on them; ``state()`` / ``load_state()`` capture everything needed to continue exactly.
+    step, adding each step to the :attr:`buffer`, preallocated ``[num_steps, copies * N, ...]``);
+    ``update()`` runs PPO on it; ``state()`` / ``load_state()`` capture everything needed to
+    continue exactly.
 
     Training steps the batched env (:class:`~samarl.envs.DemandResponseEnv`) with ``agent_copies``
     copies of the scenario's agents (every copy with its own multipliers, arrivals and backlog;
     :func:`~samarl.envs.copies.population_copies`) under :class:`~samarl.envs.AutoReset`, which
     starts every episode from :class:`~samarl.envs.wrappers.EpisodeStarts` (an arrival seed and
     random initial backlogs, drawn from the trainer's generator); the trainer reacts to the step
-    that started one by drawing its multipliers from the price prior.
+    that started one by taking its multipliers from its price schedule (``prices``, a
+    :class:`~samarl.training.prices.PriceSchedule`: by default the training price prior).
 
     With per-agent weights every random draw of an agent comes from streams keyed by its global
     id (:mod:`samarl.reference.rng`: initial weights, action noise, multipliers, initial backlogs;
