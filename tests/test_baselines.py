@@ -20,9 +20,12 @@ from samarl.baselines import (
     MAPPOLagrangianConfig,
     MAPPOLagrangianTrainer,
 )
+from samarl.baselines.dual_ascent import DualAscent
 from samarl.envs.dynamics import OBS_FIELDS
 from samarl.errors import ConfigError
 from samarl.training import Trainer
+from samarl.training.prices import PricedRows
+from samarl.training.prior import sample_mults
 from tiny import TINY, tiny_config, tiny_scenario
 
 OBS_DIM = len(OBS_FIELDS)
@@ -35,7 +38,7 @@ def test_central_critic_input_is_all_agents_observations(tmp_path: Path, n: int)
     assert isinstance(policy, CentralCriticPolicy)
     assert policy.global_dim == n * OBS_DIM
     assert policy.critic_input_dim == n * OBS_DIM + policy.actor_dim
-    assert trainer.x.shape == (TINY["num_steps"], 2 * n, policy.actor_dim + n * OBS_DIM)
+    assert trainer.buffer.x.shape == (TINY["num_steps"], 2 * n, policy.actor_dim + n * OBS_DIM)
     # Every agent's row carries the observations of all N agents of its copy, and the critic
     # depends on each of them: changing agent 0's observation changes every agent's value.
     obs = trainer.obs.clone()
@@ -86,13 +89,72 @@ def test_independent_baselines_train(tmp_path: Path, cls: Any) -> None:
         assert ((local >= 0) & (local <= trainer.mult_max)).all()
 
 
-def test_base_trainer_hooks_keep_our_method(tmp_path: Path) -> None:
-    """The hooks added for the baselines leave state-augmented training as it was (same numbers
-    for the same seed: the training-distribution multipliers, the Lagrangian reward)."""
-    a = Trainer(tiny_scenario(), tiny_config(iterations=2), tmp_path / "a").iterate()
-    b = Trainer(tiny_scenario(), tiny_config(iterations=2), tmp_path / "b").iterate()
-    assert a["train/policy_loss"] == b["train/policy_loss"]
-    assert 0 < a["dual/mult_mean"]
+def test_the_default_schedule_trains_on_the_prior_and_the_lagrangian_reward(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given no price schedule, the trainer trains our method: the episode's prices are the
+    training prior's draws and the rewards trained on are the Lagrangian ``r - mult_h g``, both
+    recomputed here from the seed and the env's outputs, not from the trainer's schedule."""
+    cfg = tiny_config(iterations=2, reward_norm=False)
+    trainer = Trainer(tiny_scenario(), cfg, tmp_path)
+    rng = np.random.default_rng(cfg.seed)
+    rng.integers(2**62)  # the first episode's start: its arrival seed, then the backlogs
+    rng.random(trainer.rows)
+    prior = sample_mults(rng, trainer.rows, trainer.num_blocks, trainer.mult_max, cfg)
+    assert prior.mean() > 0
+    np.testing.assert_array_equal(trainer.mult.numpy(), prior)
+
+    env = trainer.env.env
+    outputs: list[tuple[np.ndarray, np.ndarray]] = []
+    step = env.step
+
+    def recording(actions: Any) -> Any:
+        out = step(actions)
+        outputs.append((out.reward.copy(), out.resource_use.copy()))
+        return out
+
+    monkeypatch.setattr(env, "step", recording)
+    trainer.collect_rollouts()
+    assert len(outputs) == cfg.num_steps < trainer.episode_steps  # one episode, one price table
+    for t, (reward, use) in enumerate(outputs):
+        mult_h = torch.from_numpy(prior[:, trainer.block_of_step[t]])
+        expected = torch.from_numpy(reward) - mult_h * torch.from_numpy(use)
+        torch.testing.assert_close(trainer.buffer.rewards[t], expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("independent", [[6.0, 5.0], [7.0, 5.0]]), ("centralized", [[6.5, 5.0]])],
+)
+def test_dual_ascent_steps_each_block_on_the_use_its_rollouts_saw(
+    mode: Any, expected: list[list[float]]
+) -> None:
+    """``clip(mult + dual_lr * mult_max * (estimate - C_h) / C_h, 0, mult_max)`` per block seen,
+    with use and capacity averaged over the steps seen (2 agents x 2 copies, 2 blocks)."""
+    rows = PricedRows(
+        num_agents=2,
+        copies=2,
+        num_blocks=2,
+        mult_max=10.0,
+        block_of_step=np.array([0, 0, 1, 1]),
+        capacity=np.array([4.0, 2.0, 3.0, 3.0]),
+    )
+    prices = DualAscent(mode, dual_lr=0.1, mult_init=0.5)  # eta = 1, mult starts at 5
+    prices.setup(rows)
+    np.testing.assert_array_equal(prices.episode(0), np.full((4, 2), 5.0, np.float32))
+    use = torch.tensor([1.0, 2.0, 3.0, 4.0])  # rows: copy 0 agents 0, 1; copy 1 agents 0, 1
+    prices.record(0, use)
+    prices.record(1, 2 * use)
+    # Block 0, capacity 3 per step. Independent: agent 0 used 3, agent 1 4.5 per step (mean over
+    # copies): N * use = 6, 9, excess 1, 2. Centralized: 7.5 in all, excess 1.5. Block 1 unseen.
+    new = prices.update()
+    np.testing.assert_allclose(prices.mult, expected, rtol=1e-6)
+    rows_mult = np.tile(expected, (2, 1)) if mode == "independent" else np.tile(expected, (4, 1))
+    np.testing.assert_allclose(new, rows_mult, rtol=1e-6)
+    prices.record(2, 1e6 * use)  # far over: the price stops at mult_max
+    prices.update()
+    assert (prices.mult[:, 1] == 10.0).all()
+    assert prices.state()["updates"].tolist() == [1, 1]
 
 
 def test_mappo_requires_shared_actor(tmp_path: Path) -> None:

@@ -318,7 +318,7 @@ def test_a_shared_policy_is_rebound_to_another_population(run_dir: Path) -> None
     run = load_run(run_dir, scenario=other)
     assert run.policy.num_agents == 7
     data = other.build()
-    from samarl.training.policies import population_tables
+    from samarl.training.features import population_tables
 
     static, _ = population_tables(data, other.dt_hours)
     np.testing.assert_array_equal(run.policy.static.numpy(), static)

@@ -16,8 +16,10 @@ import torch
 from samarl.errors import ConfigError
 from samarl.scenario import Constant, ScenarioConfig
 from samarl.training import TrainConfig, load_policy, policies, response_sweep, train
-from samarl.training.policies import StateAugmentedPolicy, agent_tables
-from samarl.training.ppo import RolloutBatch, compute_gae, ppo_update
+from samarl.training.buffer import RolloutBatch, RolloutBuffer, compute_gae
+from samarl.training.features import agent_tables
+from samarl.training.policies import StateAugmentedPolicy
+from samarl.training.ppo import ppo_update
 from tiny import TINY, tiny_config, tiny_scenario
 
 
@@ -191,6 +193,43 @@ def test_gae_matches_a_direct_computation() -> None:
                 weight *= gamma * lam
             assert float(adv[i, j]) == pytest.approx(total, abs=1e-5)
     assert torch.allclose(ret, adv + values)
+
+
+def test_rollout_buffer_stores_steps_and_lays_samples_out_without_copying_shared_ones() -> None:
+    t, rows, d = 4, 6, 3
+    buf = RolloutBuffer(t, rows, d, torch.device("cpu"))
+    g = torch.Generator().manual_seed(0)
+    for step in range(t):
+        assert not buf.full
+        x = torch.randn((rows, d), generator=g)
+        buf.add(x, *(torch.randn(rows, generator=g) for _ in range(4)), done=step == 1)
+        assert torch.equal(buf.x[step], x)
+    assert buf.full
+    with pytest.raises(IndexError, match="holds 4 steps"):
+        buf.add(x, *(torch.zeros(rows) for _ in range(4)), done=False)
+    assert buf.dones[:, 0].tolist() == [0.0, 1.0, 0.0, 0.0]
+    next_value = torch.randn(rows, generator=g)
+    buf.compute_returns_and_advantage(next_value, gamma=0.9, gae_lambda=0.8)
+    adv, ret = compute_gae(
+        buf.rewards, buf.values, buf.dones, next_value, gamma=0.9, gae_lambda=0.8
+    )
+    assert torch.equal(buf.advantages, adv)
+    assert torch.equal(buf.returns, ret)
+    # Shared weights: flat views of the storage; minibatches of one permutation cover it once.
+    flat = buf.batch().samples()
+    assert flat.layout == "flat"
+    assert flat.x.data_ptr() == buf.x.data_ptr()
+    assert flat.num_samples == t * rows
+    seen = torch.cat([mb.raw_actions for mb in flat.minibatches(3, g)])
+    assert torch.equal(seen.sort().values, buf.raw_actions.reshape(-1).sort().values)
+    # Per-agent weights (3 agents, 2 copies): agent-major, each agent's samples its own rows.
+    major = buf.batch().samples(3)
+    assert major.x.shape == (3, t * 2, d)
+    assert torch.equal(major.raw_actions[1], buf.raw_actions[:, [1, 4]].reshape(-1))
+    for mb in major.minibatches(2, g):
+        assert mb.x.shape == (3, t, d)
+    buf.reset()
+    assert buf.pos == 0
 
 
 def untrained_policy(num_agents: int) -> tuple[StateAugmentedPolicy, dict[str, Any], Any]:

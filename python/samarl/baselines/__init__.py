@@ -1,9 +1,12 @@
 """Baselines for the comparison with state-augmented training + consensus (docs/method.md).
 
-Each baseline is one module that reads top to bottom (config -> networks -> trainer hooks ->
-execution) and subclasses :class:`samarl.training.trainer.Trainer`, overriding only its hooks
-(``_make_policy``, ``_episode_mults``, ``_shape_reward``) and ``iterate`` (for dual ascent): the
-rollouts, the PPO update (:func:`samarl.training.ppo.ppo_update`), reward scaling and logging are shared.
+Each baseline is one module that reads top to bottom (config -> networks -> trainer -> execution)
+and subclasses :class:`samarl.training.trainer.Trainer`: it passes the trainer its price schedule
+(a :class:`~samarl.training.prices.PriceSchedule`: zero prices, or the dual ascent of
+:mod:`~samarl.baselines.dual_ascent`, the executor's dual rule applied during training) and
+overrides at most the policy (``_make_policy``), the reward (``_shape_reward``) and what
+``iterate`` logs: the rollouts, the PPO update (:func:`samarl.training.ppo.ppo_update`), reward
+scaling and logging are shared.
 
 - :mod:`~samarl.baselines.mappo_lagrangian`: CTDE, decentralised shared-weight actors, a
   centralised critic on all N agents' observations (O(N^2) per step), one central multiplier per

@@ -7,13 +7,15 @@ times N), against the block's capacity:
 
     mult^n_h <- clip(mult^n_h + dual_lr * mult_max * (N * ghat^n_h - C_h) / C_h, 0, mult_max)
 
-with no communication. Its state-augmented actor (shared weights, own features) sees ``mult^n`` and
-learns the Lagrangian reward ``r^n - mult^n_h g^n``. Agents whose demand exceeds their share C_h / N
-in every block drive their prices to ``mult_max`` and stop being served.
+with no communication: the executor's ``independent`` rule, applied during training by the price
+schedule :class:`~samarl.baselines.dual_ascent.DualAscent`. Its state-augmented actor (shared
+weights, own features) sees ``mult^n`` and learns the Lagrangian reward ``r^n - mult^n_h g^n``.
+Agents whose demand exceeds their share C_h / N in every block drive their prices to ``mult_max``
+and stop being served.
 
 Reads top to bottom: :class:`IndependentLagrangianConfig` -> :class:`IndependentLagrangianTrainer`
-(hooks of the shared trainer, the local dual update) -> execution (the executor's ``independent``
-mode runs the same local dual dynamics at run time, from ``mult_init``).
+(the shared trainer with the local dual ascent as its price schedule) -> execution (the executor's
+``independent`` mode runs the same local dual dynamics at run time, from ``mult_init``).
 """
 
 from __future__ import annotations
@@ -24,11 +26,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import torch
-from torch import Tensor
 
 from samarl._validate import config_real
 from samarl.baselines._checks import check_trainer_args
+from samarl.baselines.dual_ascent import DualAscent
 from samarl.execution.executor import torch_act_fn
 from samarl.training import TrainConfig, Trainer
 
@@ -53,9 +54,10 @@ class IndependentLagrangianConfig:
 
 
 class IndependentLagrangianTrainer(Trainer):
-    """The shared PPO trainer with one local multiplier vector per agent (``local_mult [N, m]``)."""
+    """The shared PPO trainer with one local multiplier vector per agent (:attr:`local_mult`,
+    ``[N, m]``), learnt by dual ascent on the agent's own use (:attr:`prices`)."""
 
-    local_mult: npt.NDArray[np.float64] | None = None
+    prices: DualAscent
 
     def __init__(
         self,
@@ -65,54 +67,21 @@ class IndependentLagrangianTrainer(Trainer):
         baseline: IndependentLagrangianConfig | None = None,
     ) -> None:
         check_trainer_args(config, baseline, IndependentLagrangianConfig)
-        self.baseline = baseline or IndependentLagrangianConfig()
-        super().__init__(scenario, config, out_dir)
-        self._use = np.zeros((self.num_agents, self.num_blocks))
-        self._block_cap = np.zeros(self.num_blocks)
-        self._cap = np.asarray(self.data.capacity, dtype=np.float64)
+        self.baseline = base = baseline or IndependentLagrangianConfig()
+        prices = DualAscent("independent", dual_lr=base.dual_lr, mult_init=base.mult_init)
+        super().__init__(scenario, config, out_dir, prices=prices)
 
-    def _episode_mults(self) -> npt.NDArray[np.float32]:
-        if self.local_mult is None:
-            init = self.baseline.mult_init * self.mult_max
-            self.local_mult = np.full((self.num_agents, self.num_blocks), init)
-        return np.tile(self.local_mult, (self.copies, 1)).astype(np.float32)
-
-    def _shape_reward(
-        self, step_of_day: int, reward: Tensor, use: Tensor, default: Tensor
-    ) -> Tensor:
-        h = int(self.block_of_step[step_of_day])
-        own = use.view(self.copies, self.num_agents).double().mean(0)  # each agent, over copies
-        self._use[:, h] += own.numpy()
-        self._block_cap[h] += self._cap[step_of_day]
-        return default  # r^n - mult^n_h g^n with the agent's own multiplier
+    @property
+    def local_mult(self) -> npt.NDArray[np.float64]:
+        """``[N, m]`` every agent's own multipliers (a copy)."""
+        return self.prices.mult.astype(np.float64)
 
     def iterate(self) -> dict[str, float]:
-        """One PPO iteration, then every agent's local dual step on its own use."""
+        """One PPO iteration (then every agent's local dual step, by the price schedule)."""
         stats = super().iterate()
-        assert self.local_mult is not None
-        seen = self._block_cap > 0
-        cap = self._block_cap[seen]
-        excess = (self.num_agents * self._use[:, seen] - cap) / cap
-        self.local_mult[:, seen] = np.clip(
-            self.local_mult[:, seen] + self.baseline.dual_lr * self.mult_max * excess,
-            0.0,
-            self.mult_max,
-        )
-        self.mult.copy_(torch.from_numpy(self._episode_mults()))
-        self._use[:] = 0.0
-        self._block_cap[:] = 0.0
         stats["dual/local_mult_mean"] = float(self.local_mult.mean())
         stats["dual/local_mult_at_max_frac"] = float((self.local_mult >= self.mult_max).mean())
         return stats
-
-    def state(self) -> dict[str, Any]:
-        """The trainer's state and every agent's own multipliers (a resumed run continues them)."""
-        assert self.local_mult is not None
-        return super().state() | {"local_mult": self.local_mult.copy()}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        super().load_state(state)
-        self.local_mult = np.array(state["local_mult"], dtype=np.float64)
 
     def act_fn(self) -> Any:
         """An executor :data:`~samarl.execution.executor.ActFn` (run it in ``independent`` mode)."""

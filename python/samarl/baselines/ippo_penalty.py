@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import torch
 from torch import Tensor
 
@@ -30,6 +29,7 @@ from samarl._validate import config_real
 from samarl.baselines._checks import check_trainer_args
 from samarl.execution.executor import torch_act_fn
 from samarl.training import TrainConfig, Trainer
+from samarl.training.prices import FixedPrices
 
 __all__ = ["IPPOPenaltyConfig", "IPPOPenaltyTrainer"]
 
@@ -47,7 +47,8 @@ class IPPOPenaltyConfig:
 
 
 class IPPOPenaltyTrainer(Trainer):
-    """The shared PPO trainer with multipliers fixed at 0 and a shared overshoot penalty."""
+    """The shared PPO trainer with multipliers fixed at 0 (its price schedule) and a shared
+    overshoot penalty (its reward)."""
 
     def __init__(
         self,
@@ -58,12 +59,9 @@ class IPPOPenaltyTrainer(Trainer):
     ) -> None:
         check_trainer_args(config, baseline, IPPOPenaltyConfig)
         self.baseline = baseline or IPPOPenaltyConfig()
-        super().__init__(scenario, config, out_dir)
+        super().__init__(scenario, config, out_dir, prices=FixedPrices(0.0))
         self._cap_t = torch.tensor(np.array(self.data.capacity, dtype=np.float32))
         self._overshoot = 0.0
-
-    def _episode_mults(self) -> npt.NDArray[np.float32]:
-        return np.zeros((self.rows, self.num_blocks), dtype=np.float32)
 
     def _shape_reward(
         self, step_of_day: int, reward: Tensor, use: Tensor, default: Tensor

@@ -15,15 +15,16 @@ constraint (Gu et al., MACPO / MAPPO-L):
   not a scalar: a single daily price cannot move load out of the peak), updated after every
   iteration by projected dual ascent on the violation measured in that iteration's rollouts:
   ``mult_h <- clip(mult_h + dual_lr * mult_max * (G_h - C_h) / C_h, 0, mult_max)``, where ``G_h``
-  and ``C_h`` are the total use and capacity summed over block h's steps (averaged over the
-  simulated copies of the population);
+  and ``C_h`` are the total use and capacity averaged over the steps of block h the rollouts saw
+  (and over the simulated copies of the population): the executor's ``centralized`` rule, applied
+  by the price schedule :class:`~samarl.baselines.dual_ascent.DualAscent`;
 - **execution**: every actor plays with the final multiplier, no communication
   (:meth:`MAPPOLagrangianTrainer.act_fn` with the executor's ``unconstrained`` mode, whose dual
   dynamics do nothing).
 
 Reads top to bottom: :class:`MAPPOLagrangianConfig` -> :class:`CentralCriticPolicy` (networks; the
-loss is the shared :func:`samarl.training.ppo.ppo_update`) -> :class:`MAPPOLagrangianTrainer` (hooks of the
-shared trainer and the dual update) -> execution.
+loss is the shared :func:`samarl.training.ppo.ppo_update`) -> :class:`MAPPOLagrangianTrainer` (the
+shared trainer with this policy and the central dual ascent as its price schedule) -> execution.
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ from torch import Tensor, nn
 
 from samarl._validate import config_real
 from samarl.baselines._checks import check_trainer_args
+from samarl.baselines.dual_ascent import DualAscent
 from samarl.errors import ConfigError
 from samarl.training import TrainConfig, Trainer, policy_for
-from samarl.training.policies import RunningMeanStd, StateAugmentedPolicy
+from samarl.training.layers import RunningMeanStd
+from samarl.training.policies import StateAugmentedPolicy
 
 __all__ = ["CentralCriticPolicy", "MAPPOLagrangianConfig", "MAPPOLagrangianTrainer"]
 
@@ -213,11 +216,12 @@ def _linear(in_f: int, out_f: int, gain: float, gen: torch.Generator) -> nn.Line
 class MAPPOLagrangianTrainer(Trainer):
     """The shared PPO trainer with a centralised critic and a central multiplier.
 
-    ``config.parameterisation`` must be ``"shared"``. ``central_mult`` ``[m]`` is the multiplier every
-    agent sees; :meth:`iterate` runs one PPO iteration, then one dual ascent step on it.
+    ``config.parameterisation`` must be ``"shared"``. :attr:`central_mult` ``[m]`` is the
+    multiplier every agent sees; after every PPO iteration the price schedule (:attr:`prices`)
+    takes one dual ascent step on it.
     """
 
-    central_mult: npt.NDArray[np.float64] | None = None
+    prices: DualAscent
 
     def __init__(
         self,
@@ -229,11 +233,9 @@ class MAPPOLagrangianTrainer(Trainer):
         check_trainer_args(config, baseline, MAPPOLagrangianConfig)
         if config.parameterisation != "shared":
             raise ConfigError("parameterisation: MAPPO-Lagrangian uses a shared actor ('shared')")
-        self.baseline = baseline or MAPPOLagrangianConfig()
-        super().__init__(scenario, config, out_dir)
-        self._block_use = np.zeros(self.num_blocks)
-        self._block_cap = np.zeros(self.num_blocks)
-        self._cap = np.asarray(self.data.capacity, dtype=np.float64)
+        self.baseline = base = baseline or MAPPOLagrangianConfig()
+        prices = DualAscent("centralized", dual_lr=base.dual_lr, mult_init=base.mult_init)
+        super().__init__(scenario, config, out_dir, prices=prices)
 
     def _make_policy(self) -> CentralCriticPolicy:
         actor = policy_for(self.data, self.scenario, self.config, self.mult_max)
@@ -241,44 +243,19 @@ class MAPPOLagrangianTrainer(Trainer):
             actor, self.env.env.obs_dim, self.baseline.critic_hidden_sizes, self.config.seed
         )
 
-    def _episode_mults(self) -> npt.NDArray[np.float32]:
-        if self.central_mult is None:
-            self.central_mult = np.full(self.num_blocks, self.baseline.mult_init * self.mult_max)
-        return np.broadcast_to(self.central_mult, (self.rows, self.num_blocks)).astype(np.float32)
-
-    def _shape_reward(
-        self, step_of_day: int, reward: Tensor, use: Tensor, default: Tensor
-    ) -> Tensor:
-        h = int(self.block_of_step[step_of_day])
-        self._block_use[h] += float(use.sum(dtype=torch.float64)) / self.copies
-        self._block_cap[h] += self._cap[step_of_day]
-        return default  # r - mult_h * g with the central multiplier
+    @property
+    def central_mult(self) -> npt.NDArray[np.float64]:
+        """``[m]`` the central multiplier of every block (a copy)."""
+        return self.prices.mult[0].astype(np.float64)
 
     def iterate(self) -> dict[str, float]:
-        """One PPO iteration, then dual ascent on the violation measured in its rollouts."""
+        """One PPO iteration (then the dual ascent step, by the price schedule)."""
         stats = super().iterate()
-        assert self.central_mult is not None
-        seen = self._block_cap > 0
-        excess = np.zeros(self.num_blocks)
-        excess[seen] = (self._block_use[seen] - self._block_cap[seen]) / self._block_cap[seen]
-        step = self.baseline.dual_lr * self.mult_max * excess
-        self.central_mult = np.clip(self.central_mult + step, 0.0, self.mult_max)
-        self.mult.copy_(torch.from_numpy(self._episode_mults()))
-        self._block_use[:] = 0.0
-        self._block_cap[:] = 0.0
-        stats["dual/central_mult_mean"] = float(self.central_mult.mean())
-        stats["dual/central_mult_max"] = float(self.central_mult.max())
-        stats["constraint/train_violation_max"] = float(np.maximum(excess[seen], 0.0).max())
+        excess, mult = self.prices.excess[0], self.central_mult
+        stats["dual/central_mult_mean"] = float(mult.mean())
+        stats["dual/central_mult_max"] = float(mult.max())
+        stats["constraint/train_violation_max"] = float(np.maximum(excess, 0.0).max())
         return stats
-
-    def state(self) -> dict[str, Any]:
-        """The trainer's state and the central multiplier (a resumed run continues its ascent)."""
-        assert self.central_mult is not None
-        return super().state() | {"central_mult": self.central_mult.copy()}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        super().load_state(state)
-        self.central_mult = np.array(state["central_mult"], dtype=np.float64)
 
     # ---------------------------------------------------------------- execution
 
@@ -286,7 +263,6 @@ class MAPPOLagrangianTrainer(Trainer):
         """An executor :data:`~samarl.execution.executor.ActFn`: every actor with the final central multiplier,
         whatever the executor's multipliers are (run it in ``unconstrained`` mode)."""
         actor = self.policy.actor.eval()
-        assert self.central_mult is not None
         n = self.num_agents
         mult = torch.from_numpy(np.tile(self.central_mult.astype(np.float32), (n, 1)))
 

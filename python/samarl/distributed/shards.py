@@ -5,7 +5,7 @@ on its own samples only, and the trainer draws every agent's randomness from str
 global id (:class:`~samarl.training.Trainer`). So the agents split into S contiguous ranges
 (shards), each trained by its own Ray task (its own engine env with ``first_agent = a``, its slice
 of the weights), and the driver only gathers each iteration's logged statistics and, at the end, the
-shards' weights: joined along the agents (:func:`~samarl.training.policies.join_agent_shards`),
+shards' weights: joined along the agents (:func:`join_agent_shards`),
 they are the weights of the serial run over all N agents, bit for bit (with one torch thread per
 shard, ``num_threads = 1``, the default; tests/test_ray_shards.py).
 
@@ -26,14 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from samarl.errors import ConfigError, SamarlError
 from samarl.logging import KVLogger
 from samarl.scenario import ScenarioConfig, resolve_scenario
 from samarl.training.config import TrainConfig
-from samarl.training.trainer import TrainResult, progress_postfix
+from samarl.training.run import TrainResult, progress_postfix
 
-__all__ = ["ShardError", "check_shards", "plan_shards", "train_shards"]
+__all__ = ["ShardError", "check_shards", "join_agent_shards", "plan_shards", "train_shards"]
 
 #: Seconds a shard may take to start or to run one iteration before the run is declared stuck.
 ANSWER_TIMEOUT_S = 3600.0
@@ -157,6 +159,45 @@ def combine(rows: list[dict[str, float]], sizes: list[int]) -> dict[str, float]:
     return out
 
 
+#: Entries of a per-agent policy's state dict that are not indexed by agent (every shard has them).
+_GLOBAL_KEYS = frozenset(
+    {"block_of_step", "block_position", "_roll", "obs_rms.count", "value_rms.count"}
+)
+
+
+def join_agent_shards(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One :meth:`StateAugmentedPolicy.save_dict` of per-agent weights from those of consecutive
+    agent ranges (``a..b``, ``b..c``, ...), in order: every per-agent entry concatenated along the
+    agents; the entries shared by all agents (normaliser counts, the day's blocks) must be equal
+    in every part and are taken once."""
+    if not parts:
+        raise ValueError("parts: expected at least one policy")
+    first = parts[0]
+    if first["hparams"]["parameterisation"] != "per_agent":
+        raise ValueError("parts: only per-agent weights are joined along the agents")
+    for i, part in enumerate(parts[1:], 1):
+        if part["hparams"] != first["hparams"] or set(part["state_dict"]) != set(
+            first["state_dict"]
+        ):
+            raise ValueError(f"parts: part {i} was built with other settings than part 0")
+    state: dict[str, Tensor] = {}
+    for key, value in first["state_dict"].items():
+        values = [p["state_dict"][key] for p in parts]
+        if key in _GLOBAL_KEYS:
+            if not all(torch.equal(value, v) for v in values[1:]):
+                raise ValueError(f"parts: {key} differs between parts (not the same run?)")
+            state[key] = value
+        else:
+            state[key] = torch.cat(values, dim=0)
+    return {
+        "hparams": dict(first["hparams"]),
+        "static_features": np.concatenate([p["static_features"] for p in parts]),
+        "profile_blocks": np.concatenate([p["profile_blocks"] for p in parts]),
+        "block_of_step": first["block_of_step"],
+        "state_dict": state,
+    }
+
+
 def train_shards(
     ray: Any,
     scenario: Any,
@@ -178,9 +219,9 @@ def train_shards(
         A shard's worker died or its training raised (named with its agents), e.g. training
         that diverged.
     """
-    from samarl.training.policies import StateAugmentedPolicy, join_agent_shards
+    from samarl.training.policies import StateAugmentedPolicy
+    from samarl.training.run import clear_run_folder, finish_run
     from samarl.training.run_folder import write_config
-    from samarl.training.trainer import clear_run_folder, finish_run
 
     scenario = resolve_scenario(scenario)
     shards = check_shards(shards, scenario.num_agents, config, resume=False)

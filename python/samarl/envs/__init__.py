@@ -30,7 +30,7 @@ from samarl.envs.demand_response import (
     observation_bounds,
 )
 from samarl.envs.dynamics import OBS_FIELDS, Dynamics, StepResult
-from samarl.envs.wrappers import AutoReset
+from samarl.envs.wrappers import AutoReset, EpisodeStarts
 
 if TYPE_CHECKING:
     from samarl.envs.gymnasium import HouseholdEnv
@@ -47,6 +47,7 @@ __all__ = [
     "Dynamics",
     "EnvCheckError",
     "EnvStep",
+    "EpisodeStarts",
     "HouseholdEnv",
     "StepResult",
     "check_batched_env",

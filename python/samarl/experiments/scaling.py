@@ -82,7 +82,7 @@ def _time_training(n: int, timed: int) -> dict[str, Any]:
 
 def _time_execution(policy: TrainedRun, n: int, days: int) -> dict[str, Any]:
     """A cell: seconds per simulated day of the learnt policy rebound to ``n`` agents."""
-    from samarl.training.policies import population_tables
+    from samarl.training.features import population_tables
 
     sc = ScenarioConfig.preset("default").replace(num_agents=n)
     static, prof = population_tables(sc.build(), sc.dt_hours)

@@ -12,26 +12,9 @@ Lagrange multiplier vector ``mult`` (one entry per capacity block of the day). T
   trained on agent ``n``'s data only; its initial weights come from its own random stream
   (:class:`AgentNormals`), so they do not depend on which other agents share the module.
 
-Input of the networks (built by :meth:`StateAugmentedPolicy.features`), for agent ``n`` at the coming
-step of day ``t`` (block ``h = block_of_step[t]``):
-
-- scale-free local features: backlog and arrivals in units of the agent's mean arrivals per step, the
-  backlog in units of one step at full power, the action that would clear the expected backlog, time
-  of day (sin, cos), the position inside the current block;
-- static agent features: ``cost_linear``, ``cost_quadratic * mean_arrival``,
-  ``log(max_energy / mean_arrival)``, ``log(mean_arrival)``;
-- the agent's own arrival profile averaged per block, rolled so the current block comes first (what
-  it expects to arrive in the coming blocks: local information);
-
-all of which go through a running mean/variance normaliser (its statistics are buffers, so they are
-saved and restored with the policy), and finally
-
-- ``mult`` rolled so the current block comes first, scaled by ``1 / mult_max`` (no normaliser: it is
-  already in ``[0, 1]`` when ``mult`` is in the training range), and the same rolled vector
-  log-compressed, ``log1p(mult / (mult_log_ref * mult_max)) / log1p(1 / mult_log_ref)``, also in
-  ``[0, 1]``: ``mult_max`` must be high enough that deferring everything is optimal, while the prices
-  that shift load between neighbouring blocks are a few percent of it, and the compressed copy
-  resolves them.
+Input of the networks: an agent's scale-free local features, its static features and arrival
+profile per block (normalised), and its multipliers rolled so the current block comes first
+(:mod:`samarl.training.features`, which builds each piece).
 
 Rows may hold several copies of the N agents (row ``r * N + n`` is agent ``n``): training simulates
 copies of small populations to get more samples per iteration.
@@ -61,15 +44,29 @@ from torch import Tensor, nn
 from samarl._validate import MAX_SEED, MAX_U64, as_f32, as_index, positive_int, real
 from samarl.envs.dynamics import OBS_FIELDS
 from samarl.errors import ArgumentTypeError, ConfigError, InvalidValueError, ShapeError
+from samarl.training.features import (
+    NUM_DYNAMIC,
+    NUM_STATIC,
+    PARAM_NAMES,
+    agent_tables,
+    as_tensor,
+    block_positions,
+    dynamic_features,
+    input_width,
+    mult_features,
+    population_tables,
+    step_of_day_from_obs,
+)
+from samarl.training.layers import MLP, AgentLinear, NormalSource, RunningMeanStd
 
 __all__ = [
+    "PARAM_NAMES",
     "AgentLinear",
     "AgentNormals",
     "Parameterisation",
     "RunningMeanStd",
     "StateAugmentedPolicy",
     "agent_tables",
-    "join_agent_shards",
     "population_tables",
     "torch_device",
 ]
@@ -96,89 +93,12 @@ def torch_device(name: str) -> torch.device:
     return dev
 
 
-#: Columns of the env observation (:data:`samarl.envs.OBS_FIELDS`).
-_BACKLOG, _ARRIVED, _SIN, _COS, _EXPECTED, _MAX_ENERGY, _MEAN_ARRIVAL = (
-    OBS_FIELDS.index(name)
-    for name in (
-        "backlog",
-        "arrived",
-        "tod_sin",
-        "tod_cos",
-        "expected_arrival",
-        "max_energy",
-        "mean_arrival",
-    )
-)
-#: Number of scale-free dynamic features built from one observation row.
-_NUM_DYNAMIC = 8
-#: Number of static features per agent (see :func:`agent_tables`).
-_NUM_STATIC = 4
-_EPS = 1e-6
 #: Most weights (actor and critic together) a policy may have: 2**34 float32 is 64 GiB.
 MAX_WEIGHTS = 2**34
 #: Agents per batch when a shared policy acts for many agents: keeps every activation a few MiB
 #: (cache-resident and reused by the allocator) instead of hundreds of MiB of fresh pages per
 #: layer at a million agents.
 ACT_BATCH = 32_768
-
-
-class RunningMeanStd(nn.Module):
-    """Running mean and variance (parallel Welford / Chan et al.) of a stream of batches.
-
-    ``shape`` is the shape of one sample; :meth:`update` takes ``[B, *shape]``. Statistics are float64
-    buffers, so they are part of ``state_dict`` and move with ``.to(device)``.
-
-    ``per_entry=True`` (per-agent statistics) reduces every entry's ``B`` values as one contiguous
-    row, so an entry's statistics are the same bits whatever the other entries are: torch sums a
-    column of ``[B, K]`` in another order when ``K == 1`` than when ``K > 1``.
-    """
-
-    mean: Tensor
-    var: Tensor
-    count: Tensor
-
-    def __init__(
-        self, shape: tuple[int, ...] = (), epsilon: float = 1e-4, *, per_entry: bool = False
-    ) -> None:
-        super().__init__()
-        self.per_entry = per_entry
-        self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
-        self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
-        self.register_buffer("count", torch.tensor(epsilon, dtype=torch.float64))
-
-    @torch.no_grad()
-    def update(self, x: Tensor) -> None:
-        """Adds the batch ``x`` (``[B, *shape]``) to the statistics."""
-        x = x.detach().to(torch.float64)
-        batch_count = x.shape[0]
-        if self.per_entry:  # [K, B] rows, each reduced alone
-            rows = x.reshape(batch_count, -1).T.contiguous()
-            batch_mean = rows.mean(1).view_as(self.mean)
-            # Not torch.var: it rounds a lone row differently from a row among others.
-            batch_var = (rows - batch_mean.reshape(-1, 1)).square().mean(1).view_as(self.mean)
-        else:
-            batch_mean = x.mean(0)
-            batch_var = x.var(0, unbiased=False)
-        delta = batch_mean - self.mean
-        total = self.count + batch_count
-        self.mean.add_(delta * (batch_count / total))
-        m2 = (
-            self.var * self.count
-            + batch_var * batch_count
-            + delta.square() * (self.count * batch_count / total)
-        )
-        self.var.copy_(m2 / total)
-        self.count.copy_(total)
-
-    def normalize(self, x: Tensor, clip: float = 10.0) -> Tensor:
-        """``(x - mean) / std``, clipped to ``[-clip, clip]``, in ``x``'s dtype."""
-        mean = self.mean.to(x.dtype)
-        std = torch.sqrt(self.var + 1e-8).to(x.dtype)
-        return ((x - mean) / std).clamp_(-clip, clip)
-
-    def denormalize(self, x: Tensor) -> Tensor:
-        """Inverse of :meth:`normalize` (without the clipping)."""
-        return x * torch.sqrt(self.var + 1e-8).to(x.dtype) + self.mean.to(x.dtype)
 
 
 class AgentNormals:
@@ -207,165 +127,15 @@ class AgentNormals:
         return torch.from_numpy(z.reshape(num, rows, cols))
 
 
-#: Where initial weights come from: a torch generator (shared weights) or per-agent streams.
-NormalSource = torch.Generator | AgentNormals
-
-
-def _orthogonal(num: int, in_f: int, out_f: int, gain: float, generator: NormalSource) -> Tensor:
-    """``num`` independent (semi-)orthogonal ``[in_f, out_f]`` matrices times ``gain``, by one batched
-    QR decomposition (the initialisation CleanRL's ``layer_init`` uses, for a stack of layers)."""
-    big, small = max(in_f, out_f), min(in_f, out_f)
-    if isinstance(generator, AgentNormals):
-        a = generator(num, big, small)
-    else:
-        a = torch.randn(num, big, small, generator=generator, dtype=torch.float64)
-    q, r = torch.linalg.qr(a)
-    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
-    w = q if in_f >= out_f else q.transpose(-1, -2)
-    return (gain * w).to(torch.float32).contiguous()
-
-
-class AgentLinear(nn.Module):
-    """N independent linear layers applied as one batched matrix product.
-
-    ``y[n] = x[n] @ weight[n] + bias[n]`` for ``x`` of shape ``[N, B, in]``; ``weight`` is
-    ``[N, in, out]``. With ``num_agents=None`` it is an ordinary shared layer on ``[..., in]``.
-    """
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        num_agents: int | None,
-        gain: float,
-        generator: NormalSource,
-        bias: float = 0.0,
-    ) -> None:
-        super().__init__()
-        self.num_agents = num_agents
-        stack = 1 if num_agents is None else num_agents
-        w = _orthogonal(stack, in_features, out_features, gain, generator)
-        if num_agents is None:
-            self.weight = nn.Parameter(w[0])
-            self.bias = nn.Parameter(torch.full((out_features,), bias))
-        else:
-            self.weight = nn.Parameter(w)
-            self.bias = nn.Parameter(torch.full((num_agents, 1, out_features), bias))
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.num_agents is None:
-            return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).reshape(
-                *x.shape[:-1], -1
-            )
-        return torch.baddbmm(self.bias, x, self.weight)
-
-
-class _MLP(nn.Module):
-    """tanh MLP with CleanRL's initialisation (orthogonal, gain sqrt 2; the head's gain is given)."""
-
-    def __init__(
-        self,
-        sizes: list[int],
-        *,
-        num_agents: int | None,
-        head_gain: float,
-        head_bias: float,
-        generator: NormalSource,
-    ) -> None:
-        super().__init__()
-        layers = []
-        for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-            last = i == len(sizes) - 2
-            layers.append(
-                AgentLinear(
-                    a,
-                    b,
-                    num_agents=num_agents,
-                    gain=head_gain if last else math.sqrt(2.0),
-                    bias=head_bias if last else 0.0,
-                    generator=generator,
-                )
-            )
-        self.layers = nn.ModuleList(layers)
-
-    def forward(self, x: Tensor) -> Tensor:
-        for layer in self.layers[:-1]:
-            x = torch.tanh(layer(x))
-        return self.layers[-1](x)
-
-
-def agent_tables(
-    params: dict[str, npt.ArrayLike],
-    profiles: npt.ArrayLike,
-    block_of_step: npt.ArrayLike,
-    dt_hours: float,
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Static per-agent inputs of the policy, from the env's built agent arrays.
-
-    Parameters
-    ----------
-    params
-        ``mean_arrival``, ``max_power``, ``cost_linear``, ``cost_quadratic``, ``profile_id``, each
-        ``[N]`` (the scenario's built agent arrays).
-    profiles
-        ``[P, S]`` daily arrival profiles.
-    block_of_step
-        ``[S]`` block of every step of the day.
-    dt_hours
-        Step length (hours).
-
-    Returns
-    -------
-    static : float32 ``[N, 4]``
-        ``cost_linear``, ``cost_quadratic * mean_arrival`` (the quadratic weight in the agent's own
-        units of backlog), ``log(max_power * dt / mean_arrival)`` (how many steps of mean arrivals
-        one step at full power serves), ``log(mean_arrival)``.
-    profile_blocks : float32 ``[N, m]``
-        The agent's arrival profile averaged over each block (its expected arrivals per step in block
-        ``h``, in units of its mean arrivals).
-    """
-    mu = np.asarray(params["mean_arrival"], dtype=np.float64)
-    pmax = np.asarray(params["max_power"], dtype=np.float64)
-    cl = np.asarray(params["cost_linear"], dtype=np.float64)
-    cq = np.asarray(params["cost_quadratic"], dtype=np.float64)
-    pid = np.asarray(params["profile_id"], dtype=np.int64)
-    prof = np.atleast_2d(np.asarray(profiles, dtype=np.float64))
-    blocks = np.asarray(block_of_step, dtype=np.int64)
-    m = int(blocks.max()) + 1
-    mu_safe = np.maximum(mu, _EPS)
-    static = np.stack(
-        [cl, cq * mu_safe, np.log(np.maximum(pmax * dt_hours, _EPS) / mu_safe), np.log(mu_safe)],
-        axis=1,
-    )
-    counts = np.bincount(blocks, minlength=m).astype(np.float64)
-    sums = np.zeros((prof.shape[0], m))
-    np.add.at(sums.T, blocks, prof.T)
-    per_block = sums / np.maximum(counts, 1.0)
-    return static.astype(np.float32), per_block[pid].astype(np.float32)
-
-
-#: The per-agent arrays of a built scenario that :func:`agent_tables` reads.
-PARAM_NAMES = ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id")
-
-
-def population_tables(
-    data: Any, dt_hours: float
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """:func:`agent_tables` of a built scenario (:class:`~samarl.scenario.ScenarioData`)."""
-    params = {k: getattr(data, k) for k in PARAM_NAMES}
-    return agent_tables(params, data.profiles, data.block_of_step, dt_hours)
-
-
 class StateAugmentedPolicy(nn.Module):
     """Actor-critic ``pi^n(a | obs^n, mult^n)`` and ``V^n(obs^n, mult^n)`` for N agents.
 
     Parameters
     ----------
     static_features
-        ``[N, 4]`` from :func:`agent_tables`.
+        ``[N, 4]`` from :func:`~samarl.training.features.agent_tables`.
     profile_blocks
-        ``[N, m]`` from :func:`agent_tables`.
+        ``[N, m]`` from :func:`~samarl.training.features.agent_tables`.
     block_of_step
         ``[S]`` block of every step of the day (``m = max + 1`` blocks).
     mult_max
@@ -409,7 +179,7 @@ class StateAugmentedPolicy(nn.Module):
         first_agent: int = 0,
     ) -> None:
         super().__init__()
-        static_np = as_f32("static_features", static_features, shape=(None, _NUM_STATIC))
+        static_np = as_f32("static_features", static_features, shape=(None, NUM_STATIC))
         if static_np.shape[0] == 0:
             raise ShapeError("static_features: expected one row per agent (N >= 1), got none")
         static = torch.from_numpy(static_np.copy())
@@ -441,7 +211,7 @@ class StateAugmentedPolicy(nn.Module):
         if isinstance(hidden_sizes, (str, bytes)) or not hasattr(hidden_sizes, "__iter__"):
             raise ArgumentTypeError(f"hidden_sizes: expected a tuple of ints, got {hidden_sizes!r}")
         hidden_sizes = tuple(positive_int("hidden_sizes", h) for h in hidden_sizes)
-        widths = [_NUM_DYNAMIC + _NUM_STATIC + 3 * (int(blocks.max()) + 1), *hidden_sizes, 1]
+        widths = [input_width(int(blocks.max()) + 1), *hidden_sizes, 1]
         stack = int(static.shape[0]) if parameterisation == "per_agent" else 1
         weights = 2 * stack * sum(a * b for a, b in itertools.pairwise(widths))
         if weights > MAX_WEIGHTS:
@@ -473,11 +243,7 @@ class StateAugmentedPolicy(nn.Module):
         self.register_buffer("profile_blocks", prof)
         self.register_buffer("block_of_step", blocks)
         # Offset of every step inside its block, as a fraction of the block's length.
-        pos = np.zeros(self.steps_per_day, dtype=np.float32)
-        b = blocks.numpy()
-        for h in range(self.num_blocks):
-            idx = np.flatnonzero(b == h)
-            pos[idx] = np.arange(idx.size, dtype=np.float32) / max(idx.size, 1)
+        pos = block_positions(blocks.numpy(), self.num_blocks)
         self.register_buffer("block_position", torch.from_numpy(pos))
         self.register_buffer(
             "_roll",
@@ -485,7 +251,7 @@ class StateAugmentedPolicy(nn.Module):
             % self.num_blocks,
         )
 
-        self.num_normalized = _NUM_DYNAMIC + _NUM_STATIC + self.num_blocks
+        self.num_normalized = NUM_DYNAMIC + NUM_STATIC + self.num_blocks
         self.input_dim = self.num_normalized + 2 * self.num_blocks
         per_agent = parameterisation == "per_agent"
         stats_shape = (
@@ -503,10 +269,10 @@ class StateAugmentedPolicy(nn.Module):
         )
         n = self.num_agents if per_agent else None
         sizes = [self.input_dim, *hidden_sizes, 1]
-        self.actor = _MLP(
+        self.actor = MLP(
             sizes, num_agents=n, head_gain=0.01, head_bias=init_mean_action, generator=gen
         )
-        self.critic = _MLP(sizes, num_agents=n, head_gain=1.0, head_bias=0.0, generator=gen)
+        self.critic = MLP(sizes, num_agents=n, head_gain=1.0, head_bias=0.0, generator=gen)
         log_std_shape = (self.num_agents, 1) if per_agent else (1,)
         self.log_std = nn.Parameter(torch.full(log_std_shape, float(init_log_std)))
 
@@ -514,8 +280,7 @@ class StateAugmentedPolicy(nn.Module):
 
     def step_of_day_from_obs(self, obs: Tensor) -> Tensor:
         """Step of day of the coming step, per agent, recovered from the (sin, cos) columns."""
-        angle = torch.atan2(obs[:, _SIN].double(), obs[:, _COS].double())
-        return torch.round(angle / (2 * math.pi) * self.steps_per_day).long() % self.steps_per_day
+        return step_of_day_from_obs(obs, self.steps_per_day)
 
     def _rolled(self, table: Tensor, block: Tensor | int) -> Tensor:
         """``table[n, (block + k) % m]`` for k = 0..m-1: the current block first."""
@@ -560,23 +325,7 @@ class StateAugmentedPolicy(nn.Module):
         if agents is not None and self.parameterisation != "shared":
             raise ValueError("agents: only a shared-parameter policy acts for a subset of agents")
         copies = 1 if agents is not None else self._copies(obs.shape[0])
-        mu = obs[:, _MEAN_ARRIVAL].clamp_min(_EPS)
-        energy = obs[:, _MAX_ENERGY].clamp_min(_EPS)
-        q = obs[:, _BACKLOG]
-        expected = obs[:, _EXPECTED]
-        dynamic = torch.stack(
-            [
-                torch.log1p(q / mu),
-                q / energy,
-                obs[:, _ARRIVED] / mu,
-                expected / mu,
-                ((q + expected) / energy).clamp_max(2.0),
-                obs[:, _SIN],
-                obs[:, _COS],
-                pos,
-            ],
-            dim=1,
-        )
+        dynamic = dynamic_features(obs, pos)
         if agents is not None:
             static, prof = self.static[agents], self.profile_blocks[agents]
         elif copies == 1:
@@ -599,9 +348,8 @@ class StateAugmentedPolicy(nn.Module):
                 f"entry per block), got {list(mult.shape)}"
             )
         rolled = self._rolled(mult.to(torch.float32), block)
-        ref = self.mult_log_ref * self.mult_max
-        squashed = torch.log1p(rolled.clamp_min(0.0) / ref) / math.log1p(self.mult_max / ref)
-        return torch.cat([normalized, rolled / self.mult_max, squashed], dim=1)
+        scaled, squashed = mult_features(rolled, self.mult_max, self.mult_log_ref)
+        return torch.cat([normalized, scaled, squashed], dim=1)
 
     def _copies(self, rows: int) -> int:
         """How many copies of the N agents ``rows`` rows hold (row ``r * N + n`` is agent ``n``)."""
@@ -717,8 +465,8 @@ class StateAugmentedPolicy(nn.Module):
         """Checks the public entry points' arguments (tensors, or arrays that become tensors):
         shapes, real finite values, steps of the day in range. Raises ``samarl.errors``."""
         device = self.static.device
-        obs = _tensor("obs", obs, device)
-        mult = _tensor("mult", mult, device)
+        obs = as_tensor("obs", obs, device)
+        mult = as_tensor("mult", mult, device)
         if obs.dim() != 2 or obs.shape[1] != len(OBS_FIELDS) or obs.shape[0] == 0:
             raise ShapeError(
                 f"obs: expected shape [N, {len(OBS_FIELDS)}] with N >= 1, got {list(obs.shape)}"
@@ -736,7 +484,7 @@ class StateAugmentedPolicy(nn.Module):
                 raise InvalidValueError(f"{name}: must be finite, found NaN or inf")
         if step_of_day is None or isinstance(step_of_day, Tensor | np.ndarray):
             if step_of_day is not None:
-                sod = _tensor("step_of_day", step_of_day, device, integer=True)
+                sod = as_tensor("step_of_day", step_of_day, device, integer=True)
                 if tuple(sod.shape) != (obs.shape[0],):
                     raise ShapeError(
                         f"step_of_day: expected shape [{obs.shape[0]}], got {list(sod.shape)}"
@@ -764,9 +512,10 @@ class StateAugmentedPolicy(nn.Module):
         *,
         block_of_step: npt.ArrayLike | None = None,
     ) -> StateAugmentedPolicy:
-        """The same trained weights and normalisers for another population of agents (tables from
-        :func:`agent_tables`) and, with ``block_of_step``, another division of the same day into
-        as many blocks; shared parameterisation only: per-agent weights belong to their agents."""
+        """The same trained weights and normalisers for another population of agents (tables
+        from :func:`~samarl.training.features.agent_tables`) and, with ``block_of_step``, another
+        division of the same day into as many blocks; shared parameterisation only: per-agent
+        weights belong to their agents."""
         if self.parameterisation != "shared":
             raise ConfigError("for_population: per-agent weights cannot move to other agents")
         hp = dict(self.hparams)
@@ -809,7 +558,7 @@ class StateAugmentedPolicy(nn.Module):
         hp["hidden_sizes"] = tuple(positive_int("hidden_sizes", h) for h in hp["hidden_sizes"])
         blocks = np.asarray(data["block_of_step"])
         stack = len(data["static_features"]) if hp.get("parameterisation") == "per_agent" else 1
-        widths = [_NUM_DYNAMIC + _NUM_STATIC + 3 * (int(blocks.max()) + 1), *hp["hidden_sizes"], 1]
+        widths = [input_width(int(blocks.max()) + 1), *hp["hidden_sizes"], 1]
         expected = 2 * stack * sum(a * b for a, b in itertools.pairwise(widths))
         held = sum(v.numel() for k, v in data["state_dict"].items() if k.endswith(".weight"))
         if held != expected:
@@ -820,57 +569,3 @@ class StateAugmentedPolicy(nn.Module):
         policy = cls(data["static_features"], data["profile_blocks"], data["block_of_step"], **hp)
         policy.load_state_dict(data["state_dict"])
         return policy
-
-
-#: Entries of a per-agent policy's state dict that are not indexed by agent (every shard has them).
-_GLOBAL_KEYS = frozenset(
-    {"block_of_step", "block_position", "_roll", "obs_rms.count", "value_rms.count"}
-)
-
-
-def join_agent_shards(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """One :meth:`StateAugmentedPolicy.save_dict` of per-agent weights from those of consecutive
-    agent ranges (``a..b``, ``b..c``, ...), in order: every per-agent entry concatenated along the
-    agents; the entries shared by all agents (normaliser counts, the day's blocks) must be equal
-    in every part and are taken once."""
-    if not parts:
-        raise ValueError("parts: expected at least one policy")
-    first = parts[0]
-    if first["hparams"]["parameterisation"] != "per_agent":
-        raise ValueError("parts: only per-agent weights are joined along the agents")
-    for i, part in enumerate(parts[1:], 1):
-        if part["hparams"] != first["hparams"] or set(part["state_dict"]) != set(
-            first["state_dict"]
-        ):
-            raise ValueError(f"parts: part {i} was built with other settings than part 0")
-    state: dict[str, Tensor] = {}
-    for key, value in first["state_dict"].items():
-        values = [p["state_dict"][key] for p in parts]
-        if key in _GLOBAL_KEYS:
-            if not all(torch.equal(value, v) for v in values[1:]):
-                raise ValueError(f"parts: {key} differs between parts (not the same run?)")
-            state[key] = value
-        else:
-            state[key] = torch.cat(values, dim=0)
-    return {
-        "hparams": dict(first["hparams"]),
-        "static_features": np.concatenate([p["static_features"] for p in parts]),
-        "profile_blocks": np.concatenate([p["profile_blocks"] for p in parts]),
-        "block_of_step": first["block_of_step"],
-        "state_dict": state,
-    }
-
-
-def _tensor(name: str, x: Any, device: torch.device, *, integer: bool = False) -> Tensor:
-    """``x`` as a real tensor on ``device`` (a NumPy array or nested list is converted)."""
-    if isinstance(x, Tensor):
-        if x.is_complex() or (integer and x.is_floating_point()) or x.dtype == torch.bool:
-            raise ArgumentTypeError(f"{name}: expected a real tensor, got dtype {x.dtype}")
-        return x.to(device)
-    if integer:
-        arr = np.asarray(x)
-        if arr.dtype.kind not in "iu" or (arr.dtype.kind == "u" and arr.itemsize == 8):
-            raise ArgumentTypeError(f"{name}: expected integers, got dtype {arr.dtype}")
-        return torch.from_numpy(arr.astype(np.int64)).to(device)
-    arr = as_f32(name, x, finite=False)
-    return torch.from_numpy(np.array(arr, copy=True)).to(device)

@@ -1,8 +1,9 @@
 """The PPO loss and update for :class:`~samarl.training.policies.StateAugmentedPolicy` (never steps the env).
 
-Reads as CleanRL's ``ppo_continuous_action.py`` update: generalised advantage estimation, the clipped
-surrogate, a (clipped) value loss on normalised values, an entropy bonus and gradient clipping, over
-``update_epochs`` passes of ``num_minibatches`` shuffled minibatches.
+Reads as CleanRL's ``ppo_continuous_action.py`` update: the clipped surrogate, a (clipped) value loss
+on normalised values, an entropy bonus and gradient clipping, over ``update_epochs`` passes of
+``num_minibatches`` shuffled minibatches. The rollouts, their advantages (generalised advantage
+estimation) and the minibatches come from :mod:`samarl.training.buffer`.
 
 Two layouts, one per parameterisation:
 
@@ -16,13 +17,13 @@ Two layouts, one per parameterisation:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 from torch import Tensor
 
 from samarl.errors import TrainingDivergedError
+from samarl.training.buffer import RolloutBatch, compute_gae
 from samarl.training.policies import StateAugmentedPolicy
 
 __all__ = [
@@ -57,53 +58,6 @@ class PPOHyperparameters(Protocol):
     def target_kl(self) -> float | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class RolloutBatch:
-    """One iteration's rollouts of all agents, time first (``[num_steps, N, ...]``)."""
-
-    x: Tensor
-    """``[T, N, D]`` network inputs (normalised features and scaled multipliers)."""
-    raw_actions: Tensor
-    """``[T, N]`` Gaussian samples before clipping to ``[0, 1]``."""
-    logprobs: Tensor
-    """``[T, N]`` their log-probabilities under the policy that collected them."""
-    values: Tensor
-    """``[T, N]`` values (reward units) predicted when collecting."""
-    advantages: Tensor
-    """``[T, N]`` GAE advantages."""
-    returns: Tensor
-    """``[T, N]`` value targets: ``advantages + values``."""
-
-
-@torch.no_grad()
-def compute_gae(
-    rewards: Tensor,
-    values: Tensor,
-    dones: Tensor,
-    next_value: Tensor,
-    *,
-    gamma: float,
-    gae_lambda: float,
-) -> tuple[Tensor, Tensor]:
-    """Generalised advantage estimation over ``[T, N]`` rollouts.
-
-    ``dones[t]`` is 1 where the episode ended with transition ``t`` (whatever value the final state
-    had is already folded into ``rewards[t]``, so time-limit truncation is bootstrapped correctly);
-    ``next_value`` ``[N]`` is the value of the state after the last step. Returns
-    ``(advantages, returns)``.
-    """
-    num_steps = rewards.shape[0]
-    advantages = torch.zeros_like(rewards)
-    last = torch.zeros_like(next_value)
-    for t in reversed(range(num_steps)):
-        following = next_value if t == num_steps - 1 else values[t + 1]
-        nonterminal = 1.0 - dones[t]
-        delta = rewards[t] + gamma * following * nonterminal - values[t]
-        last = delta + gamma * gae_lambda * nonterminal * last
-        advantages[t] = last
-    return advantages, advantages + values
-
-
 def _clip_grad_per_agent(params: list[torch.nn.Parameter], max_norm: float) -> Tensor:
     """Scales each agent's gradient (every parameter's leading dimension is the agent) to norm at
     most ``max_norm``; returns the per-agent norms before clipping."""
@@ -131,32 +85,18 @@ def ppo_update(
     normalised returns.
     """
     per_agent = policy.parameterisation == "per_agent"
-    num_steps, rows = batch.raw_actions.shape
-    n = policy.num_agents
     rms = policy.value_rms
-    tensors = (
-        batch.x,
-        batch.raw_actions,
-        batch.logprobs,
-        batch.advantages,
-        batch.returns,
-        batch.values,
-    )
-    if per_agent:  # agent-major [N, T * copies, ...] (env rows are r * N + n)
-        # Contiguous, so that every per-agent reduction runs along one contiguous row: the same
-        # summation order whatever N is (an agent trained in a shard gets the same bits).
-        data = [t.reshape(-1, n, *t.shape[2:]).transpose(0, 1).contiguous() for t in tensors]
-        total = data[0].shape[1]
-        rms.update(data[4].transpose(0, 1))
-    else:  # flat [T * rows, ...]
-        data = [t.reshape(num_steps * rows, *t.shape[2:]) for t in tensors]
-        total = num_steps * rows
-        rms.update(data[4])
-    data[4] = rms.normalize(data[4].transpose(0, 1) if per_agent else data[4], clip=1e3)
-    data[5] = rms.normalize(data[5].transpose(0, 1) if per_agent else data[5], clip=1e3)
-    if per_agent:
-        data[4], data[5] = (data[i].transpose(0, 1).contiguous() for i in (4, 5))
-    mb_size = max(1, total // hp.num_minibatches)
+    data = batch.samples(policy.num_agents if per_agent else None)
+    if per_agent:  # [N, T * copies]; the normaliser takes [samples, N]
+        rms.update(data.returns.transpose(0, 1))
+        returns, values = (
+            rms.normalize(t.transpose(0, 1), clip=1e3).transpose(0, 1).contiguous()
+            for t in (data.returns, data.values)
+        )
+    else:  # flat [T * rows]
+        rms.update(data.returns)
+        returns, values = (rms.normalize(t, clip=1e3) for t in (data.returns, data.values))
+    data = data.replace(returns=returns, values=values)
     params = [p for p in policy.parameters() if p.requires_grad]
 
     sums = {k: 0.0 for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "old_approx_kl")}
@@ -164,15 +104,10 @@ def ppo_update(
     grad_norms: list[float] = []
     updates = 0
     for epoch in range(hp.update_epochs):
-        perm = torch.randperm(total, generator=generator).to(batch.x.device)
-        for start in range(0, total - mb_size + 1, mb_size):
-            idx = perm[start : start + mb_size]
-            if per_agent:
-                x, raw, old_logp, adv, ret, v_old = (t[:, idx] for t in data)
-            else:
-                x, raw, old_logp, adv, ret, v_old = (t[idx] for t in data)
-            new_logp, entropy, v = policy.evaluate(x, raw)
-            logratio = new_logp - old_logp
+        for i, mb in enumerate(data.minibatches(hp.num_minibatches, generator)):
+            adv, ret, v_old = mb.advantages, mb.returns, mb.values
+            new_logp, entropy, v = policy.evaluate(mb.x, mb.raw_actions)
+            logratio = new_logp - mb.logprobs
             ratio = logratio.exp()
             with torch.no_grad():
                 old_approx_kl = (-logratio).mean()
@@ -194,7 +129,7 @@ def ppo_update(
             # shrink as N grows. Shared: the mean over all samples.
             loss = per_sample.mean(1).sum() if per_agent else per_sample.mean()
 
-            where = f"(epoch {epoch + 1}, minibatch {start // mb_size + 1})"
+            where = f"(epoch {epoch + 1}, minibatch {i + 1})"
             if not bool(torch.isfinite(loss)):
                 raise TrainingDivergedError(f"the PPO loss is {float(loss.detach())} {where}")
 

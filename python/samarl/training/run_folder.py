@@ -33,7 +33,8 @@ from samarl._io import atomic_write
 from samarl._tensor_file import load_tensor_file, save_tensor_file
 from samarl.errors import ConfigError, FileError
 from samarl.scenario import ScenarioConfig, resolve_scenario
-from samarl.training.policies import StateAugmentedPolicy, population_tables, torch_device
+from samarl.training.features import population_tables
+from samarl.training.policies import StateAugmentedPolicy, torch_device
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -43,8 +44,10 @@ __all__ = [
     "load_policy",
     "load_run",
     "policy_record",
+    "read_checkpoint",
     "save_policy",
     "scenario_differences",
+    "write_checkpoint",
     "write_config",
 ]
 
@@ -86,6 +89,29 @@ def save_policy(
 ) -> Path:
     """Writes ``policy`` (trained on ``scenario``) to ``path`` (``policy.safetensors``)."""
     return save_tensor_file(path, policy_record(policy, scenario), kind="policy")
+
+
+def write_checkpoint(path: Path, state: dict[str, Any]) -> Path:
+    """Writes a trainer's state (:meth:`~samarl.training.Trainer.state`) to ``path`` atomically:
+    a run killed while it writes keeps the previous checkpoint whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_tensor_file(path, state, kind="checkpoint")
+
+
+def read_checkpoint(path: Path, scenario: ScenarioConfig) -> dict[str, Any]:
+    """The trainer state in the checkpoint ``path``, refused (naming what differs) unless it was
+    written for ``scenario``."""
+    state = load_tensor_file(path, kind="checkpoint", what="resume")
+    try:
+        trained = ScenarioConfig.from_dict(state["policy"]["world"]["scenario"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise FileError(f"resume: {os.fspath(path)!r} names no valid scenario ({e})") from None
+    if trained != scenario:
+        raise ConfigError(
+            f"resume: {os.fspath(path)!r} was written for another scenario "
+            f"({scenario_differences(trained, scenario)})"
+        )
+    return state
 
 
 def run_scenario(run_dir: str | os.PathLike[str]) -> ScenarioConfig:

@@ -10,65 +10,55 @@ with ``mult^n`` drawn per episode and per agent from the training price prior
 iteration is linear in N (one batched env step and one batched forward per time step, a PPO update
 over ``num_steps * N`` samples).
 
-Reads top to bottom: :class:`Trainer` (rollouts, update, checkpoints) -> :func:`train` (the run
-folder of :mod:`samarl.training.run_folder`, logging, evaluation). The settings are
-:class:`~samarl.training.config.TrainConfig`; the PPO loss is :mod:`samarl.training.ppo`.
+The algorithm only, in Stable-Baselines3's shape: :meth:`Trainer.collect_rollouts` fills a
+:class:`~samarl.training.buffer.RolloutBuffer`, :meth:`Trainer.update` runs the PPO update
+(:mod:`samarl.training.ppo`) on it, :meth:`Trainer.state` / :meth:`Trainer.load_state` capture
+everything needed to continue exactly. The run around it (the folder, checkpoints on a schedule,
+logging, the progress bar, evaluation) is :func:`samarl.training.run.train`; the settings are
+:class:`~samarl.training.config.TrainConfig`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import torch
 
-from samarl import plots
-from samarl._io import FileError, atomic_write, folder_owner, remove_temporaries
-from samarl._tensor_file import load_tensor_file, save_tensor_file
 from samarl._validate import MAX_AGENTS
-from samarl.envs import AutoReset, DemandResponseEnv
-from samarl.envs.demand_response import EnvStep, lagrangian_reward
-from samarl.errors import ConfigError, SamarlError
-from samarl.logging import KVLogger
-from samarl.reference.rng import STREAM_ACTION_NOISE, STREAM_BACKLOG, normal_f64, uniform_f64
-from samarl.scenario import ScenarioConfig, ScenarioData, resolve_scenario
+from samarl.envs import AutoReset
+from samarl.envs.copies import population_copies
+from samarl.envs.demand_response import lagrangian_reward
+from samarl.envs.wrappers import EpisodeStarts
+from samarl.errors import ConfigError, FileError, SamarlError
+from samarl.reference.rng import STREAM_ACTION_NOISE, normal_f64
+from samarl.scenario import ScenarioData, resolve_scenario
+from samarl.training.buffer import RolloutBuffer
 from samarl.training.config import TrainConfig
-from samarl.training.policies import (
-    PARAM_NAMES,
-    StateAugmentedPolicy,
-    population_tables,
-    torch_device,
-)
-from samarl.training.ppo import RolloutBatch, TrainingDivergedError, compute_gae, ppo_update
-from samarl.training.prior import default_mult_max, sample_mults, sample_mults_per_agent
+from samarl.training.features import PARAM_NAMES, population_tables
+from samarl.training.policies import StateAugmentedPolicy, torch_device
+from samarl.training.ppo import TrainingDivergedError, ppo_update
+from samarl.training.prices import PricedRows, PriceSchedule, TrainingPrior
+from samarl.training.prior import default_mult_max
 from samarl.training.run_folder import (
     CHECKPOINT_FILE,
-    LEGACY_FILES,
-    POLICY_FILE,
     policy_record,
-    save_policy,
-    scenario_differences,
-    write_config,
+    read_checkpoint,
+    write_checkpoint,
 )
-from samarl.training.sweep import response_sweep
 
 __all__ = [
-    "TrainResult",
     "Trainer",
     "TrainingDivergedError",
     "agent_slice",
+    "mult_max_for",
     "policy_for",
-    "train",
 ]
 
 
@@ -135,13 +125,17 @@ class Trainer:
     """State-augmented PPO for all agents of one scenario.
 
     ``collect_rollouts()`` steps the batched dynamics ``num_steps`` times (one batched forward per
-    step, writing into preallocated ``[num_steps, copies * N, ...]`` tensors); ``update()`` runs PPO
-    on them; ``state()`` / ``load_state()`` capture everything needed to continue exactly.
+    step, adding each step to the :attr:`buffer`, preallocated ``[num_steps, copies * N, ...]``);
+    ``update()`` runs PPO on it; ``state()`` / ``load_state()`` capture everything needed to
+    continue exactly.
 
     Training steps the batched env (:class:`~samarl.envs.DemandResponseEnv`) with ``agent_copies``
-    copies of the scenario's agents (every copy with its own multipliers, arrivals and backlog)
-    under :class:`~samarl.envs.AutoReset`: the trainer chooses each episode's arrival seed and
-    random initial backlogs, and draws its multipliers from the price prior.
+    copies of the scenario's agents (every copy with its own multipliers, arrivals and backlog;
+    :func:`~samarl.envs.copies.population_copies`) under :class:`~samarl.envs.AutoReset`, which
+    starts every episode from :class:`~samarl.envs.wrappers.EpisodeStarts` (an arrival seed and
+    random initial backlogs, drawn from the trainer's generator); the trainer reacts to the step
+    that started one by taking its multipliers from its price schedule (``prices``, a
+    :class:`~samarl.training.prices.PriceSchedule`: by default the training price prior).
 
     With per-agent weights every random draw of an agent comes from streams keyed by its global
     id (:mod:`samarl.reference.rng`: initial weights, action noise, multipliers, initial backlogs;
@@ -159,6 +153,7 @@ class Trainer:
         out_dir: str | os.PathLike[str],
         *,
         agents: tuple[int, int] | None = None,
+        prices: PriceSchedule | None = None,
     ) -> None:
         self.scenario = scenario = resolve_scenario(scenario)
         self.config = cfg = config
@@ -208,24 +203,53 @@ class Trainer:
         self.block_of_step = np.asarray(data.block_of_step, dtype=np.int64)
         days = scenario.episode_days if cfg.episode_days is None else cfg.episode_days
         self.episode_steps = max(1, round(days * self.steps_per_day))
-        self.env = AutoReset(self._make_env(), self._episode_start)
+        mu = np.tile(np.asarray(data.mean_arrival, dtype=np.float64), self.copies)
+        self._mu = np.maximum(mu, 1e-6)
+        # Each episode's arrival seed and random initial backlogs, drawn by the env layer from
+        # the trainer's generator (per-agent weights: the backlogs from per-row streams).
+        self.starts = EpisodeStarts(
+            self.np_rng,
+            self._mu,
+            backlog_days=cfg.initial_backlog_days,
+            steps_per_day=self.steps_per_day,
+            streams=(cfg.seed, self.row_ids) if self.per_agent_streams else None,
+        )
+        env = population_copies(
+            scenario,
+            data,
+            copies=self.copies,
+            agents=self.agents,
+            num_agents=total,
+            episode_steps=self.episode_steps,
+        )
+        self.env = AutoReset(env, self.starts)
         self.mult_max = mult_max_for(self.population, scenario, cfg)
+        if prices is not None and not isinstance(prices, PriceSchedule):
+            raise ConfigError(f"prices: expected a PriceSchedule (or None), got {prices!r}")
+        self.prices = prices or TrainingPrior(
+            cfg, self.np_rng, (cfg.seed, self.row_ids) if self.per_agent_streams else None
+        )
+        """The price schedule: how the multipliers of every episode are chosen (the training
+        prior by default; the baselines pass theirs)."""
+        self.prices.setup(
+            PricedRows(
+                n,
+                self.copies,
+                self.num_blocks,
+                self.mult_max,
+                self.block_of_step,
+                np.asarray(data.capacity, dtype=np.float64),
+            )
+        )
         self.policy = self._make_policy().to(dev)
         self.optimizer = _adam(self.policy, cfg.learning_rate, per_agent=self.per_agent_streams)
 
         t, d = cfg.num_steps, self.policy.input_dim
         _check_rollout_size(cfg, rows, d, self.copies if self.per_agent_streams else None)
-        self.x = torch.zeros((t, rows, d), device=dev)
-        self.raw_actions = torch.zeros((t, rows), device=dev)
-        self.logprobs = torch.zeros((t, rows), device=dev)
-        self.values = torch.zeros((t, rows), device=dev)
-        self.rewards = torch.zeros((t, rows), device=dev)
-        self.dones = torch.zeros((t, rows), device=dev)
+        self.buffer = RolloutBuffer(t, rows, d, dev)
         self.cap_per_agent = torch.as_tensor(
             np.asarray(data.capacity, dtype=np.float32) / total, device=dev
         )
-        mu = np.tile(np.asarray(data.mean_arrival, dtype=np.float64), self.copies)
-        self._mu = np.maximum(mu, 1e-6)
         self._cost = np.tile(
             np.asarray(data.cost_linear, dtype=np.float64)
             + np.asarray(data.cost_quadratic, dtype=np.float64) * np.asarray(data.mean_arrival),
@@ -241,7 +265,6 @@ class Trainer:
 
         self.iteration = 0
         self.episodes = 0
-        self.episodes_started = 0
         self.steps_done = 0
         self.mult = torch.zeros((rows, self.num_blocks), device=dev)
         self.obs = torch.zeros((rows, self.env.env.obs_dim), device=dev)
@@ -250,24 +273,14 @@ class Trainer:
 
     # ---------------------------------------------------------------- hooks (baselines)
 
-    # The baselines of :mod:`samarl.baselines` subclass this trainer and override these three
-    # methods only: the rollouts, the PPO update and the bookkeeping stay in one place.
+    # The baselines of :mod:`samarl.baselines` pass their price schedule (``prices``) and may
+    # override these two methods: the rollouts, the PPO update and the bookkeeping stay here.
 
     def _make_policy(self) -> Any:
         """The policy trained (called once, in ``__init__``): a state-augmented policy."""
         return policy_for(
             self.data, self.scenario, self.config, self.mult_max, first_agent=self.agents[0]
         )
-
-    def _episode_mults(self) -> npt.NDArray[np.float32]:
-        """``[rows, m]`` multipliers of a new episode: drawn from the training distribution."""
-        cfg = self.config
-        if self.per_agent_streams:
-            episode = self.episodes_started - 1
-            return sample_mults_per_agent(
-                cfg.seed, self.row_ids, episode, self.num_blocks, self.mult_max, cfg
-            )
-        return sample_mults(self.np_rng, self.rows, self.num_blocks, self.mult_max, cfg)
 
     def _shape_reward(
         self, step_of_day: int, reward: torch.Tensor, use: torch.Tensor, default: torch.Tensor
@@ -283,42 +296,10 @@ class Trainer:
         """Step of the day of the coming step (episodes start at midnight)."""
         return self.env.step_of_day
 
-    def _make_env(self) -> Any:
-        """The batched env of this trainer's rows (agents ``a..b``, ``copies`` times), stepping
-        exactly as those rows of the env over all N agents: one engine env when its rows' global
-        ids are contiguous, else one per copy (:class:`_CopyEnvs`)."""
-        first, end = self.agents
-        total = self.population.num_agents
-
-        def env(copies: int, first_agent: int) -> DemandResponseEnv:
-            return DemandResponseEnv(
-                self.scenario,
-                data=self.data,
-                copies=copies,
-                episode_steps=self.episode_steps,
-                first_agent=first_agent,
-            )
-
-        if self.copies == 1 or (first, end) == (0, total):
-            return env(self.copies, first)
-        return _CopyEnvs([env(1, r * total + first) for r in range(self.copies)])
-
-    def _episode_start(self) -> tuple[int, npt.NDArray[np.float32]]:
-        """Each episode's arrival seed and random initial backlogs (the env's reset function)."""
-        cfg, rows = self.config, self.rows
-        seed = int(self.np_rng.integers(2**62))
-        if self.per_agent_streams:
-            u = uniform_f64(cfg.seed, STREAM_BACKLOG, self.row_ids, self.episodes_started)
-        else:
-            u = self.np_rng.random(rows)
-        self.episodes_started += 1
-        backlog = u**2 * cfg.initial_backlog_days * self.steps_per_day
-        return seed, (backlog * self._mu).astype(np.float32)
-
     def _new_prices(self) -> None:
-        """Draws the new episode's multipliers (after :meth:`_episode_start`) and restarts the
-        per-row reward scaling."""
-        mult = self._episode_mults()
+        """Takes the new episode's multipliers from the price schedule (after the env started
+        it) and restarts the per-row reward scaling."""
+        mult = self.prices.episode(self.starts.started - 1)
         self.mult.copy_(torch.from_numpy(mult))
         self.ret.zero_()
         size = self._mu * (self._cost + mult.mean(axis=1) / self.scenario.dt_hours)
@@ -345,9 +326,10 @@ class Trainer:
         """Steps every row ``num_steps`` times, filling the rollout storage; returns statistics."""
         cfg, policy, dev = self.config, self.policy, self.device
         s = self.steps_per_day
+        self.buffer.reset()
         sums = dict.fromkeys(("reward", "lagrangian", "load", "capacity", "served", "arrived"), 0.0)
         mult_sum = 0.0
-        for t in range(cfg.num_steps):
+        for _ in range(cfg.num_steps):
             tod = self.step_of_day
             x = policy.features(self.obs, self.mult, tod, update_stats=True)
             if self.per_agent_streams:
@@ -357,23 +339,21 @@ class Trainer:
             else:  # (the shared-weights baselines' policies take no noise)
                 action, raw, logp, v_norm = policy.sample(x, self.torch_gen)
             self.steps_done += 1
-            self.x[t] = x
-            self.raw_actions[t] = raw
-            self.logprobs[t] = logp
-            self.values[t] = policy.denormalize_values(v_norm)
+            value = policy.denormalize_values(v_norm)
             actions = action.cpu().numpy()
             if not np.isfinite(actions).all():
                 raise TrainingDivergedError("the policy's actions are not finite")
             out = self.env.step(actions)
             reward = torch.from_numpy(out.reward).to(dev)
             use = torch.from_numpy(out.resource_use).to(dev)
+            self.prices.record(tod, use)
             mult_h = self.mult[:, int(self.block_of_step[tod])]
             cap = self.cap_per_agent[tod]
             lagrangian = lagrangian_reward(reward, use, mult_h, cap)
             trained = (
                 lagrangian if cfg.capacity_term else lagrangian_reward(reward, use, mult_h, 0.0)
             )
-            self.rewards[t] = self._scale_rewards(self._shape_reward(tod, reward, use, trained))
+            scaled = self._scale_rewards(self._shape_reward(tod, reward, use, trained))
             sums["reward"] += float(reward.sum())
             sums["lagrangian"] += float(lagrangian.sum())
             sums["load"] += float(use.sum())
@@ -381,17 +361,16 @@ class Trainer:
             sums["served"] += float(out.served.sum(dtype=np.float64))
             sums["arrived"] += float(out.arrived.sum(dtype=np.float64))
             mult_sum += float(mult_h.mean())
-            if out.final_obs is not None:
-                # Time limit: bootstrap from the final state's value; the env has already started
-                # the next episode, which gets new prices.
+            done = out.final_obs is not None
+            if done:
+                # Time limit: bootstrap from the final state's value. The env has already started
+                # the next episode (every row reset), which gets new prices.
                 final_obs = torch.from_numpy(out.final_obs).to(dev)
                 final = policy.value(final_obs, self.mult, (tod + 1) % s)  # scaled reward units
-                self.rewards[t] += cfg.gamma * final
-                self.dones[t] = 1.0
+                scaled = scaled + cfg.gamma * final
                 self.episodes += 1
                 self._new_prices()
-            else:
-                self.dones[t] = 0.0
+            self.buffer.add(x, raw, logp, value, scaled, done)
             self.obs.copy_(torch.from_numpy(out.obs))
         agent_steps = cfg.num_steps * self.rows
         return {
@@ -411,15 +390,10 @@ class Trainer:
         cfg = self.config
         with torch.no_grad():
             next_value = self.policy.value(self.obs, self.mult, self.step_of_day)
-        adv, ret = compute_gae(
-            self.rewards,
-            self.values,
-            self.dones,
-            next_value,
-            gamma=cfg.gamma,
-            gae_lambda=cfg.gae_lambda,
+        self.buffer.compute_returns_and_advantage(
+            next_value, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda
         )
-        batch = RolloutBatch(self.x, self.raw_actions, self.logprobs, self.values, adv, ret)
+        batch = self.buffer.batch()
         stats = ppo_update(self.policy, self.optimizer, batch, cfg, generator=self.torch_gen)
         return {f"train/{k}": v for k, v in stats.items()}
 
@@ -447,6 +421,9 @@ class Trainer:
         stats["time/update_s"] = t2 - t1
         stats["time/iteration_s"] = t2 - t0
         stats["time/agent_steps_per_s"] = cfg.num_steps * self.rows / (t2 - t0)
+        mult = self.prices.update()  # e.g. a dual step on this iteration's use
+        if mult is not None:
+            self.mult.copy_(torch.from_numpy(mult))
         return stats
 
     def _check_finite(self, stats: dict[str, float]) -> None:
@@ -479,10 +456,10 @@ class Trainer:
 
     def state(self) -> dict[str, Any]:
         """Everything needed to continue this run exactly."""
-        return {
+        state = {
             "iteration": self.iteration,
             "episodes": self.episodes,
-            "episodes_started": self.episodes_started,
+            "episodes_started": self.starts.started,
             "steps_done": self.steps_done,
             "agents": self.agents,
             "policy": policy_record(self.policy, self.scenario),
@@ -504,6 +481,10 @@ class Trainer:
             "copies": self.copies,
             "config": self.config.to_dict(),
         }
+        prices = self.prices.state()
+        if prices:  # a schedule with a state of its own (dual ascent)
+            state["prices"] = prices
+        return state
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restores :meth:`state`'s output (from the same scenario and config)."""
@@ -521,7 +502,7 @@ class Trainer:
         self.iteration = int(state["iteration"])
         self.episodes = int(state["episodes"])
         # Checkpoints from before per-agent streams: what those counters would be.
-        self.episodes_started = int(state.get("episodes_started", self.episodes + 1))
+        self.starts.started = int(state.get("episodes_started", self.episodes + 1))
         self.steps_done = int(state.get("steps_done", self.iteration * self.config.num_steps))
         self.policy.load_state_dict(state["policy"]["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -537,27 +518,17 @@ class Trainer:
         self.ret_mean.copy_(rn["mean"].to(dev))
         self.ret_var.copy_(rn["var"].to(dev))
         self.ret_count = float(rn["count"])
+        self.prices.load_state(state.get("prices", {}))
 
     def save_checkpoint(self, path: Path | None = None) -> Path:
-        """Writes :meth:`state` to ``checkpoints/latest.safetensors`` atomically: a run killed
-        while it writes keeps the previous checkpoint whole."""
-        path = path or self.out_dir / CHECKPOINT_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return save_tensor_file(path, self.state(), kind="checkpoint")
+        """Writes :meth:`state` to ``checkpoints/latest.safetensors`` (or ``path``) atomically: a
+        run killed while it writes keeps the previous checkpoint whole."""
+        return write_checkpoint(path or self.out_dir / CHECKPOINT_FILE, self.state())
 
     def load_checkpoint(self, path: Path | None = None) -> None:
         """Continues from a checkpoint written by :meth:`save_checkpoint`."""
         path = path or self.out_dir / CHECKPOINT_FILE
-        state = load_tensor_file(path, kind="checkpoint", what="resume")
-        try:
-            trained = ScenarioConfig.from_dict(state["policy"]["world"]["scenario"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise FileError(f"resume: {os.fspath(path)!r} names no valid scenario ({e})") from None
-        if trained != self.scenario:
-            raise ConfigError(
-                f"resume: {os.fspath(path)!r} was written for another scenario "
-                f"({scenario_differences(trained, self.scenario)})"
-            )
+        state = read_checkpoint(path, self.scenario)
         try:
             self.load_state(state)
         except RuntimeError as e:  # torch: the saved weights have other shapes
@@ -576,18 +547,6 @@ class Trainer:
             ) from None
 
 
-def progress_postfix(stats: dict[str, Any]) -> dict[str, str]:
-    """What a training progress bar shows after an iteration's logged ``stats``."""
-    postfix = {
-        "lag": f"{stats['rollout/lagrangian_reward']:.3g}",
-        "served": f"{stats['constraint/served_over_arrived']:.3f}",
-    }
-    if "train/approx_kl" in stats:
-        postfix["kl"] = f"{stats['train/approx_kl']:.3f}"
-    postfix["sps"] = f"{stats['time/agent_steps_per_s']:.3g}"
-    return postfix
-
-
 #: Most float32 values the rollout buffers may hold (2**34: 64 GiB).
 MAX_ROLLOUT_VALUES = 2**34
 
@@ -598,7 +557,7 @@ def _check_rollout_size(
     """Refuses, naming the setting, rollouts that cannot be buffered (``num_steps`` x ``rows``
     inputs) and minibatches too small for advantage normalisation (its std needs 2 samples).
     ``per_agent_copies``: the copies of each agent with per-agent weights, else None."""
-    values = cfg.num_steps * rows * (input_dim + 5)
+    values = cfg.num_steps * rows * (input_dim + RolloutBuffer.PER_SAMPLE)
     if values > MAX_ROLLOUT_VALUES:
         raise ConfigError(
             f"num_steps: {cfg.num_steps} steps of {rows} simulated agents need {values:.3g} "
@@ -617,285 +576,3 @@ def _check_rollout_size(
 
 #: With fewer agents than this, training steps copies of them (see ``TrainConfig.agent_copies``).
 _MIN_SIMULATED = 256
-
-
-class _CopyEnvs:
-    """Copies of a slice of the agents, one engine env each, stepped as one env of
-    ``copies * n`` rows (row ``r * n + i`` is copy ``r``'s row ``i``).
-
-    A shard's rows ``r * N + a .. r * N + b`` are not contiguous ids across copies, so each copy
-    is its own env (``first_agent = r * N + a``); the outputs are gathered into one set of buffers.
-    """
-
-    def __init__(self, envs: list[DemandResponseEnv]) -> None:
-        self.envs = envs
-        first = envs[0]
-        self.per_copy = first.num_agents
-        self.num_agents = first.num_agents * len(envs)
-        self.obs_dim = first.obs_dim
-        self.episode_steps = first.episode_steps
-        self.steps_per_day = first.steps_per_day
-        rows = self.num_agents
-        self._obs = np.zeros((rows, self.obs_dim), dtype=np.float32)
-        self._out = {
-            k: np.zeros(rows, dtype=np.float32)
-            for k in ("reward", "resource_use", "served", "arrived")
-        }
-
-    def _rows(self, r: int) -> slice:
-        return slice(r * self.per_copy, (r + 1) * self.per_copy)
-
-    def reset(self, seed: int, initial_backlog: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        for r, env in enumerate(self.envs):
-            self._obs[self._rows(r)] = env.reset(seed, initial_backlog[self._rows(r)])
-        return self._obs
-
-    def step(self, actions: npt.NDArray[np.float32]) -> EnvStep:
-        truncated = False
-        for r, env in enumerate(self.envs):
-            rows = self._rows(r)
-            out = env.step(actions[rows])
-            self._obs[rows] = out.obs
-            for key, buf in self._out.items():
-                buf[rows] = getattr(out, key)
-            truncated = out.truncated
-        o = self._out
-        return EnvStep(
-            self._obs,
-            o["reward"],
-            o["resource_use"],
-            o["served"],
-            o["arrived"],
-            terminated=False,
-            truncated=truncated,
-        )
-
-    @property
-    def step_of_day(self) -> int:
-        return self.envs[0].step_of_day
-
-    def get_state(self) -> dict[str, Any]:
-        return {"copies": [env.get_state() for env in self.envs], "obs": self._obs.copy()}
-
-    def set_state(self, state: dict[str, Any]) -> npt.NDArray[np.float32]:
-        for env, s in zip(self.envs, state["copies"], strict=True):
-            env.set_state(s)
-        self._obs[:] = state["obs"]
-        return self._obs
-
-
-# ====================================================================================== evaluation
-
-
-def _quick_check(trainer: Trainer) -> dict[str, float]:
-    """A 3-point flat-multiplier check during training (``constraint/sweep_*``)."""
-    cfg = trainer.config
-    res = response_sweep(
-        trainer.policy,
-        trainer.scenario,
-        [0.0, 0.5 * trainer.mult_max, trainer.mult_max],
-        days=cfg.eval_days,
-        seed=cfg.seed + 7919,
-        device=trainer.device,
-    )
-    cap = max(res["capacity"], 1e-12)
-    return {
-        "constraint/sweep_load_at_zero": res["total_load"][0] / cap,
-        "constraint/sweep_load_at_half": res["total_load"][1] / cap,
-        "constraint/sweep_load_at_max": res["total_load"][2] / cap,
-        "constraint/sweep_served_at_zero": res["served_at_zero"],
-    }
-
-
-# ======================================================================================= front end
-
-
-@dataclass(frozen=True, slots=True)
-class TrainResult:
-    """What :func:`train` returns."""
-
-    policy: StateAugmentedPolicy
-    """The trained policies (all agents)."""
-    out_dir: Path
-    """The run folder."""
-    history: list[dict[str, float]] = field(repr=False)
-    """One logged row per iteration."""
-    response: dict[str, Any] | None
-    """The contents of ``response.json`` (None when evaluation was skipped)."""
-    wall_time_s: float
-    """Seconds spent in this call."""
-    iterations: int
-    """Iterations completed (in total, counting a resumed run's earlier ones)."""
-
-
-def clear_run_folder(out: Path, *, keep_checkpoint: bool) -> None:
-    """Removes what writes killed half-way left in ``out``, and (unless ``keep_checkpoint``, a
-    resumed run) an earlier run's checkpoint, policy and ``response.*`` (and the pickles samarl <
-    0.2 wrote in their place), so that none of them is taken for this run's."""
-    ckpt = out / CHECKPOINT_FILE
-    for folder in (out, ckpt.parent):
-        remove_temporaries(folder)
-    if not keep_checkpoint:
-        stale = (CHECKPOINT_FILE, POLICY_FILE, *LEGACY_FILES.values(), "response.json")
-        for name in (*stale, "response.png"):
-            (out / name).unlink(missing_ok=True)
-
-
-def train(
-    scenario: Any,
-    config: TrainConfig | None = None,
-    out_dir: str | os.PathLike[str] = "runs/train",
-    *,
-    resume: bool = False,
-    stop_after: int | None = None,
-    evaluate: bool = True,
-    callback: Callable[[Trainer, dict[str, float]], None] | None = None,
-) -> TrainResult:
-    """Trains state-augmented policies for every agent of ``scenario``; writes the run to ``out_dir``.
-
-    Parameters
-    ----------
-    scenario
-        A :class:`samarl.scenario.ScenarioConfig`.
-    config
-        Training settings (default :class:`TrainConfig`).
-    out_dir
-        Run folder (created).
-    resume
-        Continue from ``out_dir/checkpoints/latest.safetensors`` when it exists. Without it (or
-        without a checkpoint) the run starts afresh, and first removes a previous run's
-        checkpoint, policy and ``response.*`` from ``out_dir``, so that none of them is taken for this
-        run's (a fresh run killed before its first checkpoint cannot resume the old one).
-    stop_after
-        Stop (with a checkpoint) once this many iterations are done in total, without evaluating:
-        an interrupted run that :func:`train` with ``resume=True`` continues exactly. (Ctrl-C, or
-        a killed process, keeps the last periodic checkpoint, every ``checkpoint_every``
-        iterations: checkpoints are written atomically, and resuming from one gives the same
-        weights, bit for bit, as a run never interrupted.)
-    evaluate
-        Run the flat-multiplier sweep at the end (``response.json``, ``response.png``).
-    callback
-        Called after every iteration with the trainer and the logged row.
-
-    Raises
-    ------
-    TrainingDivergedError
-        When an iteration produces a non-finite loss or weights; the run folder keeps the last
-        checkpoint written before it (and no policy file of the diverged weights).
-    FolderInUseError
-        When another process is writing into ``out_dir`` (a run folder has one writer at a
-        time).
-    """
-    if config is not None and not isinstance(config, TrainConfig):
-        raise ConfigError(
-            f"config: expected a TrainConfig (or None for the defaults), got {config!r}; "
-            "TrainConfig.from_dict() reads a table of settings"
-        )
-    config = config or TrainConfig()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with folder_owner(out, "samarl.training.train"):  # one writer at a time
-        return _train(scenario, config, out, resume, stop_after, evaluate, callback)
-
-
-def _train(
-    scenario: Any,
-    config: TrainConfig,
-    out: Path,
-    resume: bool,
-    stop_after: int | None,
-    evaluate: bool,
-    callback: Callable[[Trainer, dict[str, float]], None] | None,
-) -> TrainResult:
-    """:func:`train` in a folder it holds."""
-    start = time.perf_counter()
-    trainer = Trainer(scenario, config, out)
-    scenario = trainer.scenario
-    ckpt = out / CHECKPOINT_FILE
-    legacy = out / LEGACY_FILES[CHECKPOINT_FILE]
-    if resume and legacy.exists() and not ckpt.exists():
-        raise ConfigError(
-            f"resume: {os.fspath(legacy)!r} is a pickle from samarl < 0.2, which can run code when "
-            f"loaded; convert the folder once with `samarl convert {os.fspath(out)}`, then resume"
-        )
-    resumed = resume and ckpt.exists()
-    clear_run_folder(out, keep_checkpoint=resumed)
-    if resumed:
-        trainer.load_checkpoint(ckpt)
-    write_config(out, scenario, config.to_dict(), trainer.facts())
-    logger = KVLogger(out, resume_iteration=trainer.iteration if resumed else None)
-    last = config.iterations if stop_after is None else min(stop_after, config.iterations)
-    bar = None
-    if config.progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.iterations, initial=trainer.iteration, desc="train", unit="it")
-    try:
-        while trainer.iteration < last:
-            stats = trainer.iterate()
-            if config.eval_every and trainer.iteration % config.eval_every == 0:
-                stats |= _quick_check(trainer)
-            stats["time/elapsed_s"] = time.perf_counter() - start
-            for key, value in stats.items():
-                logger.record(key, value)
-            row = logger.dump(trainer.iteration)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(progress_postfix(stats))
-            if callback is not None:
-                callback(trainer, row)
-            if config.checkpoint_every and trainer.iteration % config.checkpoint_every == 0:
-                trainer.save_checkpoint()
-    finally:
-        # Interrupted inside an iteration, the state is half-updated: the last checkpoint (and the
-        # log rows up to it, which a resumed run keeps) is what survives.
-        if bar is not None:
-            bar.close()
-        logger.close()
-    trainer.save_checkpoint()
-    return finish_run(
-        trainer.policy,
-        scenario,
-        config,
-        out,
-        logger.rows,
-        iterations=trainer.iteration,
-        evaluate=evaluate,
-        start=start,
-    )
-
-
-def finish_run(
-    policy: StateAugmentedPolicy,
-    scenario: Any,
-    config: TrainConfig,
-    out: Path,
-    rows: list[dict[str, float]],
-    *,
-    iterations: int,
-    evaluate: bool,
-    start: float,
-) -> TrainResult:
-    """The end of a training run (:func:`train`, or the shards of
-    :mod:`samarl.distributed.shards`): ``policy.safetensors``, the training curves and, when ``evaluate``
-    and every iteration is done, the flat-multiplier sweep (``response.json``, ``response.png``)."""
-    save_policy(out / POLICY_FILE, policy, scenario)
-    plots.plot_training_curves(rows, out / "training_curves.png")
-    response = None
-    mult_max = float(policy.mult_max)
-    if evaluate and iterations >= config.iterations:
-        values = np.linspace(0.0, mult_max, config.eval_points)
-        response = response_sweep(
-            policy,
-            scenario,
-            values,
-            days=config.eval_days,
-            seed=config.seed + 7919,
-            device=policy.static.device,
-        )
-        response["mult_max"] = mult_max
-        response["iterations"] = iterations
-        response["train_wall_time_s"] = time.perf_counter() - start
-        atomic_write(out / "response.json", json.dumps(response, indent=2) + "\n")
-        plots.plot_response(response, out / "response.png")
-    return TrainResult(policy, out, rows, response, time.perf_counter() - start, iterations)
