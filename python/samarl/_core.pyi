@@ -18,15 +18,20 @@ __all__ = [
     "ShapeError",
     "__version__",
     "_after_fork_in_child",
+    "box_muller_f64",
     "get_num_threads",
     "parallel_layout",
     "set_num_threads",
+    "uniform_f32",
+    "uniform_f64",
 ]
 
 __version__: str
 
 _F32: TypeAlias = npt.NDArray[np.float32]
+_F64: TypeAlias = npt.NDArray[np.float64]
 _I64: TypeAlias = npt.NDArray[np.int64]
+_U64: TypeAlias = npt.NDArray[np.uint64]
 
 class SamarlError(ValueError): ...
 class ShapeError(SamarlError): ...
@@ -39,6 +44,11 @@ def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def parallel_layout() -> tuple[int, int]: ...
 def _after_fork_in_child() -> None: ...
+def uniform_f32(seed: int, stream: int, agents: _U64, steps: _U64, *, grid: bool) -> _F32: ...
+def uniform_f64(seed: int, stream: int, agents: _U64, steps: _U64, *, grid: bool) -> _F64: ...
+def box_muller_f64(
+    seed: int, stream: int, agents: _U64, steps: _U64, *, grid: bool
+) -> tuple[_F64, _F64]: ...
 
 @final
 class DemandResponseCore:

@@ -58,7 +58,7 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
-from samarl._validate import MAX_SEED, as_f32, as_index, positive_int, real
+from samarl._validate import MAX_SEED, as_f32, as_index, flag, positive_int, real
 from samarl.envs.dynamics import OBS_FIELDS
 from samarl.errors import ArgumentTypeError, ConfigError, InvalidValueError, ShapeError
 
@@ -198,7 +198,7 @@ class AgentNormals:
     def __call__(self, num: int, rows: int, cols: int) -> Tensor:
         """``[num, rows, cols]`` float64 normals; row ``i`` of the stack is agent
         ``first_agent + i``'s."""
-        from samarl.reference.rng import STREAM_INIT, normal_f64
+        from samarl.rng import STREAM_INIT, normal_f64
 
         agents = np.arange(num, dtype=np.uint64) + np.uint64(self.first_agent)
         counters = np.arange(rows * cols, dtype=np.uint64) + np.uint64(self.drawn)
@@ -239,13 +239,16 @@ class AgentLinear(nn.Module):
         *,
         num_agents: int | None,
         gain: float,
-        generator: NormalSource,
+        generator: NormalSource | None,
         bias: float = 0.0,
     ) -> None:
         super().__init__()
         self.num_agents = num_agents
         stack = 1 if num_agents is None else num_agents
-        w = _orthogonal(stack, in_features, out_features, gain, generator)
+        if generator is None:  # weights loaded next: not drawn
+            w = torch.empty(stack, in_features, out_features)
+        else:
+            w = _orthogonal(stack, in_features, out_features, gain, generator)
         if num_agents is None:
             self.weight = nn.Parameter(w[0])
             self.bias = nn.Parameter(torch.full((out_features,), bias))
@@ -271,7 +274,7 @@ class _MLP(nn.Module):
         num_agents: int | None,
         head_gain: float,
         head_bias: float,
-        generator: NormalSource,
+        generator: NormalSource | None,
     ) -> None:
         super().__init__()
         layers = []
@@ -385,6 +388,9 @@ class StateAugmentedPolicy(nn.Module):
         its weights from its own random stream keyed by ``seed`` and that id, so a policy over
         agents ``a..b`` starts from exactly those agents' weights in the policy over all N. Not
         saved (it only chooses the initial weights).
+    init_weights
+        Draw the initial weights (``False``: leave them unset, for weights loaded next, as
+        :meth:`from_save_dict` does).
     """
 
     static: Tensor
@@ -407,6 +413,7 @@ class StateAugmentedPolicy(nn.Module):
         mult_log_ref: float = 0.01,
         seed: int = 0,
         first_agent: int = 0,
+        init_weights: bool = True,
     ) -> None:
         super().__init__()
         static_np = as_f32("static_features", static_features, shape=(None, _NUM_STATIC))
@@ -496,8 +503,10 @@ class StateAugmentedPolicy(nn.Module):
             (self.num_agents,) if per_agent else (), per_entry=per_agent
         )
         first_agent = positive_int("first_agent", first_agent, minimum=0, maximum=MAX_SEED)
-        gen: NormalSource = (
-            AgentNormals(seed, first_agent)
+        gen: NormalSource | None = (
+            None
+            if not flag("init_weights", init_weights)
+            else AgentNormals(seed, first_agent)
             if per_agent
             else torch.Generator().manual_seed(int(seed))
         )
@@ -817,6 +826,7 @@ class StateAugmentedPolicy(nn.Module):
                 f"state_dict: {held} weights, but hidden_sizes {list(hp['hidden_sizes'])} over "
                 f"{stack} agent(s) make {expected}"
             )
+        hp["init_weights"] = False  # not drawn: every weight is loaded next (strict)
         policy = cls(data["static_features"], data["profile_blocks"], data["block_of_step"], **hp)
         policy.load_state_dict(data["state_dict"])
         return policy

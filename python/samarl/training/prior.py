@@ -119,7 +119,7 @@ def sample_mults_per_agent(
     with it: the per-agent-weights trainer keys ``rows`` by global row id (``copy * N + agent``),
     and agents ``a..b`` trained alone draw what they draw among all N.
     """
-    from samarl.reference.rng import STREAM_MULTS, uniform_f64
+    from samarl.rng import STREAM_MULTS, uniform_f64
 
     m = positive_int("num_blocks", num_blocks)
     mult_max = _mult_max(mult_max)

@@ -40,7 +40,7 @@ from samarl.envs import AutoReset, DemandResponseEnv
 from samarl.envs.demand_response import EnvStep, lagrangian_reward
 from samarl.errors import ConfigError, SamarlError
 from samarl.logging import KVLogger
-from samarl.reference.rng import STREAM_ACTION_NOISE, STREAM_BACKLOG, normal_f64, uniform_f64
+from samarl.rng import STREAM_ACTION_NOISE, STREAM_BACKLOG, normal_f64, uniform_f64
 from samarl.scenario import ScenarioConfig, ScenarioData, resolve_scenario
 from samarl.training.config import TrainConfig
 from samarl.training.policies import (
