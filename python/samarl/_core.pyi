@@ -12,6 +12,7 @@ __all__ = [
     "DisconnectedGraphError",
     "GraphCore",
     "GraphError",
+    "HaloRowsCore",
     "InvalidValueError",
     "MemoryLimitError",
     "SamarlError",
@@ -144,3 +145,42 @@ class ConsensusCore:
     def track(self, y: _F32, g_new: _F32, g_old: _F32, *, rounds: int) -> None: ...
     def sigma2(self, *, max_iter: int = 10000, tol: float = 1e-09, seed: int = 0) -> float: ...
     def to_csr(self) -> tuple[_I64, _I64, _F32]: ...
+
+@final
+class HaloRowsCore:
+    def __new__(
+        cls, consensus: ConsensusCore, rows: _I64, *, hops: int = 1, halo: _I64 | None = None
+    ) -> Self: ...
+    @property
+    def num_nodes(self) -> int: ...
+    @property
+    def hops(self) -> int: ...
+    def rows(self) -> _I64: ...
+    def halo(self) -> _I64: ...
+    def mix(self, x: _F32, halo: _F32, out: _F32, *, rounds: int) -> None: ...
+    def mix_lossy(
+        self,
+        x: _F32,
+        halo: _F32,
+        out: _F32,
+        *,
+        rounds: int,
+        drop_prob: float,
+        seed: int,
+        round_offset: int = 0,
+    ) -> None: ...
+    def to_csr(self) -> tuple[_I64, _I64, _F32]: ...
+    def to_parts(self) -> tuple[int, _I64, _I64, _I64, _I64, _I64, _I64, _F32, _U64, _F32]: ...
+    @staticmethod
+    def from_parts(
+        num_nodes: int,
+        rows: _I64,
+        halo: _I64,
+        halo_from: _I64,
+        level_end: _I64,
+        indptr: _I64,
+        cols: _I64,
+        data: _F32,
+        keys: _U64,
+        diag: _F32,
+    ) -> HaloRowsCore: ...

@@ -10,6 +10,7 @@ mod detach;
 mod env;
 mod errors;
 mod graph;
+mod halo;
 mod rng;
 
 #[pyo3::pymodule]
@@ -27,6 +28,8 @@ mod _core {
     };
     #[pymodule_export]
     use crate::graph::PyGraph;
+    #[pymodule_export]
+    use crate::halo::PyHaloRows;
     #[pymodule_export]
     use crate::rng::{box_muller_f64, uniform_f32, uniform_f64};
 
