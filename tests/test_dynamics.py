@@ -83,6 +83,73 @@ def test_a_slice_with_first_agent_reproduces_the_full_envs_rows(
             np.testing.assert_array_equal(want[f], getattr(got, f), err_msg=f)
 
 
+@given(
+    n=st.integers(1, 200),
+    data=st.data(),
+    seed=st.integers(0, 2**32),
+    env_seed=st.integers(0, 2**64 - 1),
+    offset=st.sampled_from([0, 2**40, 2**64 - 201]),
+)
+def test_any_set_of_agent_ids_reproduces_those_rows_of_the_full_env(
+    n: int, data: st.DataObject, seed: int, env_seed: int, offset: int
+) -> None:
+    """Agents ``rows`` (scattered, in any order, repeats allowed) as their own env with
+    ``agent_ids`` = their global ids are those rows of the full env, bit for bit, and the NumPy
+    reference keyed by the same ids agrees."""
+    rows = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=2 * n)))
+    params = random_agents(n, seed)
+    part = {k: (v[rows] if k in PER_AGENT else v) for k, v in params.items()}
+    ids = rows.astype(np.uint64) + np.uint64(offset)
+    full = Dynamics(**params, first_agent=offset)
+    sub = Dynamics(**part, agent_ids=ids)
+    ref = DemandResponseRef(**part, agent_ids=ids)
+    q0 = np.random.default_rng(seed).uniform(0.0, 3.0, n).astype(np.float32)
+    np.testing.assert_array_equal(sub.reset(env_seed, q0[rows]), full.reset(env_seed, q0)[rows])
+    ref.reset(env_seed, q0[rows])
+    rng = np.random.default_rng(seed + 1)
+    for _ in range(4):
+        acts = rng.uniform(-0.5, 1.5, n).astype(np.float32)
+        whole, got, want = full.step(acts), sub.step(acts[rows]), ref.step(acts[rows])
+        for f in FIELDS:
+            np.testing.assert_array_equal(getattr(got, f), getattr(whole, f)[rows], err_msg=f)
+            np.testing.assert_array_equal(want[f], getattr(got, f), err_msg=f)
+    np.testing.assert_array_equal(sub._core.agent_ids(), ids)
+    assert sub.first_agent == int(ids[0])
+    assert sub._core.first_agent is None
+
+
+def test_scattered_agent_ids_in_parallel_chunks() -> None:
+    """Enough rows for the engine's parallel chunks: a shuffled half of the agents."""
+    chunk, threshold = _core.parallel_layout()
+    n = 2 * threshold + chunk // 2
+    params = heterogeneous_agents(n, seed=5)
+    rows = np.random.default_rng(6).permutation(n)[: threshold + 7]
+    part = {k: (v[rows] if k in PER_AGENT else v) for k, v in params.items()}
+    full = Dynamics(**params)
+    sub = Dynamics(**part, agent_ids=rows)
+    full.reset(3)
+    sub.reset(3)
+    for t in range(3):
+        acts = np.full(n, 0.2 + 0.2 * t, dtype=np.float32)
+        whole, got = full.step(acts), sub.step(acts[rows])
+        for f in FIELDS:
+            np.testing.assert_array_equal(getattr(got, f), getattr(whole, f)[rows], err_msg=f)
+
+
+def test_agent_ids_are_validated() -> None:
+    params = random_agents(4, 0)
+    with pytest.raises(ShapeError, match="agent_ids"):
+        Dynamics(**params, agent_ids=[0, 1, 2])
+    with pytest.raises(InvalidValueError, match="agent_ids"):
+        Dynamics(**params, agent_ids=[0, 1, -2, 3])
+    with pytest.raises(ArgumentTypeError, match="agent_ids"):
+        Dynamics(**params, agent_ids=[0.0, 1.0, 2.0, 3.0])
+    with pytest.raises(InvalidValueError, match="first_agent"):
+        Dynamics(**params, first_agent=1, agent_ids=[0, 1, 2, 3])
+    ids = np.array([2**64 - 1, 0, 5, 5], dtype=np.uint64)
+    assert Dynamics(**params, agent_ids=ids).first_agent == 2**64 - 1
+
+
 def test_first_agent_is_validated() -> None:
     params = random_agents(4, 0)
     assert Dynamics(**params, first_agent=2**64 - 5).first_agent == 2**64 - 5

@@ -16,8 +16,11 @@ modules in it cannot be read, tested or changed one at a time.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "python" / "samarl"
 
@@ -215,3 +218,59 @@ def test_the_cycle_finder_finds_cycles() -> None:
     (component,) = cycles(graph)
     assert component == ["a", "b", "c"]
     assert a_cycle(graph, component) == ["a", "b", "c", "a"]
+
+
+# ------------------------------------------------------------------ the reference is the tests'
+
+#: The parts of the package that may import the NumPy/SciPy reference (the tests' oracle): the
+#: reference itself and the kernel benchmarks, which time the engine against it.
+REFERENCE_USERS = ("samarl.reference", "samarl.benchmarks")
+_REFERENCE_STRING = re.compile(r"samarl\.reference(\.\w+)*")
+
+
+def named_in_strings(source: str) -> set[str]:
+    """Modules of the reference named by a whole string constant: the lazy-import tables and
+    ``importlib.import_module`` calls the import statements do not show."""
+    return {
+        node.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and _REFERENCE_STRING.fullmatch(node.value)
+    }
+
+
+def reference_imports() -> dict[str, set[str]]:
+    """Every module outside :data:`REFERENCE_USERS` that imports the reference, and what."""
+    graph, found = import_graph(), {}
+    for name, path in modules().items():
+        if name.startswith(REFERENCE_USERS):
+            continue
+        used = {m for m in graph[name] if m.startswith("samarl.reference")}
+        used |= named_in_strings(path.read_text(encoding="utf-8"))
+        if used:
+            found[name] = used
+    return found
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("importlib.import_module('samarl.reference.rng')", {"samarl.reference.rng"}),
+        ("_LAZY = {'x': 'samarl.reference.env'}", {"samarl.reference.env"}),
+        ('"""See :mod:`samarl.reference.rng`."""', set()),
+        ("x = 'samarl.referenced'", set()),
+    ],
+)
+def test_strings_that_name_a_reference_module_are_seen(source: str, expected: set[str]) -> None:
+    assert named_in_strings(source) == expected
+
+
+def test_production_code_does_not_import_the_reference() -> None:
+    """The engine owns every random stream, mixing round and env step; the reference checks it."""
+    offenders = reference_imports()
+    assert not offenders, (
+        "production modules import the NumPy reference (the tests' oracle; use the engine: "
+        "samarl.rng, samarl.comms, samarl.envs): "
+        + "; ".join(f"{m} imports {', '.join(sorted(v))}" for m, v in sorted(offenders.items()))
+    )

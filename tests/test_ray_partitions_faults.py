@@ -116,25 +116,38 @@ def _assert_same_records(one: Any, result: Any) -> None:
 
 
 def _mix_partitioned(parts: list[Any], xs: list[Any], dual: Any, offset: int) -> list[Any]:
-    """``dual.consensus_rounds`` rounds of every part's rows, halos exchanged in process."""
-    from samarl.distributed.partitions import mix_rows
-
+    """``dual.consensus_rounds`` rounds of every part's rows, halos exchanged in process as the
+    actors exchange them (:meth:`PartitionActor.mix_round`)."""
+    empty = np.zeros(0, dtype=np.float32)
     for r in range(dual.consensus_rounds):
-        xs = [
-            mix_rows(part, xs[p], [xs[q][parts[q].send[p]] for q, _ in part.recv], dual, offset + r)
-            for p, part in enumerate(parts)
-        ]
+        nxt = []
+        for p, part in enumerate(parts):
+            if part.mixer is None:
+                nxt.append(xs[p])
+                continue
+            halos = [xs[q][parts[q].send[p]] for q, _ in part.recv]
+            halo = np.concatenate(halos) if halos else empty
+            nxt.append(
+                part.mixer.mix_lossy(
+                    xs[p],
+                    halo,
+                    1,
+                    drop_prob=dual.drop_prob,
+                    seed=dual.graph_seed,
+                    round_offset=offset + r,
+                )
+            )
+        xs = nxt
     return xs
 
 
 @pytest.mark.parametrize("drop_prob", [0.0, 0.35])
 @pytest.mark.parametrize("order", ["ids", "locality"])
 def test_split_rows_mix_as_the_engine_bit_for_bit(drop_prob: float, order: str) -> None:
-    """Without Ray: the parts' rows, halos and link ids reproduce the engine's (lossy) rounds
-    exactly, on the whole graph and on the survivors' graph after a removal that empties a
-    part."""
+    """Without Ray: the parts' rows and halos reproduce the engine's (lossy) rounds exactly, on
+    the whole graph and on the survivors' graph after a removal that empties a part."""
     from samarl import Consensus, Graph
-    from samarl.distributed.partitions import plan_partitions, split_weights
+    from samarl.distributed.partitions import plan_partitions, split_rows
     from samarl.execution import DualConfig
     from samarl.execution.mixing import survivors_graph
 
@@ -145,14 +158,14 @@ def test_split_rows_mix_as_the_engine_bit_for_bit(drop_prob: float, order: str) 
     x = np.random.default_rng(0).random(n, dtype=np.float32)
     gone = np.union1d(plan.parts[1].agents, np.arange(0, n, 3))
     keep = np.setdiff1d(np.arange(n), gone)
-    sub = survivors_graph(graph, keep)
+    sub = Consensus(survivors_graph(graph, keep), require_connected=False)
     members = [part.agents for part in plan.parts]
-    for g, nodes, parts in (
-        (graph, np.arange(n), plan.parts),
-        (sub, keep, split_weights(sub, keep, members, plan.part_of)[0]),
+    for consensus, nodes, parts in (
+        (Consensus(graph), np.arange(n), plan.parts),
+        (sub, keep, split_rows(sub, keep, members, plan.part_of)[0]),
     ):
         offset = 17
-        want = Consensus(g, require_connected=False).mix_lossy(
+        want = consensus.mix_lossy(
             x[nodes], dual.consensus_rounds, drop_prob=drop_prob, seed=9, round_offset=offset
         )
         xs = [x[part.agents if part.rows is None else part.agents[part.rows]] for part in parts]
@@ -161,7 +174,7 @@ def test_split_rows_mix_as_the_engine_bit_for_bit(drop_prob: float, order: str) 
             agents = part.agents if part.rows is None else part.agents[part.rows]
             got[np.searchsorted(nodes, agents)] = rows
         np.testing.assert_array_equal(got, want)
-    assert parts[1].weights.shape[0] == 0  # the emptied part has no rows left
+    assert parts[1].mixer is None  # the emptied part has no rows left
 
 
 @pytest.mark.parametrize("partitions", [2, 3])

@@ -9,7 +9,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use samarl_core::env::{AgentParams, DemandResponse, DynamicsConfig, OBS_DIM, StepOutputs};
+use samarl_core::env::{
+    AgentIds, AgentParams, DemandResponse, DynamicsConfig, OBS_DIM, StepOutputs,
+};
 use samarl_core::rng::uniform_f32;
 
 const STEPS_PER_DAY: usize = 96;
@@ -52,7 +54,7 @@ fn build(n: usize) -> DemandResponse {
         steps_per_day: STEPS_PER_DAY,
         noise: 0.3,
         profiles: profiles(),
-        first_agent: 0,
+        agents: AgentIds::default(),
     };
     DemandResponse::new(params, config).expect("valid benchmark scenario")
 }

@@ -12,21 +12,27 @@ __all__ = [
     "DisconnectedGraphError",
     "GraphCore",
     "GraphError",
+    "HaloRowsCore",
     "InvalidValueError",
     "MemoryLimitError",
     "SamarlError",
     "ShapeError",
     "__version__",
     "_after_fork_in_child",
+    "box_muller_f64",
     "get_num_threads",
     "parallel_layout",
     "set_num_threads",
+    "uniform_f32",
+    "uniform_f64",
 ]
 
 __version__: str
 
 _F32: TypeAlias = npt.NDArray[np.float32]
+_F64: TypeAlias = npt.NDArray[np.float64]
 _I64: TypeAlias = npt.NDArray[np.int64]
+_U64: TypeAlias = npt.NDArray[np.uint64]
 
 class SamarlError(ValueError): ...
 class ShapeError(SamarlError): ...
@@ -39,6 +45,11 @@ def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def parallel_layout() -> tuple[int, int]: ...
 def _after_fork_in_child() -> None: ...
+def uniform_f32(seed: int, stream: int, agents: _U64, steps: _U64, *, grid: bool) -> _F32: ...
+def uniform_f64(seed: int, stream: int, agents: _U64, steps: _U64, *, grid: bool) -> _F64: ...
+def box_muller_f64(
+    seed: int, stream: int, agents: _U64, steps: _U64, *, grid: bool
+) -> tuple[_F64, _F64]: ...
 
 @final
 class DemandResponseCore:
@@ -55,11 +66,13 @@ class DemandResponseCore:
         dt_hours: float = 0.25,
         noise: float = 0.3,
         first_agent: int = 0,
+        agent_ids: _U64 | None = None,
     ) -> Self: ...
     @property
     def num_agents(self) -> int: ...
     @property
-    def first_agent(self) -> int: ...
+    def first_agent(self) -> int | None: ...
+    def agent_ids(self) -> _U64: ...
     @property
     def steps_per_day(self) -> int: ...
     @property
@@ -132,3 +145,42 @@ class ConsensusCore:
     def track(self, y: _F32, g_new: _F32, g_old: _F32, *, rounds: int) -> None: ...
     def sigma2(self, *, max_iter: int = 10000, tol: float = 1e-09, seed: int = 0) -> float: ...
     def to_csr(self) -> tuple[_I64, _I64, _F32]: ...
+
+@final
+class HaloRowsCore:
+    def __new__(
+        cls, consensus: ConsensusCore, rows: _I64, *, hops: int = 1, halo: _I64 | None = None
+    ) -> Self: ...
+    @property
+    def num_nodes(self) -> int: ...
+    @property
+    def hops(self) -> int: ...
+    def rows(self) -> _I64: ...
+    def halo(self) -> _I64: ...
+    def mix(self, x: _F32, halo: _F32, out: _F32, *, rounds: int) -> None: ...
+    def mix_lossy(
+        self,
+        x: _F32,
+        halo: _F32,
+        out: _F32,
+        *,
+        rounds: int,
+        drop_prob: float,
+        seed: int,
+        round_offset: int = 0,
+    ) -> None: ...
+    def to_csr(self) -> tuple[_I64, _I64, _F32]: ...
+    def to_parts(self) -> tuple[int, _I64, _I64, _I64, _I64, _I64, _I64, _F32, _U64, _F32]: ...
+    @staticmethod
+    def from_parts(
+        num_nodes: int,
+        rows: _I64,
+        halo: _I64,
+        halo_from: _I64,
+        level_end: _I64,
+        indptr: _I64,
+        cols: _I64,
+        data: _F32,
+        keys: _U64,
+        diag: _F32,
+    ) -> HaloRowsCore: ...

@@ -142,6 +142,30 @@ def as_index(name: str, x: npt.ArrayLike, *, shape: tuple[int | None, ...] | Non
     return arr
 
 
+def as_counter(name: str, x: npt.ArrayLike) -> npt.NDArray[np.uint64]:
+    """``x`` as ``uint64`` counters of the engine's random streams (agent ids, steps): integers
+    in ``[0, 2**64)``, any shape (not necessarily contiguous; a scalar gives a 0-d array)."""
+    if isinstance(x, bool | np.bool_):
+        raise ArgumentTypeError(f"{name}: expected integers in [0, 2**64), got {x!r}")
+    if isinstance(x, int | np.integer):
+        if not 0 <= int(x) <= MAX_U64:
+            raise InvalidValueError(f"{name}: must be in [0, 2**64), got {int(x)}")
+        return np.asarray(int(x), dtype=np.uint64)
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidValueError(
+            f"{name}: expected a rectangular array of integers in [0, 2**64)"
+        ) from None
+    if arr.dtype == np.uint64:
+        return arr
+    if arr.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"{name}: expected integers in [0, 2**64), got dtype {arr.dtype}")
+    if arr.dtype.kind == "i" and arr.size and int(arr.min()) < 0:
+        raise InvalidValueError(f"{name}: must be in [0, 2**64), found {int(arr.min())}")
+    return arr.astype(np.uint64)
+
+
 def check_shape(name: str, arr: np.ndarray, shape: tuple[int | None, ...] | None) -> None:
     """Raises :class:`ShapeError` unless ``arr.shape`` matches ``shape`` (``None`` = any size)."""
     if shape is None:

@@ -14,9 +14,8 @@ them (the halo) and mixes its own rows; the driver passes object references betw
 never fetches per-agent state during the run. Each step the driver gathers only sums.
 
 Equality with one process. Each actor's rows take the same dual step and projection
-(:class:`~samarl.execution.dual.DualRows`) and mix its rows of the Metropolis–Hastings weights in
-the engine's order (diagonal first, then neighbours ascending in the locality order, accumulated in
-float32: :mod:`samarl.reference.consensus` documents and tests that order against the engine), so
+(:class:`~samarl.execution.dual.DualRows`) and mix in the engine, on its rows of the engine's own
+weights (:class:`samarl.comms.HaloRows`: summed in the engine's order, with its link ids), so
 mixing adds no rounding difference. Sums over parts are added part by part, and torch's forward
 pass on a part's rows may round differently from the one on all N rows (seen: one float32 ulp on
 ~5% of the actions with P = 3; bit-identical with P = 2). tests/test_ray.py and
@@ -24,11 +23,10 @@ tests/test_ray_partitions_faults.py state and check the tolerances: actions to 1
 to 1e-5 mult_max, total load to 1e-5 relative.
 
 Faults, as in one process. *Lossy links* (``drop_prob > 0``): the engine draws link ``{i, j}``'s
-failure in round ``r`` from ``(graph_seed, min(i, j) * n + max(i, j), r)``, with ``i, j`` the
-endpoints' positions in the graph's locality order and ``r`` counted on over all updates; the plan
-stores that id for every entry of a part's rows (:func:`split_weights`), so both endpoints' parts
-drop the same links in the same rounds, and a failed entry reads the row's own value (its weight
-moves onto the diagonal, in the engine's order of summation). *Agent removal*
+failure in round ``r`` from ``(graph_seed, link id, r)``, ``r`` counted on over all updates; a
+part's rows hold the engine's link ids, so both endpoints' parts drop the same links in the same
+rounds, and a failed entry reads the row's own value (its weight moves onto the diagonal, in the
+engine's order of summation). *Agent removal*
 (:class:`~samarl.execution.executor.AgentRemoval`): at the start of its day the loop takes the
 agents out of every group, and :class:`HaloMixer` rebuilds the survivors' graph
 (:func:`~samarl.execution.mixing.survivors_graph`) and sends each actor its survivors' rows of the
@@ -36,11 +34,10 @@ new weights and halos; removed agents stay in their actors, keep acting on their
 drop out of the prices and consensus statistics. A part may lose all its participating agents; it
 then only steps its environment.
 
-The environment of a part holding the agents ``a..b`` is the engine's
-(:class:`samarl.envs.Dynamics` with ``first_agent=a``): its random arrivals are a function of
-(seed, agent, step), so its rows step exactly as rows ``a..b`` of the whole population's env.
-Parts of the ``locality`` order hold scattered ids and run the NumPy twin
-(:class:`samarl.reference.env.DemandResponseRef`, bit-identical) keyed by their global ids.
+The environment of a part is the engine's over its agents' global ids
+(:class:`samarl.envs.Dynamics` with ``first_agent=a`` for a range ``a..b``, ``agent_ids`` for the
+scattered ids of the ``locality`` order): its random arrivals are a function of (seed, agent,
+step), so its rows step exactly as those rows of the whole population's env.
 
 Supported: the ``consensus``, ``independent``, ``centralized`` (a sum of every part's use, then
 one price broadcast) and ``unconstrained`` modes, staggered block boundaries, any graph, lossy
@@ -59,18 +56,12 @@ import numpy as np
 import numpy.typing as npt
 
 from samarl._validate import config_int, config_seed
-from samarl.comms.graph import Graph, make_graph
-from samarl.distributed.plans import (
-    PartitionPlan,
-    PartPlan,
-    mix_rows,
-    plan_partitions,
-    split_weights,
-)
+from samarl.comms import Consensus, Graph
+from samarl.distributed.plans import PartitionPlan, PartPlan, plan_partitions, split_rows
 from samarl.errors import ConfigError, SamarlError
 from samarl.execution.agents import MAX_BACKLOG_VALUES
 from samarl.execution.dual import DualConfig, DualStep, stagger_offsets
-from samarl.execution.mixing import survivors_graph
+from samarl.execution.mixing import check_rounds, communication_graph, survivors_graph
 from samarl.scenario import ScenarioConfig, ScenarioData
 
 if TYPE_CHECKING:
@@ -83,10 +74,9 @@ __all__ = [
     "PartitionPlan",
     "PartitionedRun",
     "RayGroups",
-    "mix_rows",
     "plan_partitions",
     "spawn_actors",
-    "split_weights",
+    "split_rows",
 ]
 
 F32 = npt.NDArray[np.float32]
@@ -176,43 +166,34 @@ class PartitionActor:
 
     def mix_round(self, round_: int, *halos: F32) -> None:
         """Consensus round ``round_`` (the lossy links' counter) on this part's rows, with the
-        neighbours' halo values."""
-        self.group.dual.z = mix_rows(self.part, self.group.dual.z, halos, self.dual, round_)
+        neighbours' halo values (in ``part.recv`` order)."""
+        mixer, dual = self.part.mixer, self.group.dual
+        if mixer is None:
+            return
+        halo = np.concatenate(halos) if halos else np.zeros(0, dtype=np.float32)
+        if self.dual.drop_prob > 0:
+            dual.z = mixer.mix_lossy(
+                dual.z,
+                halo,
+                1,
+                drop_prob=self.dual.drop_prob,
+                seed=self.dual.graph_seed,
+                round_offset=round_,
+            )
+        else:
+            dual.z = mixer.mix(dual.z, halo, 1)
 
 
 def _part_env(env_params: dict[str, Any], agents: I64) -> Any:
-    """The dynamics of a part's agents: the engine's over ``agents[0]..`` when they are a range
-    of ids, else the NumPy reference keyed by their global ids (the same bits)."""
+    """The engine's dynamics of a part's agents, keyed by their global ids (a range of ids, or
+    the scattered ids of the locality order): its rows step exactly as those rows of the whole
+    population's."""
     from samarl.envs import Dynamics
 
     first, size = int(agents[0]), agents.size
     if int(agents[-1]) - first + 1 == size:
         return Dynamics(**env_params, first_agent=first)
-    from samarl.reference.env import DemandResponseRef
-
-    return _ReferenceDynamics(DemandResponseRef(**env_params), agents)
-
-
-class _ReferenceDynamics:
-    """The NumPy reference env behind :class:`~samarl.envs.Dynamics`' interface (obs, reward,
-    resource_use, served, arrived, backlog, params), its arrivals keyed by global ids."""
-
-    def __init__(self, env: Any, agents: I64) -> None:
-        self.env = env
-        self.env._agents = agents.astype(np.uint64)
-        self.params = {"mean_arrival": env.mean_arrival}
-
-    def reset(self, seed: int) -> F32:
-        return self.env.reset(seed)
-
-    def step(self, actions: F32) -> Any:
-        from types import SimpleNamespace
-
-        return SimpleNamespace(**self.env.step(actions))
-
-    @property
-    def backlog(self) -> F32:
-        return self.env.backlog
+    return Dynamics(**env_params, agent_ids=agents)
 
 
 class RayGroups:
@@ -256,13 +237,14 @@ class HaloMixer:
     rows' values to the parts that need them (object references passed between actors; the
     driver never fetches them) and mixes its own rows (see the module doc)."""
 
-    def __init__(self, groups: RayGroups, dual: DualConfig, graph: Graph) -> None:
+    def __init__(self, groups: RayGroups, dual: DualConfig, consensus: Consensus) -> None:
         self.groups = groups
         self.dual = dual
-        self.graph = graph
-        self.mix_graph = graph
+        self.graph = consensus.graph
+        self.consensus = consensus
         self.components = 1
         self.round_s: list[float] = []
+        check_rounds(dual, consensus)
 
     def mix(self, rounds: int, round_offset: int) -> None:
         actors, parts = self.groups.actors, self.groups.plan.parts
@@ -284,25 +266,23 @@ class HaloMixer:
         raise ConfigError("mode: partitioned runs do not track (tracking)")
 
     def remove(self, keep: I64) -> None:
-        """The survivors' graph, its weights split over the same parts."""
+        """The survivors' graph, its rows split over the same parts."""
         plan = self.groups.plan
         graph = survivors_graph(self.graph, keep)
-        self.mix_graph = graph
+        self.consensus = Consensus(graph, require_connected=False)
         self.components = int(graph.components()[0])
         members = [part.agents for part in plan.parts]
-        plan.parts, _ = split_weights(graph, keep, members, plan.part_of)
+        plan.parts, _ = split_rows(self.consensus, keep, members, plan.part_of)
         actors = self.groups.actors
         self.groups.wait(
             [a.set_part.remote(part) for a, part in zip(actors, plan.parts, strict=True)]
         )
 
     def graph_facts(self) -> dict[str, Any]:
-        from samarl.comms import Consensus
-
         return {
             "family": self.dual.graph,
-            "mean_degree": self.mix_graph.mean_degree,
-            "spectral_gap": Consensus(self.mix_graph, require_connected=False).spectral_gap(),
+            "mean_degree": self.consensus.graph.mean_degree,
+            "spectral_gap": self.consensus.spectral_gap(),
             "components": self.components,
         }
 
@@ -383,9 +363,10 @@ class PartitionedRun:
         if not 0 <= warm < days:
             raise ConfigError(f"warmup_days: must be in [0, days), got {warm!r} for {days} days")
         rule = DualStep(dual, calendar.capacity_per_block, n, mult_max)
-        graph = graph or make_graph(dual.graph, n, seed=dual.graph_seed, **dict(dual.graph_params))
+        graph = communication_graph(dual, n, graph)
+        consensus = Consensus(graph) if dual.rounds > 0 else None
         self.order = order
-        self.plan = plan_partitions(graph, partitions, order=order)
+        self.plan = plan_partitions(graph, partitions, order=order, consensus=consensus)
         if actors is not None and len(actors) != len(self.plan.parts):
             raise ConfigError(
                 f"actors: expected {len(self.plan.parts)} (one per part), got {len(actors)}"
@@ -418,7 +399,7 @@ class PartitionedRun:
                 )
             )
         self.groups.wait(setups)
-        self.mixer = HaloMixer(self.groups, dual, graph) if dual.rounds > 0 else None
+        self.mixer = None if consensus is None else HaloMixer(self.groups, dual, consensus)
         self.loop = Execution(
             self.groups,
             self.mixer,

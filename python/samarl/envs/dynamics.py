@@ -17,6 +17,7 @@ from samarl import _core
 from samarl._validate import (
     MAX_AGENTS,
     MAX_U64,
+    as_counter,
     as_f32,
     as_index,
     check_memory,
@@ -94,6 +95,13 @@ class Dynamics:
         ``[0, 2**64 - N)``). Dynamics over the agents ``a..b`` of a population with
         ``first_agent=a`` reproduce rows ``a..b`` of the dynamics over all of them bit for bit (a
         partition of a distributed run is one).
+    agent_ids
+        The agent id of every row, for any set of a population's agents (``[N]`` integers in
+        ``[0, 2**64)``, in any order): row ``i`` draws the arrivals of agent ``agent_ids[i]``, so
+        dynamics over the agents ``ids`` (their parameters, in that order) reproduce those rows of
+        the dynamics over all of them bit for bit. A part of a distributed run whose agents are
+        scattered (``order="locality"``) is ``Dynamics(**params_of_its_rows,
+        agent_ids=part.agents)``. Give ``first_agent`` or ``agent_ids``, not both.
     """
 
     def __init__(
@@ -108,6 +116,7 @@ class Dynamics:
         dt_hours: float = 0.25,
         noise: float = 0.3,
         first_agent: int = 0,
+        agent_ids: npt.ArrayLike | None = None,
     ) -> None:
         per_agent = {
             "mean_arrival": as_f32("mean_arrival", mean_arrival, nonnegative=True),
@@ -139,17 +148,28 @@ class Dynamics:
         noise = real("noise", noise, low=0.0, high=1.0)
         _check_range(arrays, ids, prof, noise, dt)
         first = positive_int("first_agent", first_agent, minimum=0, maximum=MAX_U64 - n)
+        listed = None
+        if agent_ids is not None:
+            if first:
+                raise InvalidValueError("first_agent: give first_agent or agent_ids, not both")
+            listed = np.ascontiguousarray(as_counter("agent_ids", agent_ids))
+            check_shape("agent_ids", listed, (n,))
+            first = int(listed[0])
         self._core = _core.DemandResponseCore(
             **arrays,
             profile_id=ids,
             profiles=np.ascontiguousarray(prof),
             dt_hours=dt,
             noise=noise,
-            first_agent=first,
+            first_agent=0 if listed is not None else first,
+            agent_ids=listed,
         )
         self.num_agents: int = self._core.num_agents
         self.first_agent: int = first
-        """Agent id of row 0 (the arrivals of row ``i`` are agent ``first_agent + i``'s)."""
+        """Agent id of row 0 (the arrivals of row ``i`` are agent ``first_agent + i``'s, unless
+        :attr:`agent_ids` lists the rows' ids)."""
+        self.agent_ids: npt.NDArray[np.uint64] | None = listed
+        """The agent id of every row, when given (``None``: the rows are ``first_agent + i``)."""
         self.obs_dim: int = _core.DemandResponseCore.obs_dim
         self.steps_per_day: int = self._core.steps_per_day
         self.dt_hours: float = dt
@@ -168,15 +188,17 @@ class Dynamics:
         agents: npt.ArrayLike | None = None,
         copies: int = 1,
         first_agent: int = 0,
+        agent_ids: npt.ArrayLike | None = None,
     ) -> Dynamics:
         """The dynamics of a scenario's agents (``data``: its built arrays, built when omitted).
         ``scenario`` is a :class:`~samarl.scenario.ScenarioConfig`, a preset name or a scenario
         file, as :class:`~samarl.envs.DemandResponseEnv` takes.
 
         ``agents`` selects a subset (in that order); ``copies`` repeats them (row ``r * n + i`` is
-        agent ``i``'s ``r``-th copy, with its own arrivals and backlog). ``first_agent``
-        numbers the rows' arrivals (see the class): with ``agents=range(a, b)`` and
-        ``first_agent=a`` the rows are exactly agents ``a..b`` of the whole scenario.
+        agent ``i``'s ``r``-th copy, with its own arrivals and backlog). ``first_agent`` or
+        ``agent_ids`` number the rows' arrivals (see the class): with ``agents=range(a, b)`` and
+        ``first_agent=a``, or ``agents=ids`` and ``agent_ids=ids`` (any ids), the rows are exactly
+        those agents of the whole scenario.
         """
         from samarl.scenario import ScenarioData, resolve_scenario
 
@@ -209,7 +231,7 @@ class Dynamics:
             check_memory("num_agents", agents, "agents", agents * ROW_BYTES)
         for key in ("mean_arrival", "max_power", "cost_linear", "cost_quadratic", "profile_id"):
             params[key] = np.tile(params[key][rows], reps)
-        return cls(**params, first_agent=first_agent)
+        return cls(**params, first_agent=first_agent, agent_ids=agent_ids)
 
     def reset(self, seed: int, initial_backlog: npt.ArrayLike | None = None) -> F32:
         """Starts an episode at midnight with the arrivals of ``seed`` (an integer in

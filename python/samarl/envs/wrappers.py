@@ -20,7 +20,7 @@ import numpy.typing as npt
 from samarl.envs.copies import CopyEnvs
 from samarl.envs.demand_response import DemandResponseEnv, EnvStep
 from samarl.errors import ArgumentTypeError
-from samarl.reference.rng import STREAM_BACKLOG, uniform_f64
+from samarl.rng import STREAM_BACKLOG, uniform_f64
 
 __all__ = ["AutoReset", "EpisodeStarts", "ResetFn"]
 
@@ -37,7 +37,7 @@ class EpisodeStarts:
 
     ``u`` comes from ``rng`` too, unless ``streams = (seed, row_ids)``: then row ``i`` draws its
     ``u`` of episode ``k`` from the counter-based stream ``(seed, STREAM_BACKLOG, row_ids[i], k)``
-    (:mod:`samarl.reference.rng`), the same whichever other rows are stepped with it.
+    (:mod:`samarl.rng`), the same whichever other rows are stepped with it.
     """
 
     def __init__(

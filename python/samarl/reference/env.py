@@ -165,6 +165,9 @@ class DemandResponseRef:
     first_agent : int
         Agent id of row 0: row ``i`` draws the arrivals of agent ``first_agent + i``; in
         ``[0, 2**64 - N)``.
+    agent_ids : array_like of int, shape (N,), optional
+        Row ``i`` draws the arrivals of agent ``agent_ids[i]`` (any ids in ``[0, 2**64)``);
+        ``first_agent`` must then be 0.
 
     Raises
     ------
@@ -184,6 +187,7 @@ class DemandResponseRef:
         dt_hours: float = 0.25,
         noise: float = 0.3,
         first_agent: int = 0,
+        agent_ids: npt.ArrayLike | None = None,
     ) -> None:
         mu, pmax, cl, cq, pid, prof, dt, nz = validate_params(
             mean_arrival,
@@ -210,6 +214,16 @@ class DemandResponseRef:
                 f"first_agent must be an integer in [0, 2**64 - {n}), got {first_agent}"
             )
         self._agents: U64Array = np.arange(n, dtype=np.uint64) + np.uint64(first_agent)
+        if agent_ids is not None:
+            ids = np.asarray(agent_ids)
+            if first_agent or ids.shape != (n,) or ids.dtype.kind not in "iu":
+                raise ValueError(
+                    f"agent_ids must be {n} integers (with first_agent 0), got {ids.shape} "
+                    f"{ids.dtype}"
+                )
+            if ids.dtype.kind == "i" and int(ids.min()) < 0:
+                raise ValueError("agent_ids must be >= 0")
+            self._agents = ids.astype(np.uint64)
         self._backlog: F32Array = np.zeros(mu.shape[0], dtype=np.float32)
         self._last_arrival: F32Array = np.zeros(mu.shape[0], dtype=np.float32)
         self._step = 0

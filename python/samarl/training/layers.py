@@ -113,13 +113,16 @@ class AgentLinear(nn.Module):
         *,
         num_agents: int | None,
         gain: float,
-        generator: NormalSource,
+        generator: NormalSource | None,
         bias: float = 0.0,
     ) -> None:
         super().__init__()
         self.num_agents = num_agents
         stack = 1 if num_agents is None else num_agents
-        w = _orthogonal(stack, in_features, out_features, gain, generator)
+        if generator is None:  # weights loaded next: not drawn
+            w = torch.empty(stack, in_features, out_features)
+        else:
+            w = _orthogonal(stack, in_features, out_features, gain, generator)
         if num_agents is None:
             self.weight = nn.Parameter(w[0])
             self.bias = nn.Parameter(torch.full((out_features,), bias))
@@ -145,7 +148,7 @@ class MLP(nn.Module):
         num_agents: int | None,
         head_gain: float,
         head_bias: float,
-        generator: NormalSource,
+        generator: NormalSource | None,
     ) -> None:
         super().__init__()
         layers = []

@@ -41,7 +41,7 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
-from samarl._validate import MAX_SEED, MAX_U64, as_f32, as_index, positive_int, real
+from samarl._validate import MAX_SEED, MAX_U64, as_f32, as_index, flag, positive_int, real
 from samarl.envs.dynamics import OBS_FIELDS
 from samarl.errors import ArgumentTypeError, ConfigError, InvalidValueError, ShapeError
 from samarl.training.features import (
@@ -103,7 +103,7 @@ ACT_BATCH = 32_768
 
 class AgentNormals:
     """Standard normals for initialising per-agent weights, agent ``first_agent + i`` drawing from
-    its own counter-based stream (:data:`samarl.reference.rng.STREAM_INIT`), as a generator would:
+    its own counter-based stream (:data:`samarl.rng.STREAM_INIT`), as a generator would:
     every call takes the next values of each agent's stream.
 
     The weights of agent ``n`` are then the same whichever agents are built with it: a policy
@@ -118,7 +118,7 @@ class AgentNormals:
     def __call__(self, num: int, rows: int, cols: int) -> Tensor:
         """``[num, rows, cols]`` float64 normals; row ``i`` of the stack is agent
         ``first_agent + i``'s."""
-        from samarl.reference.rng import STREAM_INIT, normal_f64
+        from samarl.rng import STREAM_INIT, normal_f64
 
         agents = np.arange(num, dtype=np.uint64) + np.uint64(self.first_agent)
         counters = np.arange(rows * cols, dtype=np.uint64) + np.uint64(self.drawn)
@@ -155,6 +155,9 @@ class StateAugmentedPolicy(nn.Module):
         its weights from its own random stream keyed by ``seed`` and that id, so a policy over
         agents ``a..b`` starts from exactly those agents' weights in the policy over all N. Not
         saved (it only chooses the initial weights).
+    init_weights
+        Draw the initial weights (``False``: leave them unset, for weights loaded next, as
+        :meth:`from_save_dict` does).
     """
 
     static: Tensor
@@ -177,6 +180,7 @@ class StateAugmentedPolicy(nn.Module):
         mult_log_ref: float = 0.01,
         seed: int = 0,
         first_agent: int = 0,
+        init_weights: bool = True,
     ) -> None:
         super().__init__()
         static_np = as_f32("static_features", static_features, shape=(None, NUM_STATIC))
@@ -262,8 +266,10 @@ class StateAugmentedPolicy(nn.Module):
             (self.num_agents,) if per_agent else (), per_entry=per_agent
         )
         first_agent = positive_int("first_agent", first_agent, minimum=0, maximum=MAX_U64)
-        gen: NormalSource = (
-            AgentNormals(seed, first_agent)
+        gen: NormalSource | None = (
+            None
+            if not flag("init_weights", init_weights)
+            else AgentNormals(seed, first_agent)
             if per_agent
             else torch.Generator().manual_seed(int(seed))
         )
@@ -566,6 +572,7 @@ class StateAugmentedPolicy(nn.Module):
                 f"state_dict: {held} weights, but hidden_sizes {list(hp['hidden_sizes'])} over "
                 f"{stack} agent(s) make {expected}"
             )
+        hp["init_weights"] = False  # not drawn: every weight is loaded next (strict)
         policy = cls(data["static_features"], data["profile_blocks"], data["block_of_step"], **hp)
         policy.load_state_dict(data["state_dict"])
         return policy

@@ -115,11 +115,11 @@ def sample_mults_per_agent(
     """:func:`sample_mults`' mixture drawn from counter-based streams, ``[len(rows), m]``.
 
     Row ``i`` draws from ``(seed, STREAM_MULTS, rows[i], episode * 2**32 + j)`` only
-    (:mod:`samarl.reference.rng`), so its profile does not depend on which other rows are drawn
+    (:mod:`samarl.rng`), so its profile does not depend on which other rows are drawn
     with it: the per-agent-weights trainer keys ``rows`` by global row id (``copy * N + agent``),
     and agents ``a..b`` trained alone draw what they draw among all N.
     """
-    from samarl.reference.rng import STREAM_MULTS, uniform_f64
+    from samarl.rng import STREAM_MULTS, uniform_f64
 
     m = positive_int("num_blocks", num_blocks)
     mult_max = _mult_max(mult_max)

@@ -37,7 +37,7 @@ from samarl.envs.copies import population_copies
 from samarl.envs.demand_response import lagrangian_reward
 from samarl.envs.wrappers import EpisodeStarts
 from samarl.errors import ConfigError, FileError, SamarlError
-from samarl.reference.rng import STREAM_ACTION_NOISE, normal_f64
+from samarl.rng import STREAM_ACTION_NOISE, normal_f64
 from samarl.scenario import ScenarioData, resolve_scenario
 from samarl.training.buffer import RolloutBuffer
 from samarl.training.config import TrainConfig
@@ -138,7 +138,7 @@ class Trainer:
     :class:`~samarl.training.prices.PriceSchedule`: by default the training price prior).
 
     With per-agent weights every random draw of an agent comes from streams keyed by its global
-    id (:mod:`samarl.reference.rng`: initial weights, action noise, multipliers, initial backlogs;
+    id (:mod:`samarl.rng`: initial weights, action noise, multipliers, initial backlogs;
     arrivals are the engine's, keyed the same way), the minibatches split time only and every
     statistic is per agent, so ``agents=(a, b)`` trains the agents ``a..b`` of the scenario alone
     and ends with exactly their weights in the run over all N (one torch thread; tested): a shard

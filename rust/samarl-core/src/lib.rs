@@ -7,6 +7,7 @@
 //!   tracking.
 //! - [`interrupt`]: how long kernels are stopped (Ctrl-C) between chunks of work.
 //! - [`rng`]: counter-based random numbers keyed by `(seed, agent, step)`.
+//! - [`streams`]: batched draws of those numbers (the per-agent streams of training).
 //! - [`memory`]: sizes checked against the machine's memory before allocating.
 //! - [`pool`]: the private thread pool.
 
@@ -18,5 +19,6 @@ pub mod interrupt;
 pub mod memory;
 pub mod pool;
 pub mod rng;
+pub mod streams;
 
 pub use error::{CoreError, Result};

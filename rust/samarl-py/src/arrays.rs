@@ -6,7 +6,7 @@
 //! is still writing, would raise `PanicException` instead of an error naming the argument.
 
 use numpy::{
-    BorrowError, Element, PyArray, PyArrayMethods, PyReadonlyArray, PyReadwriteArray,
+    BorrowError, Element, PyArray, PyArray1, PyArrayMethods, PyReadonlyArray, PyReadwriteArray,
     ndarray::Dimension,
 };
 use pyo3::prelude::*;
@@ -131,6 +131,23 @@ fn to_index<T: TryFrom<i64>, D: Dimension>(
         })?);
     }
     Ok(out)
+}
+
+/// A CSR matrix `(indptr, indices, data)` as Python arrays (int64, int64, float32).
+pub type CsrArrays<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f32>>,
+);
+
+/// The engine's CSR arrays moved out to Python (indices widened to int64).
+pub fn csr_to_py(py: Python<'_>, csr: (Vec<usize>, Vec<u32>, Vec<f32>)) -> CsrArrays<'_> {
+    let (indptr, indices, data) = csr;
+    (
+        PyArray1::from_vec(py, indptr.into_iter().map(|x| x as i64).collect()),
+        PyArray1::from_vec(py, indices.into_iter().map(i64::from).collect()),
+        PyArray1::from_vec(py, data),
+    )
 }
 
 #[cfg(test)]

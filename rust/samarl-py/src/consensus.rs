@@ -4,7 +4,7 @@ use numpy::{PyArray1, PyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use samarl_core::consensus::{LinkFailures, Mixer};
 
-use crate::arrays::{columns, readonly, readwrite, slice, slice_mut, to_u32};
+use crate::arrays::{CsrArrays, columns, csr_to_py, readonly, readwrite, slice, slice_mut, to_u32};
 use crate::detach::detach;
 use crate::errors::ShapeError;
 use crate::graph::PyGraph;
@@ -12,7 +12,7 @@ use crate::graph::PyGraph;
 /// Doubly stochastic Metropolis–Hastings weights of a graph, and the consensus kernels on them.
 #[pyclass(module = "samarl._core", name = "ConsensusCore", frozen)]
 pub struct PyConsensus {
-    inner: Mixer,
+    pub(crate) inner: Mixer,
 }
 
 fn same_shape(name: &str, a: &[usize], b: &[usize]) -> PyResult<()> {
@@ -118,20 +118,7 @@ impl PyConsensus {
 
     /// W as CSR arrays `(indptr, indices, data)` including the diagonal (int64, int64, float32),
     /// in the order of the graph it was built on.
-    #[allow(clippy::type_complexity)]
-    fn to_csr<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> (
-        Bound<'py, PyArray1<i64>>,
-        Bound<'py, PyArray1<i64>>,
-        Bound<'py, PyArray1<f32>>,
-    ) {
-        let (indptr, indices, data) = py.detach(|| self.inner.to_csr());
-        (
-            PyArray1::from_vec(py, indptr.into_iter().map(|x| x as i64).collect()),
-            PyArray1::from_vec(py, indices.into_iter().map(i64::from).collect()),
-            PyArray1::from_vec(py, data),
-        )
+    fn to_csr<'py>(&self, py: Python<'py>) -> CsrArrays<'py> {
+        csr_to_py(py, py.detach(|| self.inner.to_csr()))
     }
 }

@@ -2,7 +2,10 @@
 
 use numpy::{PyArray1, PyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use samarl_core::env::{AgentParams, DemandResponse, DynamicsConfig, OBS_DIM, StepOutputs};
+use samarl_core::CoreError;
+use samarl_core::env::{
+    AgentIds, AgentParams, DemandResponse, DynamicsConfig, OBS_DIM, StepOutputs,
+};
 
 use crate::arrays::{readonly, readwrite, slice, slice_mut, to_u32, to_vec};
 use crate::detach::detach;
@@ -21,7 +24,8 @@ pub struct PyDemandResponse {
 impl PyDemandResponse {
     #[new]
     #[pyo3(signature = (*, mean_arrival, max_power, cost_linear, cost_quadratic, profile_id,
-                        profiles, dt_hours = 0.25, noise = 0.3, first_agent = 0))]
+                        profiles, dt_hours = 0.25, noise = 0.3, first_agent = 0,
+                        agent_ids = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         mean_arrival: &Bound<'_, PyArray1<f32>>,
@@ -33,6 +37,7 @@ impl PyDemandResponse {
         dt_hours: f32,
         noise: f32,
         first_agent: u64,
+        agent_ids: Option<&Bound<'_, PyArray1<u64>>>,
     ) -> PyResult<Self> {
         let steps_per_day = profiles.shape()[1];
         let params = AgentParams {
@@ -47,7 +52,16 @@ impl PyDemandResponse {
             steps_per_day,
             noise,
             profiles: to_vec("profiles", profiles)?,
-            first_agent,
+            agents: match agent_ids {
+                None => AgentIds::Range { first: first_agent },
+                Some(_) if first_agent != 0 => {
+                    return to_py(Err(CoreError::invalid(
+                        "first_agent",
+                        "give first_agent or agent_ids, not both",
+                    )));
+                }
+                Some(ids) => AgentIds::List(to_vec("agent_ids", ids)?),
+            },
         };
         Ok(Self {
             inner: to_py(DemandResponse::new(params, config))?,
@@ -60,10 +74,19 @@ impl PyDemandResponse {
         self.inner.num_agents()
     }
 
-    /// Agent id of row 0: row `i` draws the arrivals of agent `first_agent + i`.
+    /// Agent id of row 0 when the rows are agents `first_agent + i`; None for listed ids.
     #[getter]
-    fn first_agent(&self) -> u64 {
-        self.inner.config().first_agent
+    fn first_agent(&self) -> Option<u64> {
+        match self.inner.config().agents {
+            AgentIds::Range { first } => Some(first),
+            AgentIds::List(_) => None,
+        }
+    }
+
+    /// The agent id of every row (row `i` draws agent `agent_ids()[i]`'s arrivals), copied.
+    fn agent_ids<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        let agents = &self.inner.config().agents;
+        PyArray1::from_iter(py, (0..self.inner.num_agents()).map(|i| agents.id(i)))
     }
 
     /// Steps in one day S.

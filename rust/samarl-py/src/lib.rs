@@ -10,6 +10,8 @@ mod detach;
 mod env;
 mod errors;
 mod graph;
+mod halo;
+mod rng;
 
 #[pyo3::pymodule]
 mod _core {
@@ -26,6 +28,10 @@ mod _core {
     };
     #[pymodule_export]
     use crate::graph::PyGraph;
+    #[pymodule_export]
+    use crate::halo::PyHaloRows;
+    #[pymodule_export]
+    use crate::rng::{box_muller_f64, uniform_f32, uniform_f64};
 
     /// Sets the number of threads the engine's kernels use (0 restores the default: the
     /// `SAMARL_NUM_THREADS` variable, else the available cores).

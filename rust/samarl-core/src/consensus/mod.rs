@@ -21,6 +21,7 @@
 //! | `mod.rs` | [`Mixer`]: the public entry point, `W` plus an optional relabelling |
 //! | `weights.rs` | [`Weights`]: building `W`, its CSR accessors, lossless `mix` (picks the path) |
 //! | `gather.rs` | the plain CSR kernel: rounds of `y = W x` on any graph and block width |
+//! | `halo.rs` | [`HaloRows`]: a part's rows of the rounds, from its values and its halo's |
 //! | `banded.rs` | the banded fast path: window slots, sentinels, temporal blocking |
 //! | `relabel.rs` | [`Relabelling`]: kernels in the caller's node order, row permutations |
 //! | `lossy.rs` | `mix_lossy`: rounds over links that fail at random |
@@ -33,6 +34,7 @@
 
 mod banded;
 mod gather;
+mod halo;
 mod lossy;
 mod relabel;
 mod spare;
@@ -42,6 +44,7 @@ mod test_support;
 mod track;
 mod weights;
 
+pub use halo::{HaloRows, HaloRowsParts};
 pub use lossy::{LinkFailures, STREAM_LINKS};
 pub use relabel::Relabelling;
 pub use weights::Weights;

@@ -20,7 +20,7 @@
 //! split into fixed [`pool::CHUNK`]-row chunks when large.
 //!
 //! ```
-//! use samarl_core::env::{AgentParams, DemandResponse, DynamicsConfig, StepOutputs, OBS_DIM};
+//! use samarl_core::env::{AgentIds, AgentParams, DemandResponse, DynamicsConfig, StepOutputs, OBS_DIM};
 //!
 //! let n = 3;
 //! let params = AgentParams {
@@ -31,7 +31,8 @@
 //!     profile_id: vec![0; n],
 //! };
 //! let config = DynamicsConfig {
-//!     dt_hours: 0.25, steps_per_day: 96, noise: 0.2, profiles: vec![1.0; 96], first_agent: 0,
+//!     dt_hours: 0.25, steps_per_day: 96, noise: 0.2, profiles: vec![1.0; 96],
+//!     agents: AgentIds::default(),
 //! };
 //! let mut env = DemandResponse::new(params, config)?;
 //! let mut obs = vec![0.0; n * OBS_DIM];
@@ -76,11 +77,60 @@ pub struct DynamicsConfig {
     pub noise: f32,
     /// Daily profiles `phi_p(tod)`, row-major `[num_profiles, steps_per_day]`, finite and `>= 0`.
     pub profiles: Vec<f32>,
-    /// Agent id of row 0: row `i` draws the arrivals of agent `first_agent + i`, so an env over
-    /// the agents `a..b` of a population (`first_agent = a`) reproduces rows `a..b` of the env
-    /// over all of them (as a partition of a distributed run needs). `first_agent + N` must not
-    /// exceed `u64::MAX`. Usually 0.
-    pub first_agent: u64,
+    /// Which agents' arrivals the rows draw (usually agents `0..N`): an env over some agents of
+    /// a population, numbered by their ids there, reproduces those rows of the env over all of
+    /// them (as a part of a distributed run needs).
+    pub agents: AgentIds,
+}
+
+/// The global agent ids of an env's rows: row `i` draws the arrivals of agent `id(i)`, keyed by
+/// `(seed, id, step)`, whatever the other rows are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentIds {
+    /// Row `i` is agent `first + i` (`first + N` must not exceed `u64::MAX`).
+    Range {
+        /// Id of row 0.
+        first: u64,
+    },
+    /// Row `i` is agent `ids[i]`: any ids, one per row (scattered, unsorted or repeated).
+    List(Vec<u64>),
+}
+
+impl Default for AgentIds {
+    /// Agents `0..N`.
+    fn default() -> Self {
+        Self::Range { first: 0 }
+    }
+}
+
+impl AgentIds {
+    /// The id of row `row`.
+    #[inline]
+    #[must_use]
+    pub fn id(&self, row: usize) -> u64 {
+        match self {
+            Self::Range { first } => first + row as u64,
+            Self::List(ids) => ids[row],
+        }
+    }
+
+    /// Checks the ids against `n` rows: a list of another length is a [`CoreError::Shape`] named
+    /// `agent_ids`; a range past `u64::MAX` a [`CoreError::InvalidValue`] named `first_agent`.
+    fn check(&self, n: usize) -> Result<()> {
+        match self {
+            Self::Range { first } if first.checked_add(n as u64).is_none() => {
+                Err(CoreError::invalid(
+                    "first_agent",
+                    format!(
+                        "must be < 2**64 - num_agents = {}, got {first}",
+                        u64::MAX - n as u64 + 1,
+                    ),
+                ))
+            }
+            Self::Range { .. } => Ok(()),
+            Self::List(ids) => check_len("agent_ids", ids, n),
+        }
+    }
 }
 
 /// Caller-owned output buffers of [`DemandResponse::step`]: each has length N, except `obs`
@@ -124,8 +174,8 @@ pub struct DemandResponse {
 /// Everything one step needs that is the same for all agents.
 struct StepConstants<'a> {
     seed: u64,
-    /// Agent id of row 0 ([`DynamicsConfig::first_agent`]).
-    first_agent: u64,
+    /// The rows' agent ids ([`DynamicsConfig::agents`]).
+    agents: &'a AgentIds,
     t: u64,
     /// `1 - noise`.
     lo: f32,
@@ -214,16 +264,7 @@ impl DemandResponse {
             ));
         }
         check_nonnegative("profiles", &config.profiles)?;
-        if config.first_agent.checked_add(n as u64).is_none() {
-            return Err(CoreError::invalid(
-                "first_agent",
-                format!(
-                    "must be < 2**64 - num_agents = {}, got {}",
-                    u64::MAX - n as u64 + 1,
-                    config.first_agent
-                ),
-            ));
-        }
+        config.agents.check(n)?;
         let num_profiles = len / s;
         if let Some(i) = params
             .profile_id
@@ -423,7 +464,7 @@ impl DemandResponse {
         let noise = self.config.noise;
         let k = StepConstants {
             seed: self.seed,
-            first_agent: self.config.first_agent,
+            agents: &self.config.agents,
             t,
             lo: 1.0 - noise,
             span: 2.0 * noise,
@@ -516,6 +557,27 @@ fn profile_row(profiles_by_tod: &[f32], num_profiles: usize, tod: usize) -> &[f3
     &profiles_by_tod[tod * num_profiles..(tod + 1) * num_profiles]
 }
 
+/// The arrivals of one tile of rows (row `j` is agent `agent(j)`), and their expected arrivals
+/// at the next step.
+#[inline]
+fn tile_arrivals(
+    k: &StepConstants<'_>,
+    agent: impl Fn(usize) -> u64,
+    pid: &[u32],
+    mu: &[f32],
+    arrived: &mut [f32],
+    expected_next: &mut [f32],
+) {
+    let last = k.phi_now.len() - 1;
+    let (phi_now, phi_next) = (&k.phi_now[..=last], &k.phi_next[..=last]);
+    for j in 0..arrived.len() {
+        let u = uniform_f32(k.seed, STREAM_ARRIVALS, agent(j), k.t);
+        let p = (pid[j] as usize).min(last);
+        arrived[j] = (mu[j] * phi_now[p]) * (k.lo + k.span * u);
+        expected_next[j] = mu[j] * phi_next[p];
+    }
+}
+
 /// The step for the rows `first..first + rows` (one pass over them, tile by tile). Every row is
 /// independent of the others, so any partition into calls gives the same bits.
 ///
@@ -526,9 +588,7 @@ fn profile_row(profiles_by_tod: &[f32], num_profiles: usize, tod: usize) -> &[f3
 /// halved the time of a single fused loop that the compiler could not vectorise.
 fn step_rows(k: &StepConstants<'_>, first: usize, inp: &RowInputs<'_>, out: RowOutputs<'_>) {
     let rows = inp.actions.len();
-    let last = k.phi_now.len() - 1;
-    let (phi_now, phi_next) = (&k.phi_now[..=last], &k.phi_next[..=last]);
-    let (lo, span, dt) = (k.lo, k.span, k.dt);
+    let dt = k.dt;
     let (sin, cos) = (k.sin_next, k.cos_next);
     let (obs, _) = out.obs.as_chunks_mut::<OBS_DIM>();
     let mut expected_next = [0.0f32; TILE];
@@ -551,12 +611,16 @@ fn step_rows(k: &StepConstants<'_>, first: usize, inp: &RowInputs<'_>, out: RowO
         let obs = &mut obs[start..end];
         let expected_next = &mut expected_next[..len];
 
-        let agent0 = k.first_agent + (first + start) as u64;
-        for j in 0..len {
-            let u = uniform_f32(k.seed, STREAM_ARRIVALS, agent0 + j as u64, k.t);
-            let p = (pid[j] as usize).min(last);
-            arrived[j] = (mu[j] * phi_now[p]) * (lo + span * u);
-            expected_next[j] = mu[j] * phi_next[p];
+        // The ids' match outside the row loop: one loop each (the range's as it always was).
+        match k.agents {
+            AgentIds::Range { first: id0 } => {
+                let agent0 = id0 + (first + start) as u64;
+                tile_arrivals(k, |j| agent0 + j as u64, pid, mu, arrived, expected_next);
+            }
+            AgentIds::List(ids) => {
+                let ids = &ids[first + start..first + end];
+                tile_arrivals(k, |j| ids[j], pid, mu, arrived, expected_next);
+            }
         }
         for j in 0..len {
             let d = arrived[j];
@@ -675,7 +739,7 @@ mod tests {
             steps_per_day: 96,
             noise: 0.3,
             profiles: two_profiles(96),
-            first_agent: 0,
+            agents: AgentIds::default(),
         }
     }
 
@@ -907,7 +971,7 @@ mod tests {
             steps_per_day: 1,
             noise: 1.0,
             profiles: vec![0.0, 2.0],
-            first_agent: 0,
+            agents: AgentIds::default(),
         };
         let env = DemandResponse::new(params(4), c).unwrap();
         assert_eq!((env.num_profiles(), env.steps_per_day()), (2, 1));
@@ -1072,7 +1136,7 @@ mod tests {
                 profile_id: full_params.profile_id[a..b].to_vec(),
             };
             let c = DynamicsConfig {
-                first_agent: a as u64,
+                agents: AgentIds::Range { first: a as u64 },
                 ..config()
             };
             let mut sub = DemandResponse::new(part, c).unwrap();
@@ -1091,10 +1155,100 @@ mod tests {
         }
     }
 
+    /// The parameters of the rows `rows` of `p`, in that order.
+    fn rows_of(p: &AgentParams, rows: &[usize]) -> AgentParams {
+        let pick = |v: &[f32]| rows.iter().map(|&i| v[i]).collect();
+        AgentParams {
+            mean_arrival: pick(&p.mean_arrival),
+            max_power: pick(&p.max_power),
+            cost_linear: pick(&p.cost_linear),
+            cost_quadratic: pick(&p.cost_quadratic),
+            profile_id: rows.iter().map(|&i| p.profile_id[i]).collect(),
+        }
+    }
+
+    /// Steps an env over the agents `rows` of the `n`-agent population (`rows` as its ids) and
+    /// the population's env side by side, comparing every output of those rows bit for bit.
+    fn assert_rows_step_as_in_the_whole(n: usize, rows: &[usize], seed: u64, steps: u64) {
+        let ids = rows.iter().map(|&i| i as u64).collect();
+        let c = DynamicsConfig {
+            agents: AgentIds::List(ids),
+            ..config()
+        };
+        let mut sub = DemandResponse::new(rows_of(&params(n), rows), c).unwrap();
+        let mut full = env(n);
+        let (mut fb, mut sb) = (Buffers::new(n), Buffers::new(rows.len()));
+        let q0: Vec<f32> = (0..n).map(|i| 3.0 * hash01(i, 9)).collect();
+        let sub_q0: Vec<f32> = rows.iter().map(|&i| q0[i]).collect();
+        full.reset(seed, Some(&q0), &mut fb.obs).unwrap();
+        sub.reset(seed, Some(&sub_q0), &mut sb.obs).unwrap();
+        for t in 0..steps {
+            let acts = actions(n, t);
+            let sub_acts: Vec<f32> = rows.iter().map(|&i| acts[i]).collect();
+            full.step(&acts, fb.out()).unwrap();
+            sub.step(&sub_acts, sb.out()).unwrap();
+            let (full_bits, sub_bits) = (fb.bits(), sb.bits());
+            // `bits` concatenates obs then the four [N] outputs: compare row by row.
+            let per_row = |bits: &[u32], len: usize, k: usize| -> Vec<u32> {
+                let mut out = bits[k * OBS_DIM..(k + 1) * OBS_DIM].to_vec();
+                for field in 0..4 {
+                    out.push(bits[len * OBS_DIM + field * len + k]);
+                }
+                out
+            };
+            for (k, &i) in rows.iter().enumerate() {
+                assert_eq!(
+                    per_row(&sub_bits, rows.len(), k),
+                    per_row(&full_bits, n, i),
+                    "row {k} (agent {i}), step {t}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn scattered_agent_ids_step_as_their_rows_of_the_whole() {
+        // Serial: a few ids out of order, one repeated; every agent (the identity list).
+        let n = 300;
+        assert_rows_step_as_in_the_whole(n, &[299, 5, 17, 5, 0, 123], 7, 4);
+        assert_rows_step_as_in_the_whole(n, &(0..n).collect::<Vec<_>>(), 8, 2);
+        // Parallel chunks: about half of 5 chunks of agents, scattered, in shuffled order.
+        let n = 5 * CHUNK;
+        let mut rows: Vec<usize> = (0..n).filter(|&i| hash01(i, 11) < 0.5).collect();
+        rows.sort_by_key(|&i| crate::rng::bits(1, 2, i as u64, 3));
+        assert!(rows.len() > pool::PARALLEL_THRESHOLD);
+        assert_rows_step_as_in_the_whole(n, &rows, 9, 2);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn any_agent_ids_step_as_their_rows_of_the_whole(
+            n in 1usize..60,
+            picks in prop::collection::vec(any::<prop::sample::Index>(), 1..40),
+            seed: u64,
+        ) {
+            let rows: Vec<usize> = picks.iter().map(|p| p.index(n)).collect();
+            assert_rows_step_as_in_the_whole(n, &rows, seed, 3);
+        }
+    }
+
+    #[test]
+    fn agent_ids_must_be_one_per_row() {
+        let c = DynamicsConfig {
+            agents: AgentIds::List(vec![1, 2, 3]),
+            ..config()
+        };
+        assert_shape(&DemandResponse::new(params(4), c).unwrap_err(), "agent_ids");
+        assert_eq!(AgentIds::List(vec![9, 4]).id(1), 4);
+        assert_eq!(AgentIds::Range { first: 9 }.id(1), 10);
+    }
+
     #[test]
     fn first_agent_must_leave_room_for_every_row() {
-        let c = |first_agent| DynamicsConfig {
-            first_agent,
+        let c = |first| DynamicsConfig {
+            agents: AgentIds::Range { first },
             ..config()
         };
         assert_invalid(
@@ -1117,7 +1271,7 @@ mod tests {
             let params = AgentParams {
                 mean_arrival: mu, max_power: pmax, cost_linear: cl, cost_quadratic: cq, profile_id: pid,
             };
-            let config = DynamicsConfig { dt_hours: dt, steps_per_day: s, noise, profiles, first_agent: 0 };
+            let config = DynamicsConfig { dt_hours: dt, steps_per_day: s, noise, profiles, agents: AgentIds::default() };
             DemandResponse::new(params, config).unwrap()
         }
     }
