@@ -274,3 +274,17 @@ def test_production_code_does_not_import_the_reference() -> None:
         "samarl.rng, samarl.comms, samarl.envs): "
         + "; ".join(f"{m} imports {', '.join(sorted(v))}" for m, v in sorted(offenders.items()))
     )
+
+
+#: Longest module outside the reference (lines): a module that outgrows it holds two jobs.
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_outside_the_reference_is_longer_than_600_lines() -> None:
+    long = {
+        name: n
+        for name, path in modules().items()
+        if not name.startswith("samarl.reference")
+        and (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"split these by job (lines): {long}"
