@@ -204,7 +204,10 @@ class TrainConfig:
             )
         total = sum(getattr(self, p) for p in probs)
         if abs(total - 1.0) > 1e-6:
-            raise ConfigError(f"mult_*_prob: the four shares must sum to 1, got {total:g}")
+            shares = ", ".join(f"{p} = {getattr(self, p):g}" for p in probs)
+            raise ConfigError(
+                f"mult_*_prob: the four shares must sum to 1, got {total:g} ({shares})"
+            )
         need("mult_exponent", is_num(self.mult_exponent) and self.mult_exponent > 0, "must be > 0")
         need(
             "device",
